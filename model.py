@@ -1,0 +1,153 @@
+"""Discrete networks built from a genotype: the CIFAR-style and ImageNet-style DARTS networks,
+their auxiliary heads and drop path. Ops named `op@multiplier` run emulated on that multiplier."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from genotypes import Genotype
+from operations import FactorizedReduce, Identity, ReLUConvBN, build_op
+
+
+def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Zero whole samples of a path with probability `drop_prob`, rescaling the kept ones."""
+    if drop_prob <= 0.0:
+        return x
+    keep_prob = 1.0 - drop_prob
+    mask = torch.empty(x.size(0), 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep_prob)
+    return x / keep_prob * mask
+
+
+class Cell(nn.Module):
+    def __init__(self, genotype: Genotype, C_prev_prev, C_prev, C, reduction, reduction_prev,
+                 lut_dir=None):
+        super().__init__()
+        self.reduction = reduction
+        if reduction_prev:
+            self.preprocess0 = FactorizedReduce(C_prev_prev, C)
+        else:
+            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0)
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0)
+        edges = genotype.reduce if reduction else genotype.normal
+        self.concat = list(genotype.reduce_concat if reduction else genotype.normal_concat)
+        self.multiplier = len(self.concat)
+        self.steps = len(edges) // 2
+        self.indices = [index for _, index in edges]
+        self.ops = nn.ModuleList(
+            build_op(name, C, 2 if reduction and index < 2 else 1, True, lut_dir)
+            for name, index in edges
+        )
+
+    def forward(self, s0, s1, drop_prob: float = 0.0):
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node in range(self.steps):
+            node_sum = 0
+            for edge in (2 * node, 2 * node + 1):
+                op = self.ops[edge]
+                h = op(states[self.indices[edge]])
+                if self.training and drop_prob > 0 and not isinstance(op, Identity):
+                    h = drop_path(h, drop_prob)
+                node_sum = node_sum + h
+            states.append(node_sum)
+        return torch.cat([states[i] for i in self.concat], dim=1)
+
+
+class AuxiliaryHeadCIFAR(nn.Module):
+    """Auxiliary classifier on 8x8 feature maps (DARTS)."""
+
+    def __init__(self, C, num_classes):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
+            nn.Conv2d(C, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
+            nn.Conv2d(128, 768, 2, bias=False), nn.BatchNorm2d(768), nn.ReLU(inplace=True),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class AuxiliaryHeadImageNet(AuxiliaryHeadCIFAR):
+    """Auxiliary classifier on 14x14 feature maps (DARTS ImageNet: pool stride 2)."""
+
+    def __init__(self, C, num_classes):
+        super().__init__(C, num_classes)
+        self.features[1] = nn.AvgPool2d(5, stride=2, padding=0, count_include_pad=False)
+
+
+class _CellStack(nn.Module):
+    """Cells with reductions at 1/3 and 2/3 depth, global pooling and a classifier."""
+
+    def __init__(self, C, C_stem, num_classes, layers, auxiliary, genotype, lut_dir,
+                 reduction_prev, auxiliary_head):
+        super().__init__()
+        self.drop_path_prob = 0.0
+        self._auxiliary = auxiliary
+        self._layers = layers
+        C_prev_prev, C_prev, C_curr = C_stem, C_stem, C
+        self.cells = nn.ModuleList()
+        self.auxiliary_head = None
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                C_curr *= 2
+            cell = Cell(genotype, C_prev_prev, C_prev, C_curr, reduction, reduction_prev, lut_dir)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            C_prev_prev, C_prev = C_prev, cell.multiplier * C_curr
+            if auxiliary and i == 2 * layers // 3:
+                self.auxiliary_head = auxiliary_head(C_prev, num_classes)
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_prev, num_classes)
+
+    def stem_forward(self, x):
+        raise NotImplementedError
+
+    def forward(self, x):
+        """Logits, or (logits, auxiliary logits) in training mode with an auxiliary head."""
+        s0, s1 = self.stem_forward(x)
+        logits_aux = None
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            if i == 2 * self._layers // 3 and self.auxiliary_head is not None and self.training:
+                logits_aux = self.auxiliary_head(s1)
+        logits = self.classifier(torch.flatten(self.global_pooling(s1), 1))
+        return (logits, logits_aux) if logits_aux is not None else logits
+
+
+class NetworkCIFAR(_CellStack):
+    def __init__(self, C, num_classes, layers, auxiliary, genotype, lut_dir=None,
+                 stem_multiplier=3):
+        C_stem = stem_multiplier * C
+        super().__init__(C, C_stem, num_classes, layers, auxiliary, genotype, lut_dir,
+                         reduction_prev=False, auxiliary_head=AuxiliaryHeadCIFAR)
+        self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(C_stem))
+
+    def stem_forward(self, x):
+        s = self.stem(x)
+        return s, s
+
+
+class NetworkImageNet(_CellStack):
+    """The DARTS ImageNet network (224x224 input, two stride-2 stems)."""
+
+    def __init__(self, C, num_classes, layers, auxiliary, genotype, lut_dir=None):
+        super().__init__(C, C, num_classes, layers, auxiliary, genotype, lut_dir,
+                         reduction_prev=True, auxiliary_head=AuxiliaryHeadImageNet)
+        self.stem0 = nn.Sequential(
+            nn.Conv2d(3, C // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C),
+        )
+        self.stem1 = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C),
+        )
+
+    def stem_forward(self, x):
+        s0 = self.stem0(x)
+        return s0, self.stem1(s0)
