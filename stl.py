@@ -68,6 +68,17 @@ class Formula:
     def __str__(self) -> str:
         return self.text()
 
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def evaluate(self, ctx: _Context) -> np.ndarray:
+        """Robustness at every step 0..n-1 (children read through ``ctx.rho``)."""
+        raise NotImplementedError
+
+    def witness(self, ctx: _Context, t: int) -> tuple[int | None, Formula | None]:
+        """(step, predicate) whose margin is the robustness at ``t``; (None, None) if empty."""
+        raise NotImplementedError
+
     def children(self) -> list[Formula]:
         return [value for value in vars(self).values() if isinstance(value, Formula)]
 
@@ -335,9 +346,22 @@ _TOKEN = re.compile(
     r"(?P<space>\s+)|(?P<op>->|<=|>=|&&|\|\||[<>!&|()\[\],:])"
     r"|(?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<ident>[A-Za-z_][A-Za-z0-9_./]*)"
 )
-_KEYWORDS = {"not": "!", "and": "&", "&&": "&", "or": "|", "||": "|", "implies": "->",
-             "always": "G", "eventually": "F", "until": "U", "G": "G", "F": "F", "U": "U",
-             "true": "true", "false": "false"}
+_KEYWORDS = {
+    "not": "!",
+    "and": "&",
+    "&&": "&",
+    "or": "|",
+    "||": "|",
+    "implies": "->",
+    "always": "G",
+    "eventually": "F",
+    "until": "U",
+    "G": "G",
+    "F": "F",
+    "U": "U",
+    "true": "true",
+    "false": "false",
+}
 
 
 @dataclass(frozen=True)
@@ -361,8 +385,10 @@ class _Parser:
     def fail(self, expected: str, token: _Token | None = None):
         token = token or self.tokens[self.index]
         spec = " ".join(self.spec.splitlines())
-        raise STLSyntaxError(f'bad STL spec "{spec}": expected {expected} '
-                             f"at column {token.column} (found {token.describe()})")
+        raise STLSyntaxError(
+            f'bad STL spec "{spec}": expected {expected} '
+            f"at column {token.column} (found {token.describe()})"
+        )
 
     def tokenize(self) -> list[_Token]:
         tokens, position = [], 0
@@ -512,14 +538,21 @@ class Verdict:
 
     def format(self) -> str:
         scale = "normalized margins" if self.normalized else "raw margins"
-        lines = [f"{'SATISFIED' if self.satisfied else 'VIOLATED'}: {self.spec}",
-                 f"robustness: {self.robustness:.6g} ({scale})"]
+        lines = [
+            f"{'SATISFIED' if self.satisfied else 'VIOLATED'}: {self.spec}",
+            f"robustness: {self.robustness:.6g} ({scale})",
+        ]
         width = max(len(clause.text) for clause in self.clauses)
         for clause in self.clauses:
-            where = "empty window" if clause.step is None else (
-                f"at step {clause.step} ({clause.decided_by})")
-            lines.append(f"  {'ok  ' if clause.satisfied else 'FAIL'}  {clause.text:<{width}}"
-                         f"  robustness {clause.robustness:.6g} {where}")
+            where = (
+                "empty window"
+                if clause.step is None
+                else (f"at step {clause.step} ({clause.decided_by})")
+            )
+            lines.append(
+                f"  {'ok  ' if clause.satisfied else 'FAIL'}  {clause.text:<{width}}"
+                f"  robustness {clause.robustness:.6g} {where}"
+            )
         return "\n".join(lines)
 
 
@@ -546,8 +579,11 @@ def explain(spec: str | Formula, trace: Mapping, normalize: bool = False, t: int
     for conjunct in _conjuncts(formula):
         value = float(ctx.rho(conjunct)[t])
         step, decider = conjunct.witness(ctx, t)
-        clauses.append(Clause(str(conjunct), value, value >= 0, step,
-                              None if decider is None else str(decider)))
+        clauses.append(
+            Clause(
+                str(conjunct), value, value >= 0, step, None if decider is None else str(decider)
+            )
+        )
     value = float(ctx.rho(formula)[t])
     return Verdict(str(formula), value >= 0, value, normalize, clauses)
 
@@ -563,8 +599,7 @@ def trace_from_history(records) -> dict[str, list[float]]:
     def numeric(key):
         return all(isinstance(record.get(key), (int, float)) for record in records)
 
-    return {key: [float(record[key]) for record in records] for key in records[0]
-            if numeric(key)}
+    return {key: [float(record[key]) for record in records] for key in records[0] if numeric(key)}
 
 
 def load_trace(path: str | Path) -> dict[str, list[float]]:
@@ -582,8 +617,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check an STL spec against a training trace.")
     parser.add_argument("--spec", required=True, help="STL formula, e.g. 'G(energy_uj <= 10)'")
     parser.add_argument("--trace", required=True, help="history.json or a run directory")
-    parser.add_argument("--stl_normalize", action="store_true",
-                        help="divide each predicate margin by |threshold| (default: off)")
+    parser.add_argument(
+        "--stl_normalize",
+        action="store_true",
+        help="divide each predicate margin by |threshold| (default: off)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when violated")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     args = parser.parse_args(argv)
