@@ -607,7 +607,10 @@ def load_trace(path: str | Path) -> dict[str, list[float]]:
     path = Path(path)
     if path.is_dir():
         path = path / "history.json"
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"trace {path} is not valid JSON: {error}") from None
     if isinstance(data, dict):
         return {key: values for key, values in data.items() if isinstance(values, list)}
     return trace_from_history(data)

@@ -78,3 +78,11 @@ def test_missing_trace_exits_two(tmp_path):
     result = run_cli("--spec", "a >= 1", "--trace", str(tmp_path / "nope.json"))
     assert result.returncode == 2
     assert "nope.json" in result.stderr
+
+
+def test_invalid_json_exits_two(tmp_path):
+    path = tmp_path / "history.json"
+    path.write_text("{not json")
+    result = run_cli("--spec", "a >= 1", "--trace", str(tmp_path))
+    assert result.returncode == 2
+    assert f"trace {path} is not valid JSON" in result.stderr
