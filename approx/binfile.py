@@ -1,4 +1,4 @@
-"""Truth-table .bin I/O in the TFApprox/EvoApproxLib layout (65,536 little-endian 16-bit entries)."""
+"""Truth-table .bin I/O in the TFApprox/EvoApproxLib layout (65,536 little-endian int16/uint16)."""
 
 from pathlib import Path
 

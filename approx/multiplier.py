@@ -44,7 +44,7 @@ def error_metrics(lut: torch.Tensor, signed: bool) -> dict[str, float]:
 
 
 def power_relative_energy(power_mw: float, signed: bool) -> float:
-    """Energy per multiplication relative to the exact circuit, from synthesis power at equal delay."""
+    """Energy per multiplication relative to the exact circuit (synthesis power, same clock)."""
     return power_mw / EXACT_POWER_MW[signed]
 
 
