@@ -238,3 +238,18 @@ def progress(iterable, total: int, desc: str):
 
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True,
                 disable=None, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def training_state(epoch: int, step: int, components: dict) -> dict:
+    """A checkpoint: the epoch and step reached, every component's state_dict and the RNGs."""
+    return {"epoch": epoch, "step": step, "rng": rng_state(),
+            **{name: component.state_dict() for name, component in components.items()}}
+
+
+def restore_training_state(state: dict, components: dict) -> tuple[int, int]:
+    """Load every component's state and the RNGs; return (epoch, step) to continue from."""
+    for name, component in components.items():
+        component.load_state_dict(state[name])
+    set_rng_state(state["rng"])
+    return state["epoch"], state["step"]

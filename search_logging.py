@@ -1,0 +1,97 @@
+"""What a search reports: per-step and per-epoch TensorBoard scalars, alpha heatmaps and
+histograms, the derived genotype as text and drawn cells, the epoch summary line, and the final
+genotype.json record."""
+
+from __future__ import annotations
+
+import torch
+
+import genotypes
+import visualize
+
+
+def log_settings(run, config: dict, model, dataset) -> None:
+    settings = ", ".join(f"{key}={value}" for key, value in sorted(config.items())
+                         if key != "candidates")
+    run.logger.info(f"run directory: {run.path}")
+    run.logger.info(f"settings: {settings}")
+    run.logger.info(f"candidates ({len(config['candidates'])}): {', '.join(config['candidates'])}")
+    run.logger.info(f"dataset {dataset.name}: {len(dataset.train.labels)} train / "
+                    f"{len(dataset.test.labels)} test images, {dataset.num_classes} classes; "
+                    f"supernet {sum(p.numel() for p in model.weights()) / 1e6:.3f} M weights; "
+                    f"uniform-alpha energy {model.reference_energy_uj():.3f} uJ/image")
+
+
+def log_step(run, step: int, train_loss: float, arch_stats: dict) -> None:
+    writer = run.writer
+    writer.add_scalar("step/train_loss", train_loss, step)
+    for key in ("loss", "val_ce", "energy_term"):
+        if key in arch_stats:
+            writer.add_scalar(f"step/arch_{key}", arch_stats[key], step)
+
+
+def energy_stats(model) -> dict:
+    genotype = model.genotype()
+    return {
+        "expected_energy_uj": float(model.expected_energy_uj().detach()),
+        "energy_uj": float(model.genotype_energy_uj(genotype)),
+        "genotype": genotypes.to_dict(genotype),
+    }
+
+
+def log_epoch(run, record: dict, model, architect) -> None:
+    writer, epoch = run.writer, record["epoch"]
+    for key, value in record.items():
+        if isinstance(value, (int, float)) and value is not None and key != "epoch":
+            writer.add_scalar(_tag(key), value, epoch)
+    writer.add_scalar("lr/arch", architect.optimizer.param_groups[0]["lr"], epoch)
+    _log_alphas(writer, model, epoch)
+    genotype = genotypes.from_dict(record["genotype"])
+    writer.add_text("genotype", f"`{genotype}`", epoch)
+    for cell, image in visualize.save_genotype_figures(genotype, run.path).items():
+        writer.add_image(f"genotype/{cell}", image, epoch, dataformats="HWC")
+    writer.flush()
+    run.logger.info(
+        f"epoch {epoch}: train loss {record['train_loss']:.3f} acc {record['train_acc']:.3f} | "
+        f"val loss {record['val_loss']:.3f} acc {record['val_acc']:.3f} | energy expected "
+        f"{record['expected_energy_uj']:.3f} uJ, genotype {record['energy_uj']:.3f} uJ | "
+        f"lambda {record.get('energy_weight')} | lr {record['lr']:.4f} | "
+        f"{record['epoch_s']:.1f} s")
+
+
+def _tag(key: str) -> str:
+    if "energy" in key:
+        return f"energy/{key}"
+    if key == "lr":
+        return "lr/weights"
+    return f"search/{key}"
+
+
+def _log_alphas(writer, model, epoch: int) -> None:
+    for cell, weights in model.alpha_softmax().items():
+        weights = weights.detach().cpu()
+        title = f"softmax(alpha) {cell}"
+        figure = visualize.alpha_heatmap(weights.numpy(), model.candidates, title)
+        writer.add_image(f"alphas/{cell}", visualize.figure_to_array(figure), epoch,
+                         dataformats="HWC")
+        writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
+
+
+def write_result(run, args, model, candidates) -> None:
+    """The final genotype with its energy, validation accuracy and the search settings."""
+    last = run.history[-1] if run.history else {}
+    genotype = model.genotype()
+    energy_uj = float(model.genotype_energy_uj(genotype))
+    with torch.no_grad():
+        expected_uj = float(model.expected_energy_uj())
+    path = genotypes.save(
+        genotype, run.path / genotypes.GENOTYPE_FILE,
+        energy_uj=energy_uj, expected_energy_uj=expected_uj, val_acc=last.get("val_acc"),
+        energy_budget_uj=args.energy_budget, epochs=len(run.history), candidates=candidates,
+        settings={key: value for key, value in vars(args).items()},
+    )
+    run.writer.add_text("genotype/final", f"`{genotype}`", len(run.history))
+    run.logger.info(f"genotype: {genotype}")
+    run.logger.info(f"genotype energy {energy_uj:.3f} uJ/image, search val acc "
+                    f"{last.get('val_acc')}; written to {path}; retrain with: "
+                    f"python train.py --genotype {run.path}")

@@ -1,0 +1,218 @@
+"""Energy-aware DARTS search: `python train_search.py --epochs 50`.
+
+Trains the supernet's weights on one half of the training set and its architecture weights
+(alphas) on the other half against `CE_val + energy term`, logs everything to the run directory
+and TensorBoard, and writes the derived genotype to `<run>/genotype.json`, where
+`train.py --genotype best` finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import data
+import torch
+import torch.nn as nn
+
+import energy_estimator
+import experiment
+import genotypes
+import operations
+import search_logging
+from architect import Architect
+from model_search import Network
+from utils import (
+    AverageMeter,
+    accuracy,
+    check_finite,
+    config_markdown,
+    progress,
+    restore_training_state,
+    training_state,
+)
+
+# DARTS CIFAR-10 search settings; the embedded dataset gets a smaller supernet and fewer
+# images so that the default 50-epoch search ends within 15 minutes on a 2-core CPU.
+SEARCH_DEFAULTS = {
+    "shapes": {"batch_size": 64, "init_channels": 8, "layers": 5, "n_train": 1024,
+               "n_test": 512, "multipliers": "exact,trunc6"},
+    "default": {"batch_size": 64, "init_channels": 16, "layers": 8, "n_train": None,
+                "n_test": None, "multipliers": ""},
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=experiment.HelpFormatter,
+                                     epilog=experiment.defaults_epilog(SEARCH_DEFAULTS))
+    experiment.add_common_args(parser)
+    train = parser.add_argument_group("weights (DARTS flags)")
+    train.add_argument("--batch_size", type=int, default=None, help="batch size")
+    train.add_argument("--learning_rate", type=float, default=0.025, help="initial weight lr")
+    train.add_argument("--learning_rate_min", type=float, default=0.001, help="final cosine lr")
+    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    train.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
+    train.add_argument("--epochs", type=int, default=50, help="search epochs")
+    train.add_argument("--init_channels", type=int, default=None, help="supernet channels C")
+    train.add_argument("--layers", type=int, default=None, help="supernet cells")
+    train.add_argument("--train_portion", type=float, default=0.5,
+                       help="share of the training set for weights (the rest trains alphas)")
+    train.add_argument("--grad_clip", type=float, default=5.0, help="gradient norm clip")
+    train.add_argument("--cutout", action="store_true", help="use cutout in the search")
+    train.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
+    arch = parser.add_argument_group("architecture")
+    arch.add_argument("--unrolled", action="store_true", help="second-order (unrolled) step")
+    arch.add_argument("--arch_learning_rate", type=float, default=3e-4, help="Adam lr of alphas")
+    arch.add_argument("--arch_weight_decay", type=float, default=1e-3, help="alpha weight decay")
+    arch.add_argument("--primitives", default=",".join(genotypes.PRIMITIVES),
+                      help="comma-separated candidate ops")
+    arch.add_argument("--multipliers", default=None,
+                      help="comma-separated multipliers; each adds '<conv op>@<multiplier>' "
+                           "candidates (built-in names, or EvoApprox names with --lut_dir)")
+    arch.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
+    energy = parser.add_argument_group("energy")
+    energy.add_argument("--energy_weight", type=float, default=0.5,
+                        help="lambda: weight of the normalised energy term")
+    energy.add_argument("--energy_loss", default="linear", choices=("linear", "log", "hinge"),
+                        help="form of the energy term")
+    energy.add_argument("--energy_budget", type=float, default=None,
+                        help="energy budget B per image in microjoules (hinge, controller)")
+    energy.add_argument("--budget_control", default=None, choices=("pi",),
+                        help="adapt lambda each step so the genotype settles under the budget")
+    energy.add_argument("--energy_table", default=None, help="JSON file of energy constants")
+    return experiment.apply_defaults(parser.parse_args(argv), SEARCH_DEFAULTS)
+
+
+def split_names(text: str) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def build(args, dataset: data.Dataset, device: torch.device):
+    """Candidate set, supernet, optimisers and loaders (all inputs checked before any write)."""
+    candidates = operations.candidate_ops(split_names(args.primitives),
+                                          split_names(args.multipliers), args.lut_dir)
+    table = energy_estimator.load_energy_table(args.energy_table)
+    model = Network(args.init_channels, dataset.num_classes, args.layers, nn.CrossEntropyLoss(),
+                    candidates=candidates, lut_dir=args.lut_dir,
+                    input_size=dataset.train.images.shape[-1], energy_table=table).to(device)
+    w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
+                                  weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, args.epochs,
+                                                           eta_min=args.learning_rate_min)
+    architect = Architect(model, arch_learning_rate=args.arch_learning_rate,
+                          arch_weight_decay=args.arch_weight_decay,
+                          energy_weight=args.energy_weight, energy_loss=args.energy_loss,
+                          energy_budget_uj=args.energy_budget, budget_control=args.budget_control,
+                          momentum=args.momentum, weight_decay=args.weight_decay)
+    weights_part, alphas_part = data.search_split(dataset.train, args.train_portion)
+    loader = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
+    cutout = args.cutout_length if args.cutout else 0
+    loaders = {
+        "train": data.BatchLoader(weights_part, args.batch_size, train=True, cutout=cutout,
+                                  **loader),
+        "arch": data.BatchLoader(alphas_part, args.batch_size, train=True, cutout=cutout,
+                                 **{**loader, "seed": args.seed + 1}),
+        "val": data.BatchLoader(alphas_part, 2 * args.batch_size, train=False, **loader),
+    }
+    return candidates, model, w_optimizer, scheduler, architect, loaders
+
+
+def endless(loader: data.BatchLoader, epoch: int):
+    """Batches of `loader` for as long as asked, reshuffled on every pass."""
+    passes = 0
+    while True:
+        loader.set_epoch(epoch * 1000 + passes)
+        yield from loader
+        passes += 1
+
+
+def train_epoch(model, architect, loaders, w_optimizer, lr, args, run, epoch, step) -> dict:
+    model.train()
+    meters = {name: AverageMeter() for name in ("loss", "acc", "arch_loss")}
+    loaders["train"].set_epoch(epoch)
+    arch_batches = endless(loaders["arch"], epoch)
+    stats = {}
+    for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}"):
+        arch_x, arch_y = next(arch_batches)
+        stats = architect.step(x, y, arch_x, arch_y, lr, w_optimizer, unrolled=args.unrolled)
+        w_optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = check_finite(model.criterion(logits, y), "training loss")
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.weights(), args.grad_clip)
+        w_optimizer.step()
+        meters["loss"].update(loss.item(), len(y))
+        meters["acc"].update(accuracy(logits, y), len(y))
+        meters["arch_loss"].update(stats["loss"], len(arch_y))
+        step += 1
+        search_logging.log_step(run, step, loss.item(), stats)
+    return {"train_loss": meters["loss"].avg, "train_acc": meters["acc"].avg,
+            "arch_loss": meters["arch_loss"].avg, "energy_weight": stats.get("energy_weight"),
+            "steps": step}
+
+
+@torch.no_grad()
+def evaluate(model, loader) -> dict:
+    model.eval()
+    loss_meter, acc_meter = AverageMeter(), AverageMeter()
+    for x, y in loader:
+        logits = model(x)
+        loss_meter.update(model.criterion(logits, y).item(), len(y))
+        acc_meter.update(accuracy(logits, y), len(y))
+    return {"val_loss": loss_meter.avg, "val_acc": acc_meter.avg}
+
+
+def run_search(args) -> int:
+    if args.resume:
+        experiment.restore_saved_config(args)
+    device = experiment.setup(args)
+    dataset = experiment.load_data(args)
+    candidates, model, w_optimizer, scheduler, architect, loaders = build(args, dataset, device)
+    components = {"model": model, "w_optimizer": w_optimizer, "scheduler": scheduler,
+                  "architect": architect}
+    run = experiment.open_run(args, "search")
+    config = {**vars(args), "candidates": candidates}
+    start_epoch, step = 0, 0
+    if args.resume:
+        start_epoch, step = restore_training_state(run.load_checkpoint(), components)
+    else:
+        run.save_config(config)
+        run.writer.add_text("config", config_markdown(config), 0)
+        run.save_checkpoint(training_state(0, 0, components))
+    search_logging.log_settings(run, config, model, dataset)
+    try:
+        for epoch in range(start_epoch, args.epochs):
+            step = search_epoch(epoch, step, args, run, components, loaders)
+    except KeyboardInterrupt:
+        run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
+                        f"{run.checkpoint_path}; continue with --resume {run.path}")
+        run.close()
+        return experiment.EXIT_INTERRUPTED
+    search_logging.write_result(run, args, model, candidates)
+    run.close()
+    return 0
+
+
+def search_epoch(epoch, step, args, run, components, loaders) -> int:
+    model, architect = components["model"], components["architect"]
+    w_optimizer, scheduler = components["w_optimizer"], components["scheduler"]
+    started = time.time()
+    lr = scheduler.get_last_lr()[0]
+    train_stats = train_epoch(model, architect, loaders, w_optimizer, lr, args, run, epoch, step)
+    scheduler.step()
+    record = {"epoch": epoch + 1, "lr": lr, **train_stats, **evaluate(model, loaders["val"]),
+              **search_logging.energy_stats(model), "epoch_s": time.time() - started}
+    step = record.pop("steps")
+    run.append_history(record)
+    search_logging.log_epoch(run, record, model, architect)
+    run.save_checkpoint(training_state(epoch + 1, step, components))
+    return step
+
+
+def main(argv=None) -> int:
+    return experiment.run_guarded(lambda: run_search(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

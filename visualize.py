@@ -1,0 +1,99 @@
+"""Pictures of a search: architecture weights as heatmaps and genotype cells as drawn graphs,
+rendered with matplotlib (no system graphviz) to PNG files or image arrays for TensorBoard."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def figure_to_array(figure) -> np.ndarray:
+    """Render a figure to an HxWx3 uint8 array (for SummaryWriter.add_image, dataformats HWC)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    buffer.seek(0)
+    image = plt.imread(buffer)
+    return (image[..., :3] * 255).astype(np.uint8)
+
+
+def edge_labels(steps: int) -> list[str]:
+    """DARTS edge order: node i reads states 0..i+1 (c_{k-2}, c_{k-1}, nodes 0..i-1)."""
+    names = ["c_{k-2}", "c_{k-1}"] + [str(i) for i in range(steps)]
+    return [f"{names[j]}->{i}" for i in range(steps) for j in range(2 + i)]
+
+
+def alpha_heatmap(weights: np.ndarray, candidates: list[str], title: str):
+    """A figure of softmax(alpha): one row per edge, one column per candidate op."""
+    steps = _steps_for_edges(weights.shape[0])
+    figure, axis = plt.subplots(figsize=(1.0 + 0.55 * len(candidates), 0.8 + 0.3 * len(weights)))
+    image = axis.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
+    axis.set_xticks(range(len(candidates)), candidates, rotation=70, ha="right", fontsize=7)
+    axis.set_yticks(range(len(weights)), edge_labels(steps), fontsize=7)
+    axis.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axis, fraction=0.04)
+    return figure
+
+
+def _steps_for_edges(num_edges: int) -> int:
+    steps, edges = 0, 0
+    while edges < num_edges:
+        edges += 2 + steps
+        steps += 1
+    if edges != num_edges:
+        raise ValueError(f"{num_edges} edges is not a DARTS cell (2+3+4+... edges)")
+    return steps
+
+
+def draw_cell(edges, concat, title: str):
+    """A figure of one genotype cell: inputs on the left, nodes in a column, output on the right."""
+    steps = len(edges) // 2
+    positions = {0: (0.0, 0.75), 1: (0.0, 0.25)}
+    for node in range(steps):
+        positions[node + 2] = (1.0 + node * 0.9, 0.9 - 0.8 * node / max(steps - 1, 1))
+    output = (2.0 + (steps - 1) * 0.9, 0.5)
+    figure, axis = plt.subplots(figsize=(2.2 + 1.6 * steps, 3.6))
+    for position, (op_name, source) in enumerate(edges):
+        _arrow(axis, positions[source], positions[position // 2 + 2], op_name)
+    for state in concat:
+        _arrow(axis, positions[state], output, "")
+    labels = {0: "c_{k-2}", 1: "c_{k-1}", **{n + 2: str(n) for n in range(steps)}}
+    for state, (x, y) in positions.items():
+        _box(axis, x, y, labels[state], "#9ecae1" if state < 2 else "#fdd49e")
+    _box(axis, *output, "c_{k}", "#a1d99b")
+    axis.set_title(title, fontsize=10)
+    axis.set_xlim(-0.4, output[0] + 0.4)
+    axis.set_ylim(-0.05, 1.05)
+    axis.axis("off")
+    return figure
+
+
+def _box(axis, x, y, text, color) -> None:
+    axis.text(x, y, text, ha="center", va="center", fontsize=9,
+              bbox={"boxstyle": "round", "facecolor": color, "edgecolor": "black"})
+
+
+def _arrow(axis, start, end, label) -> None:
+    axis.annotate("", xy=end, xytext=start,
+                  arrowprops={"arrowstyle": "->", "color": "gray", "shrinkA": 14, "shrinkB": 14})
+    if label:
+        mid_x, mid_y = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
+        axis.text(mid_x, mid_y, label, fontsize=6, ha="center", va="center",
+                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
+
+
+def save_genotype_figures(genotype, directory: str | Path) -> dict[str, np.ndarray]:
+    """Draw the normal and reduce cells to `<directory>/cell_{normal,reduce}.png`."""
+    arrays = {}
+    for cell in ("normal", "reduce"):
+        figure = draw_cell(getattr(genotype, cell), getattr(genotype, f"{cell}_concat"),
+                           f"{cell} cell")
+        figure.savefig(Path(directory) / f"cell_{cell}.png", dpi=110, bbox_inches="tight")
+        arrays[cell] = figure_to_array(figure)
+    return arrays
