@@ -12,10 +12,10 @@ import argparse
 import sys
 import time
 
-import data
 import torch
 import torch.nn as nn
 
+import data
 import energy_estimator
 import experiment
 import genotypes

@@ -1,0 +1,124 @@
+"""What a retrain reports: the start summary, per-epoch logs, and the final evaluation (accuracy
+with the real multipliers, with the training surrogate and with exact 8-bit arithmetic), cost,
+latency and the STL verdict, written to results.json."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import approx
+import energy_estimator
+import genotypes
+import stl
+from utils import atomic_write_json
+
+RESULTS_FILE = "results.json"
+
+
+def check_spec(spec: str) -> None:
+    """Parse the STL spec before training starts (a bad spec fails in seconds, not hours)."""
+    stl.parse(spec)
+
+
+def log_start(run, genotype, genotype_record: dict, cost, dataset) -> None:
+    run.logger.info(f"run directory: {run.path}")
+    run.logger.info(f"genotype from {genotype_record.get('source')} "
+                    f"({genotype_record.get('reason')}): {genotype}")
+    run.logger.info(f"dataset {dataset.name}: {len(dataset.train.labels)} train / "
+                    f"{len(dataset.test.labels)} test images; network {cost.params / 1e6:.3f} M "
+                    f"params, {cost.macs / 1e6:.1f} M MACs, {cost.energy_uj:.3f} uJ/image "
+                    f"(arithmetic {cost.arith_energy_uj:.3f}, memory {cost.memory_energy_uj:.3f})")
+
+
+def log_epoch(run, record: dict) -> None:
+    writer, epoch = run.writer, record["epoch"]
+    for key, value in record.items():
+        if key != "epoch" and isinstance(value, (int, float)):
+            writer.add_scalar(_tag(key), value, epoch)
+    writer.flush()
+    run.logger.info(
+        f"epoch {epoch}: train loss {record['train_loss']:.3f} acc {record['train_acc']:.3f} | "
+        f"test loss {record['test_loss']:.3f} acc {record['test_acc']:.3f} | "
+        f"lr {record['lr']:.4f} | {record['energy_uj']:.3f} uJ/image | {record['epoch_s']:.1f} s")
+
+
+def _tag(key: str) -> str:
+    if key.startswith("energy"):
+        return f"energy/{key}"
+    return "lr" if key == "lr" else f"train/{key}"
+
+
+def approximate_layers(model) -> list:
+    return [m for m in model.modules() if isinstance(m, approx.ApproxConv2d)]
+
+
+@contextlib.contextmanager
+def emulation(model, mode: str, multiplier=None):
+    """Temporarily run every approximate conv in `mode`, optionally on another multiplier."""
+    layers = approximate_layers(model)
+    saved = [(layer.mode, layer.multiplier) for layer in layers]
+    try:
+        for layer in layers:
+            layer.mode = mode
+            if multiplier is not None:
+                layer.multiplier = multiplier
+        yield
+    finally:
+        for layer, (mode_before, multiplier_before) in zip(layers, saved, strict=True):
+            layer.mode, layer.multiplier = mode_before, multiplier_before
+
+
+def final_accuracies(model, loader, evaluate) -> dict:
+    """Test accuracy with the real truth tables, the training surrogate, and exact int8."""
+    accuracies = {"test_acc_surrogate": evaluate(model, loader)["test_acc"]}
+    if not approximate_layers(model):
+        accuracies["test_acc"] = accuracies["test_acc_exact_arith"] = accuracies[
+            "test_acc_surrogate"]
+        return accuracies
+    with emulation(model, "exact"):
+        accuracies["test_acc"] = evaluate(model, loader)["test_acc"]
+    with emulation(model, "exact", approx.load_multiplier("exact")):
+        accuracies["test_acc_exact_arith"] = evaluate(model, loader)["test_acc"]
+    return accuracies
+
+
+def finish(run, args, model, loader, evaluate, cost, stl_spec, genotype, genotype_record,
+           dataset) -> dict:
+    started = time.time()
+    accuracies = final_accuracies(model, loader, evaluate)
+    latency = energy_estimator.measure_latency(model, (3, *dataset.test.images.shape[-2:]),
+                                               device=next(model.parameters()).device)
+    verdict = stl.explain(stl_spec, stl.trace_from_history(run.history),
+                          normalize=args.stl_normalize)
+    results = {
+        "genotype": genotypes.to_dict(genotype), "genotype_source": genotype_record.get("source"),
+        **accuracies, "epochs": len(run.history),
+        "params": cost.params, "macs": cost.macs, "energy_uj": cost.energy_uj,
+        "energy_arith_uj": cost.arith_energy_uj, "energy_memory_uj": cost.memory_energy_uj,
+        "latency_ms_per_image": latency["median_ms_per_image"],
+        "train_s": sum(record["epoch_s"] for record in run.history),
+        "final_eval_s": time.time() - started,
+        "stl": verdict.to_dict(), "cost": cost.to_dict(),
+    }
+    atomic_write_json(run.path / RESULTS_FILE, results)
+    _log_results(run, results, verdict)
+    return results
+
+
+def _log_results(run, results: dict, verdict) -> None:
+    writer, step = run.writer, results["epochs"]
+    for key in ("test_acc", "test_acc_surrogate", "test_acc_exact_arith"):
+        writer.add_scalar(f"final/{key}", results[key], step)
+    writer.add_scalar("stl/robustness", verdict.robustness, step)
+    writer.add_text("stl/verdict", f"```\n{verdict.format()}\n```", step)
+    writer.flush()
+    run.logger.info(
+        f"test accuracy {results['test_acc']:.4f} on the real multipliers "
+        f"(training surrogate {results['test_acc_surrogate']:.4f}, exact int8 "
+        f"{results['test_acc_exact_arith']:.4f}); {results['params'] / 1e6:.3f} M params, "
+        f"{results['macs'] / 1e6:.1f} M MACs, {results['energy_uj']:.3f} uJ/image "
+        f"(arithmetic {results['energy_arith_uj']:.3f}, memory {results['energy_memory_uj']:.3f}),"
+        f" latency {results['latency_ms_per_image']:.2f} ms/image")
+    run.logger.info("STL verdict:\n" + verdict.format())
+    run.logger.info(f"results written to {run.path / RESULTS_FILE}")

@@ -1,0 +1,195 @@
+"""Retrain a genotype from scratch, evaluate it and check the run against an STL spec:
+`python train.py --genotype best`.
+
+The network's convolutions named `op@multiplier` train on that multiplier (low-rank surrogate)
+and are evaluated with the multiplier's real truth table and, for comparison, with exact 8-bit
+arithmetic. Per epoch: losses, accuracies, learning rate and energy per image go to
+history.json and TensorBoard; at the end, results.json holds accuracy, cost and the STL verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+import data
+import energy_estimator
+import experiment
+import genotypes
+import retrain_report
+from model import NetworkCIFAR
+from utils import (
+    AverageMeter,
+    accuracy,
+    check_finite,
+    config_markdown,
+    progress,
+    restore_training_state,
+    training_state,
+)
+
+# DARTS CIFAR-10 evaluation settings; the embedded dataset gets a smaller network and budget so
+# that `python train.py --genotype best` ends within 15 minutes on a 2-core CPU.
+TRAIN_DEFAULTS = {
+    "shapes": {"batch_size": 96, "epochs": 20, "init_channels": 16, "layers": 8,
+               "n_train": 4096, "n_test": 1024, "auxiliary": False, "cutout": False,
+               "drop_path_prob": 0.0},
+    "default": {"batch_size": 96, "epochs": 600, "init_channels": 36, "layers": 20,
+                "n_train": None, "n_test": None, "auxiliary": True, "cutout": True,
+                "drop_path_prob": 0.2},
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=experiment.HelpFormatter,
+                                     epilog=experiment.defaults_epilog(TRAIN_DEFAULTS))
+    parser.add_argument("--genotype", default="best",
+                        help="best | a published name | a genotype JSON file | a run directory")
+    experiment.add_common_args(parser)
+    train = parser.add_argument_group("training (DARTS flags)")
+    train.add_argument("--batch_size", type=int, default=None, help="batch size")
+    train.add_argument("--learning_rate", type=float, default=0.025, help="initial lr (cosine)")
+    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    train.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
+    train.add_argument("--epochs", type=int, default=None, help="training epochs")
+    train.add_argument("--init_channels", type=int, default=None, help="network channels C")
+    train.add_argument("--layers", type=int, default=None, help="number of cells")
+    train.add_argument("--auxiliary", action=argparse.BooleanOptionalAction, default=None,
+                       help="auxiliary head")
+    train.add_argument("--auxiliary_weight", type=float, default=0.4, help="auxiliary loss weight")
+    train.add_argument("--cutout", action=argparse.BooleanOptionalAction, default=None,
+                       help="cutout augmentation")
+    train.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
+    train.add_argument("--drop_path_prob", type=float, default=None, help="drop path probability")
+    train.add_argument("--grad_clip", type=float, default=5.0, help="gradient norm clip")
+    cost = parser.add_argument_group("cost and verification")
+    cost.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
+    cost.add_argument("--energy_table", default=None, help="JSON file of energy constants")
+    cost.add_argument("--stl", default=None,
+                      help="STL spec over history.json signals (default: "
+                           "'G(energy_uj <= B) & F(test_acc >= 0.8)', B = the search's budget, "
+                           "or 'F(test_acc >= 0.8)' without one)")
+    cost.add_argument("--stl_normalize", action="store_true",
+                      help="divide each predicate's margin by its threshold")
+    cost.add_argument("--stl_strict", action="store_true",
+                      help="exit with status 1 when the spec is violated")
+    return experiment.apply_defaults(parser.parse_args(argv), TRAIN_DEFAULTS)
+
+
+def default_stl_spec(genotype_record: dict) -> str:
+    budget = genotype_record.get("energy_budget_uj")
+    accuracy_clause = "F(test_acc >= 0.8)"
+    return f"G(energy_uj <= {budget:g}) & {accuracy_clause}" if budget else accuracy_clause
+
+
+def build(args, dataset: data.Dataset, genotype, device):
+    model = NetworkCIFAR(args.init_channels, dataset.num_classes, args.layers, args.auxiliary,
+                         genotype, lut_dir=args.lut_dir).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
+                                weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
+    common = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
+    loaders = {
+        "train": data.BatchLoader(dataset.train, args.batch_size, train=True,
+                                  cutout=args.cutout_length if args.cutout else 0, **common),
+        "test": data.BatchLoader(dataset.test, 2 * args.batch_size, train=False, **common),
+    }
+    return model, optimizer, scheduler, loaders
+
+
+def train_epoch(model, loader, optimizer, args, epoch) -> dict:
+    model.train()
+    loss_meter, acc_meter = AverageMeter(), AverageMeter()
+    criterion = nn.CrossEntropyLoss()
+    loader.set_epoch(epoch)
+    for x, y in progress(loader, len(loader), f"train epoch {epoch}"):
+        optimizer.zero_grad(set_to_none=True)
+        output = model(x)
+        logits, logits_aux = output if isinstance(output, tuple) else (output, None)
+        loss = criterion(logits, y)
+        if logits_aux is not None:
+            loss = loss + args.auxiliary_weight * criterion(logits_aux, y)
+        check_finite(loss, "training loss")
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        loss_meter.update(loss.item(), len(y))
+        acc_meter.update(accuracy(logits, y), len(y))
+    return {"train_loss": loss_meter.avg, "train_acc": acc_meter.avg}
+
+
+@torch.no_grad()
+def evaluate(model, loader) -> dict:
+    model.eval()
+    criterion = nn.CrossEntropyLoss()
+    loss_meter, acc_meter = AverageMeter(), AverageMeter()
+    for x, y in loader:
+        logits = model(x)
+        loss_meter.update(criterion(logits, y).item(), len(y))
+        acc_meter.update(accuracy(logits, y), len(y))
+    return {"test_loss": loss_meter.avg, "test_acc": acc_meter.avg}
+
+
+def run_training(args) -> int:
+    if args.resume:
+        experiment.restore_saved_config(args)
+    genotype, genotype_record = genotypes.resolve(args.genotype, args.runs_dir)
+    stl_spec = args.stl or default_stl_spec(genotype_record)
+    retrain_report.check_spec(stl_spec)
+    device = experiment.setup(args)
+    dataset = experiment.load_data(args)
+    energy_table = energy_estimator.load_energy_table(args.energy_table)
+    model, optimizer, scheduler, loaders = build(args, dataset, genotype, device)
+    cost = energy_estimator.profile(model, (3, *dataset.train.images.shape[-2:]), energy_table)
+    components = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+    run = experiment.open_run(args, "train")
+    config = {**vars(args), "genotype": genotypes.to_dict(genotype), "stl": stl_spec,
+              "genotype_source": genotype_record.get("source")}
+    start_epoch = 0
+    if args.resume:
+        start_epoch, _ = restore_training_state(run.load_checkpoint(), components)
+    else:
+        run.save_config(config)
+        run.writer.add_text("config", config_markdown(config), 0)
+        run.save_checkpoint(training_state(0, 0, components))
+    retrain_report.log_start(run, genotype, genotype_record, cost, dataset)
+    try:
+        for epoch in range(start_epoch, args.epochs):
+            train_one_epoch(epoch, args, run, components, loaders, cost)
+    except KeyboardInterrupt:
+        run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
+                        f"{run.checkpoint_path}; continue with --resume {run.path}")
+        run.close()
+        return experiment.EXIT_INTERRUPTED
+    results = retrain_report.finish(run, args, model, loaders["test"], evaluate, cost, stl_spec,
+                                    genotype, genotype_record, dataset)
+    run.close()
+    return 1 if args.stl_strict and not results["stl"]["satisfied"] else 0
+
+
+def train_one_epoch(epoch, args, run, components, loaders, cost) -> None:
+    model, optimizer, scheduler = (components[k] for k in ("model", "optimizer", "scheduler"))
+    started = time.time()
+    lr = scheduler.get_last_lr()[0]
+    model.drop_path_prob = args.drop_path_prob * epoch / args.epochs
+    record = {"epoch": epoch + 1, "lr": lr,
+              **train_epoch(model, loaders["train"], optimizer, args, epoch)}
+    scheduler.step()
+    record.update(evaluate(model, loaders["test"]))
+    record.update(energy_uj=cost.energy_uj, energy_arith_uj=cost.arith_energy_uj,
+                  energy_memory_uj=cost.memory_energy_uj, epoch_s=time.time() - started)
+    run.append_history(record)
+    retrain_report.log_epoch(run, record)
+    run.save_checkpoint(training_state(epoch + 1, 0, components))
+
+
+def main(argv=None) -> int:
+    return experiment.run_guarded(lambda: run_training(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
