@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import data
-
 from utils import NonFiniteLossError, RunDir, default_run_dir, resolve_device, set_seed
 
 EXIT_BAD_INPUT = 2
