@@ -1,0 +1,149 @@
+"""`profile(model, input_size) -> Report`: per-layer and total costs per input image.
+
+Totals are sums of the per-layer rows (`params`: parameters of the modules that ran, each
+module once; modules not run in eval mode, such as an auxiliary head, are not counted).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch.nn as nn
+
+from energy_estimator.counting import LayerCount
+from energy_estimator.energy import layer_energy_uj
+from energy_estimator.hooks import count_layers
+from energy_estimator.table import EnergyTable, resolve_energy_table
+
+TOTAL_FIELDS = ("macs", "params", "flops", "bitops", "weight_bytes", "activation_bytes",
+                "arith_energy_uj", "memory_energy_uj", "energy_uj")
+TABLE_COLUMNS = (("name", 36), ("type", 18), ("multiplier", 12), ("macs", 12), ("params", 10),
+                 ("arith_energy_uj", 15), ("memory_energy_uj", 16), ("energy_uj", 11))
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One call of one leaf module, per image: counts and energy."""
+
+    name: str
+    type: str
+    multiplier: str
+    macs: int
+    params: int
+    flops: int
+    bitops: int
+    weight_bytes: int
+    activation_bytes: int
+    arith_energy_uj: float
+    memory_energy_uj: float
+
+    @property
+    def energy_uj(self) -> float:
+        return self.arith_energy_uj + self.memory_energy_uj
+
+    @classmethod
+    def from_count(cls, layer: LayerCount, table: EnergyTable) -> LayerCost:
+        arith_uj, memory_uj = layer_energy_uj(layer, table)
+        return cls(layer.name, layer.type, layer.multiplier, layer.macs, layer.params,
+                   layer.flops, layer.bitops, layer.weight_bytes, layer.activation_bytes,
+                   arith_uj, memory_uj)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "energy_uj": self.energy_uj}
+
+
+@dataclass
+class Report:
+    """Per-image totals and the per-layer breakdown of one forward pass."""
+
+    macs: int
+    params: int
+    flops: int
+    bitops: int
+    weight_bytes: int
+    activation_bytes: int
+    arith_energy_uj: float
+    memory_energy_uj: float
+    energy_uj: float
+    layers: list[LayerCost] = field(default_factory=list)
+    input_size: tuple[int, ...] = ()
+    energy_table: str = ""
+
+    @classmethod
+    def from_layers(cls, layers: list[LayerCost], **meta) -> Report:
+        totals = {key: sum(getattr(layer, key) for layer in layers) for key in TOTAL_FIELDS}
+        return cls(**totals, layers=layers, **meta)
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
+        data["input_size"] = list(self.input_size)
+        data["layers"] = [layer.to_dict() for layer in self.layers]
+        return data
+
+    def save_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    def table(self, depth: int | None = None) -> str:
+        """Aligned text table of the layers (grouped by the first `depth` name components
+        when `depth` is given) followed by the totals."""
+        rows = [layer.to_dict() for layer in self.layers]
+        if depth:
+            rows = _group_rows(rows, depth)
+        lines = [_format_row({name: name for name, _ in TABLE_COLUMNS})]
+        lines += [_format_row(row) for row in rows]
+        lines += ["", self.summary()]
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        return (f"total per image: {self.params / 1e6:.3f} M params, {self.macs / 1e6:.1f} M "
+                f"MACs, {self.flops / 1e6:.1f} M FLOPs, {self.bitops / 1e9:.2f} G bit-ops, "
+                f"weights {self.weight_bytes / 1e6:.2f} MB, activations "
+                f"{self.activation_bytes / 1e6:.2f} MB; energy {self.energy_uj:.3f} µJ "
+                f"(arithmetic {self.arith_energy_uj:.3f} µJ, memory "
+                f"{self.memory_energy_uj:.3f} µJ); table {self.energy_table}")
+
+
+def profile(model: nn.Module, input_size: Sequence[int],
+            energy_table: EnergyTable | str | Path | None = None) -> Report:
+    """Count and cost every leaf module run by `model` on one `input_size` (C, H, W) image."""
+    table = resolve_energy_table(energy_table)
+    layers = [LayerCost.from_count(layer, table) for layer in count_layers(model, input_size)]
+    return Report.from_layers(layers, input_size=tuple(input_size), energy_table=table.source)
+
+
+def _group_rows(rows: list[dict], depth: int) -> list[dict]:
+    groups: dict[str, dict] = {}
+    for row in rows:
+        key = ".".join(row["name"].split("#")[0].split(".")[:depth])
+        group = groups.setdefault(key, {"name": key, "type": "", "multipliers": [],
+                                        "count": 0, **dict.fromkeys(TOTAL_FIELDS, 0)})
+        group["count"] += 1
+        if row["multiplier"] not in group["multipliers"]:
+            group["multipliers"].append(row["multiplier"])
+        for key_name in TOTAL_FIELDS:
+            group[key_name] += row[key_name]
+    for group in groups.values():
+        group["type"] = f"{group['count']} layer" + ("s" if group["count"] > 1 else "")
+        group["multiplier"] = "+".join(group["multipliers"])
+    return list(groups.values())
+
+
+def _format_row(row: dict) -> str:
+    cells = []
+    for name, width in TABLE_COLUMNS:
+        value = row[name]
+        if isinstance(value, float):
+            cells.append(f"{value:>{width}.4f}")
+        elif isinstance(value, int):
+            cells.append(f"{value:>{width},}")
+        else:
+            text = str(value)
+            text = text if len(text) <= width else "…" + text[-(width - 1):]
+            cells.append(f"{text:<{width}}" if name in ("name", "type", "multiplier")
+                         else f"{text:>{width}}")
+    return " ".join(cells)
