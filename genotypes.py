@@ -4,7 +4,6 @@ resolution (`best`, a published name, a JSON file or a run directory)."""
 from __future__ import annotations
 
 import json
-import math
 from collections import namedtuple
 from pathlib import Path
 
@@ -135,18 +134,9 @@ def from_dict(data: dict, source: str = "genotype") -> Genotype:
 
 def save(genotype: Genotype, path: str | Path, **metadata) -> Path:
     """Write `{"genotype": ..., **metadata}` atomically as JSON."""
-    from utils import atomic_write_text
+    from utils import atomic_write_json
 
-    record = {"genotype": to_dict(genotype), **metadata}
-    return atomic_write_text(Path(path), json.dumps(record, indent=2, default=_json_default))
-
-
-def _json_default(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+    return atomic_write_json(Path(path), {"genotype": to_dict(genotype), **metadata})
 
 
 def read_record(path: str | Path) -> dict:

@@ -36,6 +36,8 @@ def energy_stats(model) -> dict:
         "expected_energy_uj": float(model.expected_energy_uj().detach()),
         "energy_uj": float(model.genotype_energy_uj(genotype)),
         "genotype": genotypes.to_dict(genotype),
+        "alphas": {cell: weights.detach().cpu().tolist()
+                   for cell, weights in model.alpha_softmax().items()},
     }
 
 

@@ -62,16 +62,23 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_json(path: str | Path, data) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    """Strict JSON (NaN and infinities become null), written atomically."""
+    text = json.dumps(json_safe(data), indent=2, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
-def _jsonable(value):
-    if isinstance(value, Path):
-        return str(value)
+def json_safe(value):
+    """`value` with paths, tensors and arrays made plain and non-finite floats made None."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
     if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return json_safe(value.tolist())
     return str(value)
 
 

@@ -1,0 +1,68 @@
+"""Genotypes: published cells, JSON round trip without eval, validation errors, resolution."""
+
+import json
+
+import pytest
+
+import genotypes
+from genotypes import DARTS_V2, Genotype, GenotypeError
+
+
+def test_published_genotypes_are_valid():
+    for name, genotype in genotypes.PUBLISHED.items():
+        assert genotypes.validate(genotype, name).normal == genotype.normal
+
+
+def test_json_round_trip_keeps_multiplier_names(tmp_path):
+    approx_cell = [(f"{op}@trunc6" if op.startswith("sep") else op, i) for op, i in DARTS_V2.normal]
+    genotype = DARTS_V2._replace(normal=approx_cell)
+    path = genotypes.save(genotype, tmp_path / "g.json", val_acc=0.5)
+    assert genotypes.load(path) == genotypes.validate(genotype)
+    assert json.loads(path.read_text())["val_acc"] == 0.5
+
+
+@pytest.mark.parametrize("normal, message", [
+    ([("conv_9x9", 0), ("skip_connect", 1)], "unknown op 'conv_9x9'"),
+    ([("max_pool_3x3@trunc6", 0), ("skip_connect", 1)], "non-conv op"),
+    ([("sep_conv_3x3", 2), ("skip_connect", 1)], "reads input 2"),
+    ([("sep_conv_3x3", 0)], "two (op, input) pairs"),
+])
+def test_bad_genotypes_give_clear_errors(normal, message):
+    genotype = Genotype(normal, [2], DARTS_V2.reduce[:2], [2])
+    with pytest.raises(GenotypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        genotypes.validate(genotype)
+
+
+def test_bad_json_file_names_the_file(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    with pytest.raises(GenotypeError, match="broken.json"):
+        genotypes.load(path)
+    path.write_text(json.dumps({"normal": []}))
+    with pytest.raises(GenotypeError, match="missing field"):
+        genotypes.load(path)
+
+
+def _fake_search(runs, name, val_acc, energy, budget=None):
+    genotypes.save(DARTS_V2, runs / name / "genotype.json", val_acc=val_acc, energy_uj=energy,
+                   energy_budget_uj=budget)
+
+
+def test_best_prefers_budget_meeting_runs(tmp_path):
+    _fake_search(tmp_path, "a", val_acc=0.9, energy=5.0, budget=4.0)   # misses its budget
+    _fake_search(tmp_path, "b", val_acc=0.7, energy=3.0, budget=4.0)
+    _fake_search(tmp_path, "c", val_acc=0.6, energy=9.0)               # no budget: eligible
+    genotype, record = genotypes.resolve("best", tmp_path)
+    assert record["source"].endswith("b") and "meeting their energy budget" in record["reason"]
+    assert genotype == genotypes.validate(DARTS_V2)
+
+
+def test_resolve_name_file_dir_and_errors(tmp_path):
+    assert genotypes.resolve("PC_DARTS")[0] == genotypes.PC_DARTS
+    _fake_search(tmp_path, "run", val_acc=0.5, energy=1.0)
+    assert genotypes.resolve(str(tmp_path / "run"))[1]["val_acc"] == 0.5
+    assert genotypes.resolve(str(tmp_path / "run" / "genotype.json"))[0].normal == DARTS_V2.normal
+    with pytest.raises(GenotypeError, match="not 'best', a published name"):
+        genotypes.resolve("NO_SUCH")
+    with pytest.raises(GenotypeError, match="no completed search"):
+        genotypes.resolve("best", tmp_path / "empty")
