@@ -1,0 +1,57 @@
+"""Candidate operations: shapes, approximate variants computing through their multiplier, names."""
+
+import pytest
+import torch
+
+import operations
+from genotypes import CONV_PRIMITIVES, PRIMITIVES
+from operations import OperationError, build_op, candidate_ops
+
+
+@pytest.mark.parametrize("name", list(PRIMITIVES) + [f"{p}@trunc6" for p in CONV_PRIMITIVES])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_every_op_keeps_shapes(name, stride):
+    x = torch.randn(2, 6, 8, 8, requires_grad=True)
+    y = build_op(name, 6, stride, affine=True)(x)
+    assert y.shape == (2, 6, 8 // stride, 8 // stride)
+    if name != "none":
+        y.sum().backward()
+        assert x.grad is not None
+
+
+@pytest.mark.parametrize("base", CONV_PRIMITIVES)
+def test_approximate_variant_computes_through_its_multiplier(base):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8)
+    outputs = {}
+    for multiplier in ("exact", "trunc8", "drum4"):
+        torch.manual_seed(1)
+        op = build_op(f"{base}@{multiplier}", 4, 1, affine=False).eval()
+        outputs[multiplier] = op(x)
+    torch.manual_seed(1)
+    float_out = build_op(base, 4, 1, affine=False).eval()(x)
+    assert not torch.allclose(outputs["exact"], outputs["trunc8"])
+    assert not torch.allclose(outputs["trunc8"], outputs["drum4"])
+    # exact 8-bit arithmetic stays close to float32 (quantisation error only)
+    assert (outputs["exact"] - float_out).abs().max() < 0.1 * float_out.abs().max()
+
+
+def test_candidate_set_expands_conv_ops_only():
+    names = candidate_ops(PRIMITIVES, ["trunc6"])
+    assert names[: len(PRIMITIVES)] == list(PRIMITIVES)
+    assert names[len(PRIMITIVES):] == [f"{p}@trunc6" for p in CONV_PRIMITIVES]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("conv_9x9", "unknown op 'conv_9x9'; valid ops: none, max_pool_3x3"),
+    ("max_pool_3x3@trunc6", "only conv ops"),
+    ("sep_conv_3x3@no_such_multiplier", "no_such_multiplier"),
+])
+def test_unknown_names_are_clear_errors(name, message):
+    with pytest.raises(OperationError, match=message):
+        operations.check_op_name(name)
+
+
+def test_duplicate_candidates_rejected():
+    with pytest.raises(OperationError, match="duplicate"):
+        candidate_ops(["sep_conv_3x3", "sep_conv_3x3"])
