@@ -81,7 +81,7 @@ def multiplier_of(module: nn.Module):
 def multiplier_label(multiplier) -> str:
     if multiplier is None:
         return FLOAT_LABEL
-    if multiplier.name in EXACT_MULTIPLIERS or getattr(multiplier, "wce_pct", None) == 0:
+    if multiplier.name in EXACT_MULTIPLIERS or getattr(multiplier, "is_exact", False):
         return EXACT_LABEL
     return multiplier.name
 

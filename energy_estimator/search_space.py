@@ -20,8 +20,6 @@ import torch
 from energy_estimator.report import profile
 from energy_estimator.table import EnergyTable, resolve_energy_table
 
-STEM_MULTIPLIER = 3  # the stem of DARTS' NetworkCIFAR and Network: 3 x C channels
-
 
 @dataclass(frozen=True)
 class OpCost:
@@ -90,16 +88,13 @@ def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: 
     num_edges = edge_offsets(steps + 1)[-1]
     costs = {False: torch.zeros(num_edges, len(candidates), dtype=torch.float64),
              True: torch.zeros(num_edges, len(candidates), dtype=torch.float64)}
-    if stem_multiplier != STEM_MULTIPLIER:
-        raise ValueError(f"supernet_costs: the fixed cost is that of model.NetworkCIFAR, whose "
-                         f"stem has {STEM_MULTIPLIER} x C channels; got stem_multiplier="
-                         f"{stem_multiplier}")
     for reduction, C_curr, size in cell_plan(C, layers, input_size):
         for edge, stride, edge_size in _cell_edges(steps, reduction, size):
             for k, op_name in enumerate(candidates):
                 cost = op_cost(op_name, C_curr, stride, edge_size, edge_size, lut_dir, table)
                 costs[reduction][edge, k] += cost.energy_uj
-    fixed_uj = fixed_energy_uj(C, num_classes, layers, steps, multiplier, input_size, table)
+    fixed_uj = fixed_energy_uj(C, num_classes, layers, steps, multiplier, stem_multiplier,
+                               input_size, table)
     return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps)
 
 
@@ -114,12 +109,13 @@ def _cell_edges(steps: int, reduction: bool, size: int):
 
 
 def fixed_energy_uj(C: int, num_classes: int, layers: int, steps: int, multiplier: int,
-                    input_size: int, table: EnergyTable) -> float:
+                    stem_multiplier: int, input_size: int, table: EnergyTable) -> float:
     """Energy of everything but the edge ops: a NetworkCIFAR whose edges are all `none`."""
     from model import NetworkCIFAR
 
     genotype = none_genotype(steps, multiplier)
-    network = NetworkCIFAR(C, num_classes, layers, False, genotype)
+    network = NetworkCIFAR(C, num_classes, layers, False, genotype,
+                           stem_multiplier=stem_multiplier)
     return profile(network, (3, input_size, input_size), energy_table=table).energy_uj
 
 

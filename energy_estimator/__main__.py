@@ -1,0 +1,74 @@
+"""`python -m energy_estimator --genotype DARTS_V2`: cost report of a CIFAR-style network.
+
+Builds `model.NetworkCIFAR(init_channels, num_classes, layers, auxiliary=False, genotype)` from
+a resolved `--genotype` (a published name, a JSON file, a run directory or `best`), prints the
+per-layer table (grouped by `--depth` name components) and the totals per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from energy_estimator.latency import measure_latency
+from energy_estimator.report import profile
+from energy_estimator.table import load_energy_table
+
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "shapes": 10}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m energy_estimator", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--genotype", default="DARTS_V2",
+                        help="published name, genotype JSON file, run directory or 'best'")
+    parser.add_argument("--runs_dir", default="runs", help="where '--genotype best' looks")
+    parser.add_argument("--init_channels", type=int, default=36, help="C of the first cells")
+    parser.add_argument("--layers", type=int, default=20, help="number of cells")
+    parser.add_argument("--dataset", default="cifar10", choices=sorted(NUM_CLASSES),
+                        help="sets the number of classes")
+    parser.add_argument("--num_classes", type=int, default=None,
+                        help="number of classes (overrides --dataset)")
+    parser.add_argument("--input_size", type=int, default=32, help="image height and width")
+    parser.add_argument("--energy_table", default=None,
+                        help="JSON file of energy constants (default: the 45 nm table)")
+    parser.add_argument("--lut_dir", default=None, help="directory of EvoApprox .bin tables")
+    parser.add_argument("--depth", type=int, default=2,
+                        help="group layers by this many name components (0: every layer)")
+    parser.add_argument("--latency", action="store_true", help="also measure CPU latency")
+    parser.add_argument("--json", default=None, help="write the full report to this file")
+    return parser.parse_args(argv)
+
+
+def build_network(args: argparse.Namespace):
+    from genotypes import resolve
+    from model import NetworkCIFAR
+
+    genotype, _ = resolve(args.genotype, runs_dir=args.runs_dir)
+    num_classes = args.num_classes or NUM_CLASSES[args.dataset]
+    return NetworkCIFAR(args.init_channels, num_classes, args.layers, False, genotype,
+                        lut_dir=args.lut_dir)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    table = load_energy_table(args.energy_table)
+    network = build_network(args)
+    input_size = (3, args.input_size, args.input_size)
+    report = profile(network, input_size, energy_table=table)
+    print(f"genotype {args.genotype}: NetworkCIFAR C={args.init_channels}, "
+          f"layers={args.layers}, input {input_size}")
+    print(report.table(depth=args.depth or None))
+    record = {"genotype": args.genotype, **report.to_dict()}
+    if args.latency:
+        record["latency"] = measure_latency(network, input_size)
+        print(f"latency: {record['latency']['median_ms_per_image']:.2f} ms per image (CPU, "
+              f"batch 1, median of {record['latency']['repeats']})")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(record, handle, indent=2)
+        print(f"report written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
