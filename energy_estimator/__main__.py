@@ -52,10 +52,13 @@ def build_network(args: argparse.Namespace):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    table = load_energy_table(args.energy_table)
-    network = build_network(args)
     input_size = (3, args.input_size, args.input_size)
-    report = profile(network, input_size, energy_table=table)
+    try:  # table, genotype, op and multiplier errors are ValueErrors with a clear message
+        table = load_energy_table(args.energy_table)
+        network = build_network(args)
+        report = profile(network, input_size, energy_table=table)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
     print(f"genotype {args.genotype}: NetworkCIFAR C={args.init_channels}, "
           f"layers={args.layers}, input {input_size}")
     print(report.table(depth=args.depth or None))

@@ -115,3 +115,10 @@ def test_cli_small_network(tmp_path, capsys):
     record = json.loads(out.read_text())
     assert record["energy_uj"] == pytest.approx(
         record["arith_energy_uj"] + record["memory_energy_uj"])
+
+
+def test_cli_reports_bad_table_cleanly(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(SystemExit, match="missing key 'constants'"):
+        main(["--init_channels", "4", "--layers", "3", "--energy_table", str(bad)])
