@@ -1,0 +1,207 @@
+"""The plan of a sweep: which searches, retrains and baselines to run, each with a fixed
+directory name inside the sweep directory and the argv of its program, and the genotype files
+of the baselines (random samples of the search space, published cells with a multiplier applied
+to every conv op, searched cells with their multipliers stripped).
+
+Names: `search-ew0.5` / `search-b12` (energy weight / budget), `train-ew0.5`,
+`baseline-exact-ew0.5`, `baseline-random-s1`, `baseline-DARTS_V2`, `baseline-DARTS_V2@trunc6`;
+with several multiplier sets each name gets the set as a suffix (`search-ew0.5-exact+trunc6`).
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import genotypes
+from retrain_report import RESULTS_FILE
+from tradeoff.table import conv_multiplier, search_fields, search_label
+
+GENOTYPE_DIR = "genotypes"
+FLOAT_SET = "float"  # a multiplier set without approximate candidates
+STEPS = 4  # DARTS cells: 4 intermediate nodes
+
+
+@dataclass
+class SubRun:
+    """One planned run. `program` is 'search' or 'train'; a train run's genotype is a search
+    directory, a published name or a file under `genotypes/` made by `make` when missing."""
+
+    name: str
+    program: str
+    kind: str
+    argv: list[str]
+    genotype: str | None = None
+    needs: str | None = None
+    make: dict = field(default_factory=dict)
+
+    @property
+    def marker(self) -> str:
+        return genotypes.GENOTYPE_FILE if self.program == "search" else RESULTS_FILE
+
+
+def parse_numbers(text: str | None) -> list[float]:
+    return [float(item) for item in (text or "").split(",") if item.strip()]
+
+
+def parse_multiplier_sets(text: str) -> list[list[str]]:
+    """'exact,trunc6;drum4;float' -> [['exact', 'trunc6'], ['drum4'], []]."""
+    sets = []
+    for group in text.split(";"):
+        names = [name.strip() for name in group.split(",") if name.strip()]
+        sets.append([] if names == [FLOAT_SET] else names)
+    return sets
+
+
+def set_tag(multipliers: list[str]) -> str:
+    return "+".join(Path(name).stem for name in multipliers) or FLOAT_SET
+
+
+def search_points(args) -> list[tuple[str, list[str]]]:
+    """(tag, extra search flags) for every energy weight and energy budget of the sweep."""
+    points = [(f"ew{w:g}", ["--energy_weight", f"{w:g}"])
+              for w in parse_numbers(args.energy_weights)]
+    points += [(f"b{b:g}", ["--energy_budget", f"{b:g}", "--budget_control", args.budget_control])
+               for b in parse_numbers(args.energy_budgets)]
+    return points
+
+
+def common_argv(args, sweep_dir: Path, name: str) -> list[str]:
+    argv = ["--dataset", args.dataset, "--seed", str(args.seed), "--device", args.device,
+            "--runs_dir", str(sweep_dir), "--save", str(sweep_dir / name)]
+    for flag in ("data", "n_train", "n_test", "lut_dir"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag}", str(getattr(args, flag))]
+    return argv
+
+
+def search_argv(args, sweep_dir: Path, name: str, multipliers: list[str]) -> list[str]:
+    argv = common_argv(args, sweep_dir, name) + [
+        "--epochs", str(args.search_epochs), "--init_channels", str(args.search_channels),
+        "--layers", str(args.search_layers), "--batch_size", str(args.search_batch_size),
+        "--primitives", args.primitives, "--multipliers", ",".join(multipliers)]
+    return argv + shlex.split(args.search_args)
+
+
+def train_argv(args, sweep_dir: Path, name: str, genotype: str) -> list[str]:
+    argv = common_argv(args, sweep_dir, name) + [
+        "--genotype", genotype, "--epochs", str(args.retrain_epochs),
+        "--init_channels", str(args.retrain_channels), "--layers", str(args.retrain_layers),
+        "--batch_size", str(args.retrain_batch_size)]
+    return argv + shlex.split(args.train_args)
+
+
+def plan_sweep(args, sweep_dir: Path) -> list[SubRun]:
+    """Searches (each followed by its retrain and all-exact baseline), then the random and
+    published baselines, in that order."""
+    sets = parse_multiplier_sets(args.multiplier_sets)
+    runs = []
+    for multipliers in sets:
+        suffix = f"-{set_tag(multipliers)}" if len(sets) > 1 else ""
+        for tag, flags in search_points(args):
+            runs += searched_runs(args, sweep_dir, f"{tag}{suffix}", multipliers, flags)
+        runs += random_runs(args, sweep_dir, suffix, multipliers)
+    all_multipliers = list(dict.fromkeys(m for group in sets for m in group))
+    for published in [name for name in args.published.split(",") if name.strip()]:
+        for multiplier in [None, *all_multipliers]:
+            runs.append(published_run(args, sweep_dir, published.strip(), multiplier))
+    return runs
+
+
+def searched_runs(args, sweep_dir, tag, multipliers, flags) -> list[SubRun]:
+    search = f"search-{tag}"
+    runs = [SubRun(search, "search", "searched",
+                   search_argv(args, sweep_dir, search, multipliers) + flags),
+            SubRun(f"train-{tag}", "train", "searched",
+                   train_argv(args, sweep_dir, f"train-{tag}", str(sweep_dir / search)),
+                   genotype=str(sweep_dir / search), needs=search)]
+    if args.exact_baselines:
+        runs.append(file_run(args, sweep_dir, f"baseline-exact-{tag}", "exact", needs=search,
+                             make={"strip": search}))
+    return runs
+
+
+def random_runs(args, sweep_dir, suffix, multipliers) -> list[SubRun]:
+    import operations
+
+    primitives = [p.strip() for p in args.primitives.split(",") if p.strip()]
+    candidates = operations.candidate_ops(primitives, multipliers, args.lut_dir)
+    return [file_run(args, sweep_dir, f"baseline-random-s{seed}{suffix}", "random",
+                     make={"random": candidates, "seed": seed,
+                           "label": f"random s{seed}{suffix.replace('-', ' ')}"})
+            for seed in range(1, args.random_baselines + 1)]
+
+
+def published_run(args, sweep_dir, published: str, multiplier: str | None) -> SubRun:
+    if published not in genotypes.PUBLISHED:
+        raise ValueError(f"--published {published}: not one of {', '.join(genotypes.PUBLISHED)}")
+    name = f"baseline-{published}" + (f"@{Path(multiplier).stem}" if multiplier else "")
+    return file_run(args, sweep_dir, name, "published",
+                    make={"published": published, "multiplier": multiplier})
+
+
+def file_run(args, sweep_dir, name, kind, needs=None, make=None) -> SubRun:
+    path = str(sweep_dir / GENOTYPE_DIR / f"{name}.json")
+    return SubRun(name, "train", kind, train_argv(args, sweep_dir, name, path), genotype=path,
+                  needs=needs, make=make or {})
+
+
+# ----------------------------------------------------------------------------- genotype files
+def sample_genotype(candidates: list[str], seed: int) -> genotypes.Genotype:
+    """A DARTS cell pair drawn uniformly: per node two distinct inputs, each with a random
+    candidate op other than 'none' (as the DARTS derivation never picks 'none')."""
+    rng = random.Random(seed)
+    ops = [name for name in candidates if name != "none"]
+
+    def cell():
+        return [(rng.choice(ops), source) for node in range(STEPS)
+                for source in sorted(rng.sample(range(node + 2), 2))]
+
+    concat = list(range(2, 2 + STEPS))
+    return genotypes.Genotype(cell(), concat, cell(), concat)
+
+
+def map_ops(genotype: genotypes.Genotype, rename) -> genotypes.Genotype:
+    return genotype._replace(normal=[(rename(op), i) for op, i in genotype.normal],
+                             reduce=[(rename(op), i) for op, i in genotype.reduce])
+
+
+def with_multiplier(genotype, multiplier: str | None):
+    """Every conv op on `multiplier` (None: the float ops as published)."""
+    return map_ops(genotype, lambda op: op if multiplier is None or conv_multiplier(op) is None
+                   else f"{genotypes.split_op_name(op)[0]}@{multiplier}")
+
+
+def stripped(genotype):
+    """The same cell with every '@multiplier' removed: all conv ops in float32."""
+    return map_ops(genotype, lambda op: genotypes.split_op_name(op)[0])
+
+
+def make_genotype(run: SubRun, sweep_dir: Path) -> bool:
+    """Write the run's baseline genotype file if missing; False when the baseline is void (an
+    all-exact variant of a searched cell that has no multiplier to strip)."""
+    path = Path(run.genotype)
+    if path.is_file():
+        return True
+    make = run.make
+    if "random" in make:
+        genotype = sample_genotype(make["random"], make["seed"])
+        meta = {"kind": "random", "label": make["label"], "seed": make["seed"],
+                "candidates": make["random"]}
+    elif "published" in make:
+        genotype = with_multiplier(genotypes.PUBLISHED[make["published"]], make["multiplier"])
+        meta = {"kind": "published", "published": make["published"],
+                "multiplier": make["multiplier"],
+                "label": run.name.removeprefix("baseline-") + ("" if make["multiplier"]
+                                                             else " (float)")}
+    else:
+        record = genotypes.read_record(sweep_dir / make["strip"] / genotypes.GENOTYPE_FILE)
+        genotype = stripped(record["genotype"])
+        if genotype == record["genotype"]:
+            return False
+        meta = {"kind": "exact", "search": make["strip"],
+                "label": f"{search_label(search_fields(record))} all-float"}
+    genotypes.save(genotype, path, baseline=meta)
+    return True
