@@ -1,14 +1,19 @@
 """Approximate 8x8 multipliers: catalogue, built-in designs, table I/O, emulated convolution."""
 
 from approx.builtin import builtin_names
+from approx.conv import approx_conv2d
 from approx.errors import MultiplierError
+from approx.module import ApproxConv2d, set_emulation_mode
 from approx.multiplier import Multiplier
 from approx.registry import available_multipliers, load_multiplier
 
 __all__ = [
+    "ApproxConv2d",
     "Multiplier",
     "MultiplierError",
+    "approx_conv2d",
     "available_multipliers",
     "builtin_names",
     "load_multiplier",
+    "set_emulation_mode",
 ]

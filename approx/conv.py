@@ -1,0 +1,99 @@
+"""Emulated approximate convolution: `approx_conv2d` (exact LUT sum or fast low-rank mode).
+
+Forward follows the GUIDE contract: operands quantised to 8-bit codes, products taken from the
+multiplier's table, rescaled. Backward is straight-through: the gradient of the float convolution
+of the dequantised operands with respect to x, weight (and bias).
+"""
+
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+
+from approx.exact_kernel import exact_lut_conv
+from approx.geometry import Geometry
+from approx.lowrank import factor_tables, resolve_rank
+from approx.multiplier import Multiplier
+from approx.quantize import Quantized, quantize_activations, quantize_weights
+from approx.registry import load_multiplier
+
+MODES = ("exact", "lowrank")
+
+
+@cache
+def float_table(multiplier: Multiplier, device: torch.device) -> torch.Tensor:
+    return multiplier.lut.to(device=device, dtype=torch.float32)
+
+
+def with_factors(q: Quantized, factors: torch.Tensor) -> torch.Tensor:
+    """Stack [code value, U_1(code)*sign, ...] as channels (c, r) -> (N|O, C*(R+1), h, w)."""
+    corrections = F.embedding(q.index, factors)  # (..., h, w, R)
+    if q.sign is not None:
+        corrections = corrections * q.sign.unsqueeze(-1)
+    stacked = torch.cat([q.value.unsqueeze(-1), corrections], dim=-1)
+    batch, channels, height, width, terms = stacked.shape
+    return stacked.permute(0, 1, 4, 2, 3).reshape(batch, channels * terms, height, width)
+
+
+def lowrank_conv(multiplier, xq: Quantized, wq: Quantized, geometry: Geometry, rank: int):
+    """s_x s_w [conv(x_q, w_q) + sum_r conv(U_r(a) sign x, V_r(b) sign w)] as one convolution."""
+    u, v = factor_tables(multiplier, rank, xq.value.device, xq.value.dtype)
+    x_features = with_factors(xq, u)
+    w_features = with_factors(wq, v)
+    out = F.conv2d(x_features, w_features, **geometry.conv_kwargs())
+    return out * (xq.scale * wq.scale.view(1, -1, 1, 1))
+
+
+def emulate(x, weight, multiplier: Multiplier, geometry: Geometry, mode: str, rank):
+    """The forward value (no bias) plus the dequantised operands kept for backward."""
+    xq = quantize_activations(x.float(), multiplier.signed)
+    wq = quantize_weights(weight.float(), multiplier.signed)
+    if mode == "exact":
+        table = float_table(multiplier, x.device)
+        out = exact_lut_conv(table, xq, wq, weight, geometry)
+    else:
+        out = lowrank_conv(multiplier, xq, wq, geometry, resolve_rank(multiplier, rank))
+    return out.to(x.dtype), xq.dequantized().to(x.dtype), wq.dequantized().to(weight.dtype)
+
+
+class ApproxConvFunction(torch.autograd.Function):
+    """Approximate forward, straight-through backward (float conv of dequantised operands)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, multiplier, geometry, mode, rank):
+        out, x_deq, w_deq = emulate(x, weight, multiplier, geometry, mode, rank)
+        ctx.save_for_backward(x_deq, w_deq)
+        ctx.geometry = geometry
+        ctx.bias_sizes = None if bias is None else list(bias.shape)
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x_deq, w_deq = ctx.saved_tensors
+        g = ctx.geometry
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.bias_sizes is not None]
+        grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_out, x_deq, w_deq, ctx.bias_sizes, list(g.stride), list(g.padding),
+            list(g.dilation), False, [0, 0], g.groups, mask,
+        )
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: choose 'exact' (LUT sum) or 'lowrank' (fast emulation)")
+    return mode
+
+
+def approx_conv2d(x, weight, multiplier, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                  mode="exact", rank=None):
+    """F.conv2d with every product taken from `multiplier` (a Multiplier or a spec string).
+
+    mode 'exact' equals the contract's LUT sum up to float32 accumulation; 'lowrank' replaces
+    LUT - a*b by its rank-`rank` SVD (default: the multiplier's rank, see approx.lowrank).
+    Signed tables: zero padding is a code-0 activation and contributes LUT[0, b] in exact mode.
+    """
+    multiplier = load_multiplier(multiplier)
+    geometry = Geometry.of(stride, padding, dilation, groups)
+    geometry.check(x, weight)
+    return ApproxConvFunction.apply(x, weight, bias, multiplier, geometry, check_mode(mode), rank)

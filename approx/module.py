@@ -1,0 +1,39 @@
+"""ApproxConv2d: an nn.Conv2d whose products come from an approximate multiplier."""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from approx.conv import approx_conv2d, check_mode
+from approx.multiplier import Multiplier
+from approx.registry import load_multiplier
+
+
+class ApproxConv2d(nn.Conv2d):
+    """nn.Conv2d (cost counters see a Conv2d) emulating `multiplier`, mode 'lowrank'/'exact'."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=False, *, multiplier: str | Multiplier, mode: str = "lowrank",
+                 rank: int | None = None, lut_dir: str | Path | None = None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias)
+        self.multiplier = load_multiplier(multiplier, lut_dir=lut_dir)
+        self.mode = check_mode(mode)
+        self.rank = rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return approx_conv2d(x, self.weight, self.multiplier, self.bias, self.stride,
+                             self.padding, self.dilation, self.groups, self.mode, self.rank)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, multiplier={self.multiplier.name}, mode={self.mode}"
+
+
+def set_emulation_mode(model: nn.Module, mode: str) -> int:
+    """Switch every ApproxConv2d in `model` to `mode`; returns how many were switched."""
+    check_mode(mode)
+    layers = [m for m in model.modules() if isinstance(m, ApproxConv2d)]
+    for layer in layers:
+        layer.mode = mode
+    return len(layers)
