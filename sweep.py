@@ -34,20 +34,23 @@ from utils import CHECKPOINT_FILE, atomic_write_json, default_run_dir
 MANIFEST_FILE = "sweep.json"
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in --help, and the description's paragraphs kept."""
+
+
 class SweepError(RuntimeError):
     """A sub-run failed or left no result."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     sweep = parser.add_argument_group("sweep")
-    sweep.add_argument("--out", default=None, help="sweep directory (default runs/sweep-<time>)")
+    sweep.add_argument("--out", default=None, help="sweep directory (None: runs/sweep-<time>)")
     sweep.add_argument("--resume", default=None, metavar="SWEEP_DIR",
                        help="continue the sweep in SWEEP_DIR with its saved command line")
     sweep.add_argument("--energy_weights", default=None,
-                       help="comma-separated lambdas, one search each (default 0,0.5,2 when "
-                            "no --energy_budgets)")
+                       help="comma-separated lambdas, one search each (None: 0,0.5,2 "
+                            "unless --energy_budgets is given)")
     sweep.add_argument("--energy_budgets", default=None,
                        help="comma-separated budgets in uJ/image, one search each")
     sweep.add_argument("--budget_control", default="pi", help="controller used with budgets")
