@@ -1,0 +1,243 @@
+"""The bilevel architecture step (DARTS first and second order) with an energy term.
+
+Architecture loss, with CE the validation cross-entropy, E = E(alpha) the supernet's expected
+energy per image (µJ), E_ref its value at uniform alphas, lambda the energy weight:
+
+- `linear`: CE + lambda * E / E_ref (a Lagrangian-style penalty, scale-free through E_ref).
+- `log`:    CE * (E / E_ref) ** lambda, i.e. log(loss) = log(CE) + lambda * log(E / E_ref).
+  The multiplicative form of ProxylessNAS (Cai et al., ICLR 2019: CE * a * (log LAT / log T)^b)
+  and MnasNet (Tan et al., CVPR 2019: (LAT / T)^w). We use the ratio E / E_ref rather than a
+  ratio of logs, which would depend on the unit of E (log of a value below 1 µJ is negative).
+- `hinge`:  CE + lambda * max(0, E / B - 1) with a budget B (µJ): no pressure under budget.
+
+Second order follows DARTS (Liu et al., ICLR 2019, eq. 7-8): a virtual SGD step
+w' = w - eta * (momentum * buf + dL_train/dw + wd * w), then
+grad = dL_arch/dalpha (at w') - eta * (g+ - g-) / (2 * eps), g+- = dL_train(w +- eps v)/dalpha,
+v = dL_arch/dw' (= dL_val/dw' for the additive forms), eps = 0.01 / ||v||. The virtual step
+runs through `torch.func.functional_call` (no model copy); w is restored bit-exactly after
+the finite-difference perturbation.
+
+With a budget and `budget_control='pi'`, a `BudgetController` adapts lambda every step from
+the energy of the genotype that would be derived now (what must end under budget).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.func import functional_call
+
+ENERGY_LOSSES = ("linear", "log", "hinge")
+FD_EPS_SCALE = 0.01  # eps = FD_EPS_SCALE / ||v||, as in DARTS
+
+
+class NonFiniteLossError(ValueError):
+    """The architecture loss became NaN or infinite."""
+
+
+@dataclass
+class EnergyLoss:
+    """The architecture objective combining CE and the expected energy (see module doc)."""
+
+    kind: str
+    reference_uj: float
+    budget_uj: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in ENERGY_LOSSES:
+            raise ValueError(f"unknown energy loss '{self.kind}'; choose one of "
+                             f"{', '.join(ENERGY_LOSSES)}")
+        if not self.reference_uj > 0:
+            raise ValueError(f"reference energy must be positive, got {self.reference_uj} µJ")
+        if self.kind == "hinge" and self.budget_uj is None:
+            raise ValueError("energy loss 'hinge' needs an energy budget in µJ "
+                             "(--energy_budget); it penalises max(0, E / budget - 1)")
+        if self.budget_uj is not None and not self.budget_uj > 0:
+            raise ValueError(f"energy budget must be positive, got {self.budget_uj} µJ")
+
+    def __call__(self, ce, energy_uj, weight: float):
+        """Total architecture loss (tensor) for CE, E(alpha) in µJ and lambda."""
+        if self.kind == "linear":
+            return ce + weight * energy_uj / self.reference_uj
+        if self.kind == "log":
+            return ce * (energy_uj / self.reference_uj) ** weight
+        return ce + weight * torch.relu(energy_uj / self.budget_uj - 1.0)
+
+
+class BudgetController:
+    """PI controller of lambda driving the derived genotype's energy under a budget B.
+
+    error = E_derived / B - (1 - margin); the margin aims slightly below the budget because the
+    derived energy is piecewise constant and flips around its set point. Each `update`:
+    integral += error; lambda = clip(lambda0 + kp * error + ki * integral, 0, lambda_max).
+    Anti-windup by back-calculation: when lambda saturates, the integral is set to the value
+    that puts lambda exactly at the bound, so it never winds up beyond what acts.
+    """
+
+    def __init__(self, budget_uj, lambda0=0.0, kp=1.0, ki=0.05, lambda_max=10.0, margin=0.02):
+        if budget_uj is None or not budget_uj > 0:
+            raise ValueError(f"budget control needs a positive energy budget in µJ "
+                             f"(--energy_budget), got {budget_uj}")
+        self.budget_uj = float(budget_uj)
+        self.lambda0, self.kp, self.ki = float(lambda0), float(kp), float(ki)
+        self.lambda_max, self.margin = float(lambda_max), float(margin)
+        self.integral = 0.0
+        self.error = 0.0
+        self.value = min(max(self.lambda0, 0.0), self.lambda_max)
+
+    def update(self, derived_energy_uj: float) -> float:
+        """Feed the derived genotype's energy (µJ); return the new lambda."""
+        self.error = derived_energy_uj / self.budget_uj - (1.0 - self.margin)
+        self.integral += self.error
+        raw = self.lambda0 + self.kp * self.error + self.ki * self.integral
+        self.value = min(max(raw, 0.0), self.lambda_max)
+        if raw != self.value and self.ki > 0:
+            self.integral = (self.value - self.lambda0 - self.kp * self.error) / self.ki
+        return self.value
+
+    def state_dict(self) -> dict:
+        return {"integral": self.integral, "error": self.error, "value": self.value}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.integral = float(state["integral"])
+        self.error = float(state["error"])
+        self.value = float(state["value"])
+
+
+class Architect:
+    """Owns the alpha optimiser (Adam, betas (0.5, 0.999)) and computes the arch step."""
+
+    def __init__(self, model, arch_learning_rate=3e-4, arch_weight_decay=1e-3,
+                 energy_weight=0.0, energy_loss="linear", energy_budget_uj=None,
+                 budget_control=None, momentum=0.9, weight_decay=3e-4):
+        self.model = model
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.energy_weight = float(energy_weight)
+        self.energy_loss = EnergyLoss(energy_loss, model.reference_energy_uj(), energy_budget_uj)
+        self.controller = _make_controller(budget_control, energy_budget_uj, energy_weight,
+                                           energy_loss)
+        self.optimizer = torch.optim.Adam(model.alphas(), lr=arch_learning_rate,
+                                          betas=(0.5, 0.999), weight_decay=arch_weight_decay)
+
+    # --- the step ----------------------------------------------------------------------
+    def step(self, train_x, train_y, val_x, val_y, eta, w_optimizer, unrolled=False) -> dict:
+        """One alpha update. Returns floats: `loss` (total architecture loss), `val_ce`,
+        `energy_term` (loss - val_ce), `expected_energy_uj` (E(alpha) per image),
+        `energy_weight` (lambda used) and, with a controller, `derived_energy_uj`."""
+        grads, info = self.arch_gradient(train_x, train_y, val_x, val_y, eta, w_optimizer,
+                                         unrolled)
+        self.optimizer.zero_grad(set_to_none=True)
+        for alpha, grad in zip(self.model.alphas(), grads, strict=True):
+            alpha.grad = grad
+        self.optimizer.step()
+        return info
+
+    def arch_gradient(self, train_x, train_y, val_x, val_y, eta, w_optimizer, unrolled=False):
+        """(gradient per alpha table, info dict); does not change alphas or weights."""
+        info = self._update_energy_weight()
+        alphas = list(self.model.alphas())
+        if not unrolled:
+            total, info = self._arch_loss(self.model(val_x), val_y, info)
+            return _grads_or_zeros(total, alphas), info
+        unrolled_weights = self._virtual_step(train_x, train_y, eta, w_optimizer)
+        logits = functional_call(self.model, unrolled_weights, (val_x,))
+        total, info = self._arch_loss(logits, val_y, info)
+        grads = _grads_or_zeros(total, alphas + list(unrolled_weights.values()))
+        alpha_grads, vector = grads[:len(alphas)], grads[len(alphas):]
+        hessian = finite_difference_hvp(self.model, vector, train_x, train_y)
+        return [g - eta * h for g, h in zip(alpha_grads, hessian, strict=True)], info
+
+    def _update_energy_weight(self) -> dict:
+        info = {}
+        if self.controller is not None:
+            derived_uj = self.model.genotype_energy_uj()
+            self.energy_weight = self.controller.update(derived_uj)
+            info["derived_energy_uj"] = derived_uj
+        info["energy_weight"] = self.energy_weight
+        return info
+
+    def _arch_loss(self, logits, targets, info):
+        ce = self.model.criterion(logits, targets)
+        energy_uj = self.model.expected_energy_uj()
+        total = self.energy_loss(ce, energy_uj, self.energy_weight)
+        if not torch.isfinite(total):
+            raise NonFiniteLossError(
+                f"architecture loss is {total.item()} (val CE {ce.item()}, expected energy "
+                f"{energy_uj.item()} µJ, lambda {self.energy_weight}); lower the learning "
+                f"rates or the energy weight")
+        total_value, ce_value = total.item(), ce.item()
+        info.update(loss=total_value, val_ce=ce_value, energy_term=total_value - ce_value,
+                    expected_energy_uj=energy_uj.item())
+        return total, info
+
+    def _virtual_step(self, train_x, train_y, eta, w_optimizer) -> dict:
+        """w' = w - eta * (momentum * buf + dL_train/dw + wd * w), detached leaves by name."""
+        named = dict(self.model.named_weights())
+        grads = _grads_or_zeros(self.model.loss(train_x, train_y), list(named.values()))
+        unrolled = {}
+        with torch.no_grad():
+            for (name, w), grad in zip(named.items(), grads, strict=True):
+                step = grad + self.weight_decay * w
+                buffer = w_optimizer.state.get(w, {}).get("momentum_buffer")
+                if buffer is not None:
+                    step = step + self.momentum * buffer
+                unrolled[name] = (w - eta * step).requires_grad_()
+        return unrolled
+
+    # --- checkpoints -------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        controller = None if self.controller is None else self.controller.state_dict()
+        return {"optimizer": self.optimizer.state_dict(), "controller": controller,
+                "energy_weight": self.energy_weight}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.energy_weight = float(state["energy_weight"])
+        if self.controller is not None and state.get("controller") is not None:
+            self.controller.load_state_dict(state["controller"])
+
+
+def _make_controller(budget_control, budget_uj, energy_weight, energy_loss):
+    if budget_control is None or isinstance(budget_control, BudgetController):
+        return budget_control
+    if budget_control != "pi":
+        raise ValueError(f"unknown budget control '{budget_control}'; use None or 'pi'")
+    if energy_loss == "hinge":
+        raise ValueError("budget control 'pi' needs --energy_loss linear or log: the hinge "
+                         "has no gradient once E(alpha) < budget, while the derived genotype "
+                         "may still be over it")
+    return BudgetController(budget_uj, lambda0=energy_weight)
+
+
+def _grads_or_zeros(output, inputs):
+    """d output / d inputs, with zeros for inputs the output does not depend on (e.g. the
+    normal-cell alphas of a net whose cells all reduce)."""
+    grads = torch.autograd.grad(output, inputs, allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs, strict=True)]
+
+
+def finite_difference_hvp(model, vector, train_x, train_y, eps_scale=FD_EPS_SCALE):
+    """d/dalpha (dL_train/dw . v) by central differences: (g+ - g-) / (2 * eps),
+    g+- = dL_train(w +- eps v, alpha)/dalpha, eps = eps_scale / ||v||. Restores w exactly."""
+    weights = list(model.weights())
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v) for v in vector]))
+    eps = eps_scale / max(float(norm), 1e-12)
+    saved = [w.detach().clone() for w in weights]
+    try:
+        _perturb(weights, vector, eps)
+        grads_plus = _grads_or_zeros(model.loss(train_x, train_y), list(model.alphas()))
+        _perturb(weights, vector, -2.0 * eps)
+        grads_minus = _grads_or_zeros(model.loss(train_x, train_y), list(model.alphas()))
+    finally:
+        with torch.no_grad():
+            for w, original in zip(weights, saved, strict=True):
+                w.copy_(original)
+    return [(p - m) / (2.0 * eps) for p, m in zip(grads_plus, grads_minus, strict=True)]
+
+
+def _perturb(weights, vector, scale):
+    with torch.no_grad():
+        for w, v in zip(weights, vector, strict=True):
+            w.add_(v, alpha=scale)

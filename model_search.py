@@ -1,0 +1,223 @@
+"""The DARTS supernet: MixedOp, search cell, and the Network holding the architecture weights.
+
+`Network(C, num_classes, layers, criterion, ...)` keeps the DARTS signature. Its two alpha
+tables (`alphas_normal`, `alphas_reduce`, shape [num_edges, num_candidates]) are kept apart
+from the network weights: `weights()` yields the weights only, `alphas()` the two tables.
+The candidate set may hold approximate variants (`sep_conv_3x3@mul8u_197B`); each candidate's
+energy per image on each edge comes from `energy_estimator.search_space.supernet_costs`,
+computed once at construction, so `expected_energy_uj()` is a cheap differentiable function
+of the alphas. Edge indexing is DARTS's: node i reading state j is edge offset_i + j with
+offset_i = sum_{k<i} (2 + k).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from energy_estimator import search_space
+from genotypes import PRIMITIVES, Genotype, split_op_name
+from operations import FactorizedReduce, ReLUConvBN, build_op
+
+NONE_OP = "none"
+
+
+def num_edges(steps: int) -> int:
+    """Edges of a cell with `steps` intermediate nodes (14 for the DARTS cell)."""
+    return sum(2 + i for i in range(steps))
+
+
+class MixedOp(nn.Module):
+    """Softmax-weighted sum of every candidate op on one edge.
+
+    The `none` op is not run: its output is zero, so its term `w * 0` adds nothing to the
+    sum or to any gradient (its weight still enters the softmax, which is computed outside).
+    """
+
+    def __init__(self, C, stride, candidates, lut_dir=None):
+        super().__init__()
+        self.candidates = tuple(candidates)
+        if all(name == NONE_OP for name in self.candidates):
+            raise ValueError(f"MixedOp needs at least one op besides '{NONE_OP}'")
+        self._ops = nn.ModuleList(_build_candidate(name, C, stride, lut_dir)
+                                  for name in self.candidates)
+        self._active = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
+
+    def forward(self, x, weights):
+        return sum(weights[k] * self._ops[k](x) for k in self._active)
+
+
+def _build_candidate(name, C, stride, lut_dir):
+    op = build_op(name, C, stride, affine=False, lut_dir=lut_dir)
+    if "pool" in split_op_name(name)[0]:
+        op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+    return op
+
+
+class SearchCell(nn.Module):
+    """A DARTS search cell: `steps` nodes, each the sum of MixedOps over all earlier states."""
+
+    def __init__(self, steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev,
+                 candidates, lut_dir=None):
+        super().__init__()
+        self.reduction = reduction
+        self._steps = steps
+        self._multiplier = multiplier
+        if reduction_prev:
+            self.preprocess0 = FactorizedReduce(C_prev_prev, C, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self._ops = nn.ModuleList()
+        for i in range(steps):
+            for j in range(2 + i):
+                stride = 2 if reduction and j < 2 else 1
+                self._ops.append(MixedOp(C, stride, candidates, lut_dir))
+
+    def forward(self, s0, s1, weights):
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self._steps):
+            node = sum(self._ops[offset + j](h, weights[offset + j])
+                       for j, h in enumerate(states))
+            offset += len(states)
+            states.append(node)
+        return torch.cat(states[-self._multiplier:], dim=1)
+
+
+class Network(nn.Module):
+    """The supernet. `costs` (keyword) reuses precomputed `SupernetCosts` (see `new()`)."""
+
+    def __init__(self, C, num_classes, layers, criterion, steps=4, multiplier=4,
+                 stem_multiplier=3, candidates=None, lut_dir=None, input_size=32,
+                 energy_table=None, *, costs=None):
+        super().__init__()
+        self.candidates = tuple(PRIMITIVES if candidates is None else candidates)
+        self._args = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
+                          multiplier=multiplier, stem_multiplier=stem_multiplier,
+                          lut_dir=lut_dir, input_size=input_size)
+        self.criterion = criterion
+        self._steps = steps
+        self._energy_table = energy_table
+        self._build_layers(C, num_classes, layers, steps, multiplier, stem_multiplier, lut_dir)
+        shape = (num_edges(steps), len(self.candidates))
+        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
+        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
+        self.costs = costs if costs is not None else search_space.supernet_costs(
+            list(self.candidates), C, num_classes, layers, steps=steps, multiplier=multiplier,
+            stem_multiplier=stem_multiplier, input_size=input_size, lut_dir=lut_dir,
+            energy_table=energy_table)
+        self._reference_energy_uj = self._uniform_energy_uj()
+
+    def _build_layers(self, C, num_classes, layers, steps, multiplier, stem_multiplier,
+                      lut_dir):
+        C_curr = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(C_curr))
+        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                C_curr *= 2
+            self.cells.append(SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr,
+                                         reduction, reduction_prev, self.candidates, lut_dir))
+            reduction_prev = reduction
+            C_prev_prev, C_prev = C_prev, multiplier * C_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_prev, num_classes)
+
+    # --- forward and loss -------------------------------------------------------------
+    def forward(self, x):
+        weights_normal, weights_reduce = (F.softmax(a, dim=-1) for a in self.alphas())
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            weights = weights_reduce if cell.reduction else weights_normal
+            s0, s1 = s1, cell(s0, s1, weights)
+        return self.classifier(self.global_pooling(s1).flatten(1))
+
+    def loss(self, x, y):
+        return self.criterion(self(x), y)
+
+    # --- parameter groups -------------------------------------------------------------
+    def named_alphas(self):
+        yield "alphas_normal", self.alphas_normal
+        yield "alphas_reduce", self.alphas_reduce
+
+    def alphas(self):
+        for _, alpha in self.named_alphas():
+            yield alpha
+
+    def arch_parameters(self):
+        """DARTS name: the list of the two alpha tables."""
+        return list(self.alphas())
+
+    def named_weights(self):
+        alpha_names = {name for name, _ in self.named_alphas()}
+        for name, param in self.named_parameters():
+            if name not in alpha_names:
+                yield name, param
+
+    def weights(self):
+        for _, param in self.named_weights():
+            yield param
+
+    def new(self):
+        """A fresh supernet (new weights) with a copy of these alphas and the same costs."""
+        copy = Network(criterion=self.criterion, candidates=self.candidates,
+                       energy_table=self._energy_table, costs=self.costs, **self._args)
+        copy = copy.to(self.alphas_normal.device, self.alphas_normal.dtype)
+        with torch.no_grad():
+            for mine, theirs in zip(copy.alphas(), self.alphas(), strict=True):
+                mine.copy_(theirs)
+        return copy
+
+    def alpha_softmax(self) -> dict:
+        """{'normal': table, 'reduce': table}: detached softmax(alpha) [num_edges, num_cand.]."""
+        return {name.removeprefix("alphas_"): F.softmax(alpha.detach(), dim=-1)
+                for name, alpha in self.named_alphas()}
+
+    # --- energy -----------------------------------------------------------------------
+    def expected_energy_uj(self, alphas_normal=None, alphas_reduce=None):
+        """E(alpha): expected energy per image (µJ), differentiable in the alphas."""
+        alphas_normal = self.alphas_normal if alphas_normal is None else alphas_normal
+        alphas_reduce = self.alphas_reduce if alphas_reduce is None else alphas_reduce
+        return search_space.expected_energy_uj(self.costs, alphas_normal, alphas_reduce)
+
+    def _uniform_energy_uj(self):
+        zeros = torch.zeros_like(self.alphas_normal)
+        return float(self.expected_energy_uj(zeros, zeros))
+
+    def reference_energy_uj(self) -> float:
+        """E_ref: the expected energy at uniform alphas (all zeros), the loss normaliser."""
+        return self._reference_energy_uj
+
+    def genotype_energy_uj(self, genotype=None) -> float:
+        """Energy per image (µJ) of a derived genotype (default: `self.genotype()`)."""
+        genotype = self.genotype() if genotype is None else genotype
+        return float(search_space.genotype_energy_uj(self.costs, genotype,
+                                                     list(self.candidates)))
+
+    # --- discrete architecture --------------------------------------------------------
+    def genotype(self) -> Genotype:
+        """The DARTS derivation: per node, the two incoming edges whose strongest non-`none`
+        op has the largest softmax weight, each with that op (full name, `@multiplier` kept)."""
+        tables = self.alpha_softmax()
+        concat = list(range(2, 2 + self._steps))
+        return Genotype(normal=self._derive_cell(tables["normal"]), normal_concat=concat,
+                        reduce=self._derive_cell(tables["reduce"]), reduce_concat=concat)
+
+    def _derive_cell(self, weights):
+        weights = weights.cpu().tolist()
+        usable = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
+        chosen, start = [], 0
+        for i in range(self._steps):
+            rows = weights[start:start + 2 + i]
+            best_op = [max(usable, key=lambda k, row=row: row[k]) for row in rows]
+            strength = [row[k] for row, k in zip(rows, best_op, strict=True)]
+            top_two = sorted(range(len(rows)), key=lambda j: -strength[j])[:2]
+            chosen += [(self.candidates[best_op[j]], j) for j in top_two]
+            start += 2 + i
+        return chosen
