@@ -14,7 +14,7 @@ from approx.exact_kernel import exact_lut_conv
 from approx.geometry import Geometry
 from approx.lowrank import factor_tables, resolve_rank
 from approx.multiplier import Multiplier
-from approx.quantize import Quantized, quantize_activations, quantize_weights
+from approx.quantize import Quantized, quantize_activations, quantize_weights, sign_extend
 from approx.registry import load_multiplier
 
 MODES = ("exact", "lowrank")
@@ -25,22 +25,26 @@ def float_table(multiplier: Multiplier, device: torch.device) -> torch.Tensor:
     return multiplier.lut.to(device=device, dtype=torch.float32)
 
 
-def with_factors(q: Quantized, factors: torch.Tensor) -> torch.Tensor:
-    """Stack [code value, U_1(code)*sign, ...] as channels (c, r) -> (N|O, C*(R+1), h, w)."""
-    corrections = F.embedding(q.index, factors)  # (..., h, w, R)
-    if q.sign is not None:
-        corrections = corrections * q.sign.unsqueeze(-1)
-    stacked = torch.cat([q.value.unsqueeze(-1), corrections], dim=-1)
-    batch, channels, height, width, terms = stacked.shape
-    return stacked.permute(0, 1, 4, 2, 3).reshape(batch, channels * terms, height, width)
+def feature_table(q: Quantized, factors: torch.Tensor) -> torch.Tensor:
+    """Sign-extended rows [value(code), U_1(code), ..., U_R(code)] for Quantized.sign_index."""
+    values = torch.arange(256, device=factors.device, dtype=factors.dtype)
+    if q.sign is None:
+        values = torch.where(values >= 128, values - 256, values)  # int8 bit patterns
+    return sign_extend(torch.cat([values.unsqueeze(1), factors], dim=1), q.sign is None)
+
+
+def features(q: Quantized, factors: torch.Tensor) -> torch.Tensor:
+    """Channels (c, r) = [sign*code, sign*U_r(code)], gathered channels-last: (N, C*(R+1), h, w)."""
+    rows = q.sign_index().permute(0, 2, 3, 1)  # (N, h, w, C)
+    gathered = F.embedding(rows, feature_table(q, factors))  # (N, h, w, C, R+1)
+    batch, height, width = gathered.shape[:3]
+    return gathered.view(batch, height, width, -1).permute(0, 3, 1, 2)
 
 
 def lowrank_conv(multiplier, xq: Quantized, wq: Quantized, geometry: Geometry, rank: int):
     """s_x s_w [conv(x_q, w_q) + sum_r conv(U_r(a) sign x, V_r(b) sign w)] as one convolution."""
     u, v = factor_tables(multiplier, rank, xq.value.device, xq.value.dtype)
-    x_features = with_factors(xq, u)
-    w_features = with_factors(wq, v)
-    out = F.conv2d(x_features, w_features, **geometry.conv_kwargs())
+    out = F.conv2d(features(xq, u), features(wq, v).contiguous(), **geometry.conv_kwargs())
     return out * (xq.scale * wq.scale.view(1, -1, 1, 1))
 
 

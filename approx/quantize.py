@@ -16,6 +16,29 @@ class Quantized(NamedTuple):
     def dequantized(self) -> torch.Tensor:
         return self.value * self.scale
 
+    @property
+    def rows_per_code_set(self) -> int:
+        """Rows of a sign-extended table: 3 x 256 (sign -1, 0, +1) for sign-magnitude, else 256."""
+        return 256 if self.sign is None else 3 * 256
+
+    def sign_index(self) -> torch.Tensor:
+        """Row in a sign-extended table: (sign + 1) * 256 + magnitude, or the bit pattern."""
+        if self.sign is None:
+            return self.index
+        return (self.sign.long() + 1) * 256 + self.index
+
+    @property
+    def padding_index(self) -> int:
+        """Row of a zero (padding) activation: sign 0, or code 0 for signed tables."""
+        return 0 if self.sign is None else 256
+
+
+def sign_extend(table: torch.Tensor, signed: bool) -> torch.Tensor:
+    """Rows indexed like Quantized.sign_index: [-table; 0; table] for sign-magnitude tables."""
+    if signed:
+        return table
+    return torch.cat([-table, torch.zeros_like(table), table])
+
 
 def quantize(v: torch.Tensor, signed: bool, per_channel: bool) -> Quantized:
     """Unsigned: a = round(|v| / s), s = max|v| / 255; signed: round(v / s), s = max|v| / 127.

@@ -1,0 +1,104 @@
+"""Benchmark emulated convolution: prints one JSON line of fwd+bwd times as ratios to F.conv2d.
+
+Batch 64, 32x32, 16 channels; forms dense 3x3, depthwise 3x3, 1x1. Lowrank per multiplier, exact
+mode, and the naive unfold+gather reference (forward only: it has no backward).
+Usage: python bench/approx_conv.py [--lut_dir DIR] [--names mul8u_197B ...]
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from approx import approx_conv2d, load_multiplier  # noqa: E402
+from approx.lowrank import resolve_rank  # noqa: E402
+from approx.reference import gather_conv2d  # noqa: E402
+
+BATCH, SIZE, CHANNELS = 64, 32, 16
+FORMS = {
+    "dense3x3": {"kernel": 3, "groups": 1, "padding": 1},
+    "depthwise3x3": {"kernel": 3, "groups": CHANNELS, "padding": 1},
+    "conv1x1": {"kernel": 1, "groups": 1, "padding": 0},
+}
+BUILTINS = ["exact", "kulkarni", "drum4", "mitchell", "trunc8"]
+EXACT_MODE_MULTIPLIER = "mitchell"
+
+
+def median_seconds(step, repeats: int) -> float:
+    step()  # warm-up (also fills the factor caches)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def forward_backward(conv, x, weight):
+    def step():
+        x.grad = weight.grad = None
+        conv(x, weight).sum().backward()
+    return step
+
+
+def operands(form: dict):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(BATCH, CHANNELS, SIZE, SIZE, generator=generator))
+    shape = (CHANNELS, CHANNELS // form["groups"], form["kernel"], form["kernel"])
+    weight = torch.randn(shape, generator=generator) * 0.1
+    return x.requires_grad_(), weight.requires_grad_()
+
+
+def bench_form(form: dict, names: list[str], lut_dir) -> dict:
+    x, weight = operands(form)
+    geometry = {"padding": form["padding"], "groups": form["groups"]}
+    base = median_seconds(forward_backward(lambda a, w: F.conv2d(a, w, **geometry), x, weight), 7)
+    result = {"conv2d_fwd_bwd_ms": round(1000 * base, 2), "lowrank": {}}
+    for name in names:
+        multiplier = load_multiplier(name, lut_dir=lut_dir)
+        conv = lambda a, w, m=multiplier: approx_conv2d(a, w, m, mode="lowrank", **geometry)  # noqa: E731
+        seconds = median_seconds(forward_backward(conv, x, weight), 5)
+        rank = resolve_rank(multiplier, None)
+        result["lowrank"][name] = {"rank": rank, "ratio": round(seconds / base, 2),
+                                   "target_ratio": rank + 2}
+    exact = lambda a, w: approx_conv2d(a, w, EXACT_MODE_MULTIPLIER, mode="exact", **geometry)  # noqa: E731
+    exact_fb = median_seconds(forward_backward(exact, x, weight), 3)
+    with torch.no_grad():
+        exact_fwd = median_seconds(lambda: exact(x, weight), 3)
+        naive_fwd = median_seconds(lambda: gather_conv2d(x, weight, EXACT_MODE_MULTIPLIER,
+                                                         **geometry), 1)
+    result.update({
+        "exact_fwd_bwd_ratio": round(exact_fb / base, 2),
+        "naive_gather_fwd_ratio": round(naive_fwd / base, 2),
+        "exact_speedup_vs_naive_fwd": round(naive_fwd / exact_fwd, 1),
+    })
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lut_dir", default=None, help="folder of EvoApproxLib .bin tables")
+    parser.add_argument("--names", nargs="*", default=None, help="EvoApprox names in --lut_dir")
+    args = parser.parse_args()
+    names = list(BUILTINS)
+    if args.lut_dir:
+        found = sorted(p.stem for p in Path(args.lut_dir).glob("mul8u_*.bin"))
+        names += args.names or found
+    report = {
+        "benchmark": "approx_conv", "batch": BATCH, "size": SIZE, "channels": CHANNELS,
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "exact_mode_multiplier": EXACT_MODE_MULTIPLIER,
+        "forms": {key: bench_form(form, names, args.lut_dir) for key, form in FORMS.items()},
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
