@@ -9,6 +9,7 @@ Default rank: the smallest r whose weighted residual is at most RESIDUAL_TOLERAN
 DRUM, Kulkarni) their true rank. The int8 code -128 is never produced and is not fitted.
 """
 
+from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
@@ -36,6 +37,16 @@ def error_table(multiplier: Multiplier) -> np.ndarray:
     return error * np.outer(mask, mask)
 
 
+@contextmanager
+def single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def code_weights(signed: bool, sigma: float) -> np.ndarray:
     """sqrt of the (floored) prior frequency of each table index; zero for unreachable codes."""
     magnitude = np.abs(operand_values(signed)).astype(np.float64)
@@ -48,7 +59,9 @@ def error_svd(multiplier: Multiplier) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """(U, V, s) from the weighted SVD: column r of U, V is the r-th factor pair of E."""
     row_w = code_weights(multiplier.signed, ACTIVATION_SIGMA)
     col_w = code_weights(multiplier.signed, WEIGHT_SIGMA)
-    u, s, vt = np.linalg.svd(row_w[:, None] * error_table(multiplier) * col_w[None, :])
+    weighted = torch.from_numpy(row_w[:, None] * error_table(multiplier) * col_w[None, :])
+    with single_thread():  # threaded LAPACK on a 256x256 matrix only contends for cores
+        u, s, vt = (t.numpy() for t in torch.linalg.svd(weighted))
     root = np.sqrt(s)
     return unweight(u * root, row_w), unweight(vt.T * root, col_w), s
 
