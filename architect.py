@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call
 
+import genotypes
+
 ENERGY_LOSSES = ("linear", "log", "hinge")
 FD_EPS_SCALE = 0.01  # eps = FD_EPS_SCALE / ||v||, as in DARTS
 
@@ -68,27 +70,35 @@ class EnergyLoss:
 class BudgetController:
     """PI controller of lambda driving the derived genotype's energy under a budget B.
 
-    error = E_derived / B - (1 - margin); the margin aims slightly below the budget because the
-    derived energy is piecewise constant and flips around its set point. Each `update`:
-    integral += error; lambda = clip(lambda0 + kp * error + ki * integral, 0, lambda_max).
-    Anti-windup by back-calculation: when lambda saturates, the integral is set to the value
-    that puts lambda exactly at the bound, so it never winds up beyond what acts.
+    The measured signal is the energy of the genotype derived from the current alphas (what
+    must end under budget), not E(alpha): the two differ a lot (E(alpha) mixes all ops on all
+    14 edges, the genotype keeps 8 edges and one op each). The derived energy is piecewise
+    constant, so it flips around any set point; three choices keep it under B:
+    - error = E_derived / B - (1 - margin): aim a little below the budget;
+    - a negative error (under budget) is scaled by `backoff` < 1: lambda rises quickly when over
+      budget and relaxes slowly when under, so the genotype spends little time over budget
+      (overshooting downwards only costs some accuracy);
+    - anti-windup by back-calculation: when lambda saturates at 0 or lambda_max the integral is
+      reset to the value that puts lambda exactly at the bound, so nothing has to unwind.
+    Each `update`: integral += e; lambda = clip(lambda0 + kp * e + ki * integral, 0, lambda_max).
     """
 
-    def __init__(self, budget_uj, lambda0=0.0, kp=1.0, ki=0.05, lambda_max=10.0, margin=0.02):
+    def __init__(self, budget_uj, lambda0=0.0, kp=1.0, ki=0.05, lambda_max=10.0, margin=0.02,
+                 backoff=0.25):
         if budget_uj is None or not budget_uj > 0:
             raise ValueError(f"budget control needs a positive energy budget in µJ "
                              f"(--energy_budget), got {budget_uj}")
         self.budget_uj = float(budget_uj)
         self.lambda0, self.kp, self.ki = float(lambda0), float(kp), float(ki)
-        self.lambda_max, self.margin = float(lambda_max), float(margin)
+        self.lambda_max, self.margin, self.backoff = float(lambda_max), float(margin), backoff
         self.integral = 0.0
         self.error = 0.0
         self.value = min(max(self.lambda0, 0.0), self.lambda_max)
 
     def update(self, derived_energy_uj: float) -> float:
         """Feed the derived genotype's energy (µJ); return the new lambda."""
-        self.error = derived_energy_uj / self.budget_uj - (1.0 - self.margin)
+        error = derived_energy_uj / self.budget_uj - (1.0 - self.margin)
+        self.error = error if error > 0 else self.backoff * error
         self.integral += self.error
         raw = self.lambda0 + self.kp * self.error + self.ki * self.integral
         self.value = min(max(raw, 0.0), self.lambda_max)
@@ -118,6 +128,7 @@ class Architect:
         self.energy_loss = EnergyLoss(energy_loss, model.reference_energy_uj(), energy_budget_uj)
         self.controller = _make_controller(budget_control, energy_budget_uj, energy_weight,
                                            energy_loss)
+        self.feasible = None  # the last under-budget derived genotype (controlled search)
         self.optimizer = torch.optim.Adam(model.alphas(), lr=arch_learning_rate,
                                           betas=(0.5, 0.999), weight_decay=arch_weight_decay)
 
@@ -152,8 +163,11 @@ class Architect:
     def _update_energy_weight(self) -> dict:
         info = {}
         if self.controller is not None:
-            derived_uj = self.model.genotype_energy_uj()
+            genotype = self.model.genotype()
+            derived_uj = self.model.genotype_energy_uj(genotype)
             self.energy_weight = self.controller.update(derived_uj)
+            if derived_uj <= self.controller.budget_uj:
+                self.feasible = {"genotype": genotypes.to_dict(genotype), "energy_uj": derived_uj}
             info["derived_energy_uj"] = derived_uj
         info["energy_weight"] = self.energy_weight
         return info
@@ -187,14 +201,24 @@ class Architect:
         return unrolled
 
     # --- checkpoints -------------------------------------------------------------------
+    def feasible_genotype(self):
+        """(genotype, energy µJ) last derived under budget by a controlled search, else None.
+
+        The derived energy is piecewise constant and may sit just over budget when the search
+        stops; this is the fallback a search can report instead."""
+        if self.feasible is None:
+            return None
+        return genotypes.from_dict(self.feasible["genotype"]), self.feasible["energy_uj"]
+
     def state_dict(self) -> dict:
         controller = None if self.controller is None else self.controller.state_dict()
         return {"optimizer": self.optimizer.state_dict(), "controller": controller,
-                "energy_weight": self.energy_weight}
+                "energy_weight": self.energy_weight, "feasible": self.feasible}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.energy_weight = float(state["energy_weight"])
+        self.feasible = state.get("feasible")
         if self.controller is not None and state.get("controller") is not None:
             self.controller.load_state_dict(state["controller"])
 

@@ -104,11 +104,15 @@ class Network(nn.Module):
         shape = (num_edges(steps), len(self.candidates))
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
-        self.costs = costs if costs is not None else search_space.supernet_costs(
-            list(self.candidates), C, num_classes, layers, steps=steps, multiplier=multiplier,
-            stem_multiplier=stem_multiplier, input_size=input_size, lut_dir=lut_dir,
-            energy_table=energy_table)
+        self.costs = costs if costs is not None else self._supernet_costs(energy_table)
         self._reference_energy_uj = self._uniform_energy_uj()
+
+    def _supernet_costs(self, energy_table):
+        """Cost tables; the RNG is forked because profiling builds (randomly initialised) ops,
+        and a cached cost table must not change what a seed gives."""
+        with torch.random.fork_rng(devices=[]):
+            return search_space.supernet_costs(list(self.candidates), energy_table=energy_table,
+                                               **self._args)
 
     def _build_layers(self, C, num_classes, layers, steps, multiplier, stem_multiplier,
                       lut_dir):

@@ -18,12 +18,22 @@ from architect import (
 from model_search import Network
 
 BATCH, NUM_CLASSES = 4, 3
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny nets gain nothing from threads, and spin-waiting threads crawl on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 SMOOTH_CANDIDATES = ["none", "skip_connect", "avg_pool_3x3", "sep_conv_3x3", "dil_conv_3x3"]
 
 
-def tiny_network(criterion=None, candidates=SMOOTH_CANDIDATES, dtype=torch.float64, seed=0):
+def tiny_network(criterion=None, candidates=SMOOTH_CANDIDATES, dtype=torch.float64, seed=0,
+                 layers=3):
     torch.manual_seed(seed)
-    model = Network(4, NUM_CLASSES, 3, criterion or nn.CrossEntropyLoss(), steps=2,
+    model = Network(4, NUM_CLASSES, layers, criterion or nn.CrossEntropyLoss(), steps=2,
                     multiplier=2, candidates=candidates, input_size=8)
     with torch.no_grad():
         for alpha in model.alphas():
@@ -203,8 +213,21 @@ def zero_signal_criterion(logits, targets):
     return 0.0 * logits.sum()
 
 
+def controller_network(criterion):
+    """Two reduction cells: the smallest net with a full alpha table, for many-step runs."""
+    return tiny_network(criterion=criterion, dtype=torch.float32, layers=2)
+
+
+def run_arch_steps(architect, steps):
+    """First-order steps on one fixed batch of 4x4 images (the controller tests need no data)."""
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.randn(2, 3, 4, 4, generator=generator), torch.tensor([0, 1])
+    w_optimizer = torch.optim.SGD(architect.model.weights(), lr=0.1)
+    return [architect.step(x, y, x, y, 0.1, w_optimizer) for _ in range(steps)]
+
+
 def test_pi_controller_drives_derived_genotype_under_budget():
-    model = tiny_network(criterion=zero_signal_criterion, dtype=torch.float32)
+    model = controller_network(zero_signal_criterion)
     expensive = model.candidates.index("sep_conv_3x3")
     with torch.no_grad():
         for alpha in model.alphas():
@@ -213,13 +236,37 @@ def test_pi_controller_drives_derived_genotype_under_budget():
     budget_uj = 0.5 * (start_uj + model.costs.fixed_uj)
     architect = Architect(model, arch_learning_rate=0.05, energy_budget_uj=budget_uj,
                           budget_control="pi")
-    w_optimizer = torch.optim.SGD(model.weights(), lr=0.1)
-    data = (*batch(1, torch.float32), *batch(2, torch.float32))
-    history = [architect.step(*data, 0.1, w_optimizer) for _ in range(60)]
+    history = run_arch_steps(architect, 30)
     assert history[0]["derived_energy_uj"] == pytest.approx(start_uj) and start_uj > budget_uj
     assert history[0]["energy_weight"] > 0.0
     assert max(h["energy_weight"] for h in history) > history[0]["energy_weight"]
     assert model.genotype_energy_uj() <= budget_uj
+    assert architect.feasible_genotype()[1] <= budget_uj
+
+
+def test_pi_controller_holds_budget_against_a_pull_towards_expensive_ops():
+    """A stand-in for accuracy pulls every edge towards sep_conv_3x3 (the costliest op); the
+    controller must raise lambda until the derived genotype gets under budget and keep it
+    mostly there (the derived energy is discrete, so it may flip over briefly)."""
+    expensive = SMOOTH_CANDIDATES.index("sep_conv_3x3")
+    alphas = []
+
+    def pulled_criterion(logits, targets):
+        pull = sum(torch.softmax(alpha, dim=-1)[:, expensive].sum() for alpha in alphas)
+        return 0.0 * logits.sum() - 0.1 * pull
+
+    model = controller_network(pulled_criterion)
+    alphas += model.alphas()
+    budget_uj = 0.5 * (model.genotype_energy_uj() + model.costs.fixed_uj)
+    architect = Architect(model, arch_learning_rate=0.1, energy_budget_uj=budget_uj,
+                          budget_control="pi")
+    history = run_arch_steps(architect, 80)
+    over_budget = [h["derived_energy_uj"] > budget_uj for h in history]
+    assert over_budget[0] and history[20]["energy_weight"] > history[0]["energy_weight"]
+    assert sum(over_budget[-25:]) <= 5
+    genotype, energy_uj = architect.feasible_genotype()
+    assert energy_uj <= budget_uj
+    assert model.genotype_energy_uj(genotype) == pytest.approx(energy_uj)
 
 
 def test_architect_state_dict_round_trip():
@@ -233,6 +280,7 @@ def test_architect_state_dict_round_trip():
     assert other.energy_weight == architect.energy_weight
     assert other.controller.state_dict() == architect.controller.state_dict()
     assert other.optimizer.state_dict()["state"].keys() == state["optimizer"]["state"].keys()
+    assert other.feasible == architect.feasible
 
 
 # --- NaN guard --------------------------------------------------------------------------
