@@ -139,6 +139,9 @@ class Architect:
         `energy_weight` (lambda used) and, with a controller, `derived_energy_uj`."""
         grads, info = self.arch_gradient(train_x, train_y, val_x, val_y, eta, w_optimizer,
                                          unrolled)
+        if not all(torch.isfinite(g).all() for g in grads):
+            raise NonFiniteLossError(f"architecture gradient is not finite (loss {info['loss']})"
+                                     f"; lower the learning rates or the energy weight")
         self.optimizer.zero_grad(set_to_none=True)
         for alpha, grad in zip(self.model.alphas(), grads, strict=True):
             alpha.grad = grad

@@ -42,6 +42,8 @@ def test_forward_shapes_and_loss(net):
     assert logits.shape == (BATCH, NUM_CLASSES)
     loss = net.loss(images(), torch.arange(BATCH) % NUM_CLASSES)
     assert loss.ndim == 0 and torch.isfinite(loss)
+    ce_grads = torch.autograd.grad(loss, list(net.alphas()))
+    assert all(g.abs().sum().item() > 0 for g in ce_grads)
     assert net.alphas_normal.shape == (num_edges(4), len(PRIMITIVES)) == (14, 8)
     assert net.alphas_reduce.shape == (14, 8)
     assert [cell.reduction for cell in net.cells] == [False, True, True]
