@@ -2,12 +2,12 @@
 
 Batch 64, 32x32, 16 channels; forms dense 3x3, depthwise 3x3, 1x1. Lowrank per multiplier, exact
 mode, and the naive unfold+gather reference (forward only: it has no backward).
-Usage: python bench/approx_conv.py [--lut_dir DIR] [--names mul8u_197B ...]
+Times are process CPU seconds (all threads), best of a few runs, so that other work on a shared
+machine does not distort the ratios. Usage: python bench/approx_conv.py [--lut_dir DIR] [--names ..]
 """
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,14 +31,20 @@ BUILTINS = ["exact", "kulkarni", "drum4", "mitchell", "trunc8"]
 EXACT_MODE_MULTIPLIER = "mitchell"
 
 
-def median_seconds(step, repeats: int) -> float:
+def best_seconds(step, repeats: int) -> float:
     step()  # warm-up (also fills the factor caches)
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+def interleaved_ratio(step, base_step, repeats: int) -> float:
+    """min(step) / min(base), the two timed alternately so machine load drifts affect both."""
+    pairs = [(best_seconds(step, 1), best_seconds(base_step, 1)) for _ in range(repeats)]
+    return min(p[0] for p in pairs) / min(p[1] for p in pairs)
 
 
 def forward_backward(conv, x, weight):
@@ -59,26 +65,21 @@ def operands(form: dict):
 def bench_form(form: dict, names: list[str], lut_dir) -> dict:
     x, weight = operands(form)
     geometry = {"padding": form["padding"], "groups": form["groups"]}
-    base = median_seconds(forward_backward(lambda a, w: F.conv2d(a, w, **geometry), x, weight), 7)
-    result = {"conv2d_fwd_bwd_ms": round(1000 * base, 2), "lowrank": {}}
+    base = forward_backward(lambda a, w: F.conv2d(a, w, **geometry), x, weight)
+    result = {"conv2d_fwd_bwd_cpu_ms": round(1000 * best_seconds(base, 5), 2), "lowrank": {}}
     for name in names:
         multiplier = load_multiplier(name, lut_dir=lut_dir)
         conv = lambda a, w, m=multiplier: approx_conv2d(a, w, m, mode="lowrank", **geometry)  # noqa: E731
-        seconds = median_seconds(forward_backward(conv, x, weight), 5)
         rank = resolve_rank(multiplier, None)
-        result["lowrank"][name] = {"rank": rank, "ratio": round(seconds / base, 2),
-                                   "target_ratio": rank + 2}
+        ratio = interleaved_ratio(forward_backward(conv, x, weight), base, 3)
+        result["lowrank"][name] = {"rank": rank, "ratio": round(ratio, 2), "target_ratio": rank + 2}
     exact = lambda a, w: approx_conv2d(a, w, EXACT_MODE_MULTIPLIER, mode="exact", **geometry)  # noqa: E731
-    exact_fb = median_seconds(forward_backward(exact, x, weight), 3)
+    naive = lambda: gather_conv2d(x, weight, EXACT_MODE_MULTIPLIER, **geometry)  # noqa: E731
+    result["exact_fwd_bwd_ratio"] = round(
+        interleaved_ratio(forward_backward(exact, x, weight), base, 3), 2)
     with torch.no_grad():
-        exact_fwd = median_seconds(lambda: exact(x, weight), 3)
-        naive_fwd = median_seconds(lambda: gather_conv2d(x, weight, EXACT_MODE_MULTIPLIER,
-                                                         **geometry), 1)
-    result.update({
-        "exact_fwd_bwd_ratio": round(exact_fb / base, 2),
-        "naive_gather_fwd_ratio": round(naive_fwd / base, 2),
-        "exact_speedup_vs_naive_fwd": round(naive_fwd / exact_fwd, 1),
-    })
+        result["exact_speedup_vs_naive_fwd"] = round(
+            1 / interleaved_ratio(lambda: exact(x, weight), naive, 2), 1)
     return result
 
 
@@ -92,7 +93,8 @@ def main() -> None:
         found = sorted(p.stem for p in Path(args.lut_dir).glob("mul8u_*.bin"))
         names += args.names or found
     report = {
-        "benchmark": "approx_conv", "batch": BATCH, "size": SIZE, "channels": CHANNELS,
+        "benchmark": "approx_conv", "timer": "process_time", "batch": BATCH, "size": SIZE,
+        "channels": CHANNELS,
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "exact_mode_multiplier": EXACT_MODE_MULTIPLIER,
         "forms": {key: bench_form(form, names, args.lut_dir) for key, form in FORMS.items()},
