@@ -29,13 +29,12 @@ import torch
 from torch.func import functional_call
 
 import genotypes
+from utils import NonFiniteLossError  # one class for every non-finite loss (clean CLI stop)
 
 ENERGY_LOSSES = ("linear", "log", "hinge")
 FD_EPS_SCALE = 0.01  # eps = FD_EPS_SCALE / ||v||, as in DARTS
-
-
-class NonFiniteLossError(ValueError):
-    """The architecture loss became NaN or infinite."""
+__all__ = ["Architect", "BudgetController", "EnergyLoss", "NonFiniteLossError",
+           "finite_difference_hvp", "ENERGY_LOSSES"]
 
 
 @dataclass
@@ -78,9 +77,11 @@ class BudgetController:
     - a negative error (under budget) is scaled by `backoff` < 1: lambda rises quickly when over
       budget and relaxes slowly when under, so the genotype spends little time over budget
       (overshooting downwards only costs some accuracy);
-    - anti-windup by back-calculation: when lambda saturates at 0 or lambda_max the integral is
-      reset to the value that puts lambda exactly at the bound, so nothing has to unwind.
-    Each `update`: integral += e; lambda = clip(lambda0 + kp * e + ki * integral, 0, lambda_max).
+    - anti-windup by conditional integration: the error is not integrated on a step where it
+      would push lambda further past 0 or lambda_max, so nothing has to unwind afterwards
+      (back-calculation would let a large proportional term drive the integral far negative).
+    Each `update`: integral += e (unless saturating);
+    lambda = clip(lambda0 + kp * e + ki * integral, 0, lambda_max).
     """
 
     def __init__(self, budget_uj, lambda0=0.0, kp=1.0, ki=0.05, lambda_max=10.0, margin=0.02,
@@ -99,11 +100,13 @@ class BudgetController:
         """Feed the derived genotype's energy (µJ); return the new lambda."""
         error = derived_energy_uj / self.budget_uj - (1.0 - self.margin)
         self.error = error if error > 0 else self.backoff * error
-        self.integral += self.error
+        integral = self.integral + self.error
+        raw = self.lambda0 + self.kp * self.error + self.ki * integral
+        saturating = (raw > self.lambda_max and self.error > 0) or (raw < 0 and self.error < 0)
+        if not saturating:
+            self.integral = integral
         raw = self.lambda0 + self.kp * self.error + self.ki * self.integral
         self.value = min(max(raw, 0.0), self.lambda_max)
-        if raw != self.value and self.ki > 0:
-            self.integral = (self.value - self.lambda0 - self.kp * self.error) / self.ki
         return self.value
 
     def state_dict(self) -> dict:

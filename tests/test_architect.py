@@ -200,8 +200,9 @@ def test_controller_raises_lambda_over_budget_and_lowers_it_under():
 
 def test_controller_anti_windup_and_state_dict():
     controller = BudgetController(budget_uj=10.0, kp=0.5, ki=0.5, lambda_max=2.0, margin=0.0)
-    for _ in range(100):
-        assert controller.update(30.0) == 2.0
+    for energy_uj in (300.0, *[30.0] * 100):
+        assert controller.update(energy_uj) == 2.0  # saturated: the integral does not grow
+    assert controller.ki * controller.integral <= 2.0
     assert controller.update(5.0) < 2.0  # no wound-up integral to unwind first
     restored = BudgetController(budget_uj=10.0, kp=0.5, ki=0.5, lambda_max=2.0, margin=0.0)
     restored.load_state_dict(controller.state_dict())
