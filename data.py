@@ -1,0 +1,400 @@
+"""Datasets and batched augmentation.
+
+Datasets (`load_dataset`): the embedded procedural `shapes` set (see shapes.py; generated once
+and cached as uint8 tensors), CIFAR-10/100 through torchvision, and `folder`, an image folder
+with `train/` and `val/` subfolders of one folder per class. Every dataset is held in memory
+as uint8 tensors (N, 3, H, W) with int64 labels.
+
+`BatchLoader` keeps a whole split as one tensor on the device and yields normalised float32
+batches, augmenting whole batches on the device (random crop with zero padding, horizontal
+flip, cutout), in the style of airbench. Shuffle and augmentation of epoch e are a
+deterministic function of (seed, e), so a resumed run sees identical batches.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import shapes
+
+DATASETS = ("shapes", "cifar10", "cifar100", "folder")
+DATASET_DEFAULT_ROOT = {name: os.path.join("data", name) for name in DATASETS}
+SHAPES_DEFAULT_SIZES = (20000, 4000)  # (n_train, n_test) generated when not given
+CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
+FOLDER_VAL_NAMES = ("val", "test")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
+
+
+class DatasetNotFoundError(ValueError):
+    """A dataset's files are missing (or unreadable) at the given root."""
+
+
+@dataclass
+class ImageData:
+    """One split: `images` uint8 (N, 3, H, W) and `labels` int64 (N)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"images must be uint8 (N, 3, H, W), got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"need one label per image, got {tuple(self.labels.shape)} labels "
+                             f"for {self.images.shape[0]} images")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index: torch.Tensor | slice) -> ImageData:
+        return ImageData(self.images[index], self.labels[index])
+
+
+@dataclass
+class Dataset:
+    """Train and test splits with per-channel mean and std (0..1 scale) of the train images."""
+
+    name: str
+    train: ImageData
+    test: ImageData
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    classes: tuple[str, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])
+
+
+def default_root(name: str) -> str:
+    """Where a dataset lives when no root is given: ./data/<name>."""
+    _check_name(name)
+    return DATASET_DEFAULT_ROOT[name]
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, download: bool = False,
+                 n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+                 image_size: int = 32) -> Dataset:
+    """Load a dataset by name; `n_train`/`n_test` keep a seeded random subset of that size.
+
+    For `shapes`, the sizes (default SHAPES_DEFAULT_SIZES), `seed` and `image_size` choose
+    what is generated; the first n images of a larger generated set equal a set of size n.
+    """
+    _check_name(name)
+    root = Path(root if root is not None else default_root(name))
+    if name == "shapes":
+        return _load_shapes(root, n_train, n_test, seed, image_size)
+    if name == "folder":
+        train, test, classes = _load_folder(root, image_size)
+    else:
+        train, test, classes = _load_cifar(name, root, download)
+        train, test = _resize(train, image_size), _resize(test, image_size)
+    mean, std = channel_stats(train.images)
+    train = _subsample(train, n_train, seed, "n_train")
+    test = _subsample(test, n_test, seed + 1, "n_test")
+    return Dataset(name, train, test, len(classes), mean, std, tuple(classes))
+
+
+def search_split(data: ImageData, train_portion: float) -> tuple[ImageData, ImageData]:
+    """The DARTS search split: the first int(portion * N) images train the weights, the rest
+    the architecture (no shuffle, as DARTS's indices[:split] and indices[split:])."""
+    if not 0 < train_portion < 1:
+        raise ValueError(f"train_portion must be in (0, 1) for a search (the rest trains the "
+                         f"architecture), got {train_portion}")
+    split = int(train_portion * len(data))
+    if split < 1 or split >= len(data):
+        raise ValueError(f"train_portion {train_portion} of {len(data)} images leaves an empty "
+                         f"part ({split} for weights, {len(data) - split} for alphas)")
+    return data.subset(slice(0, split)), data.subset(slice(split, None))
+
+
+def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple, tuple]:
+    """Per-channel mean and std (0..1 scale) of uint8 images, computed in chunks."""
+    total = torch.zeros(3, dtype=torch.float64)
+    squares = torch.zeros(3, dtype=torch.float64)
+    for start in range(0, images.shape[0], chunk):
+        part = images[start:start + chunk].to(torch.float64).div_(255)
+        total += part.sum(dim=(0, 2, 3))
+        squares += part.square().sum(dim=(0, 2, 3))
+    count = max(images.shape[0] * images.shape[2] * images.shape[3], 1)
+    mean = total / count
+    std = (squares / count - mean.square()).clamp(min=1e-12).sqrt()
+    return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+
+
+def _not_found(name: str, path: Path, detail: str = "not found") -> DatasetNotFoundError:
+    if name in CIFAR_CLASSES:
+        hint = "pass --download to fetch it through torchvision (needs internet)"
+    else:
+        hint = ("expected <root>/train/<class>/<image> and <root>/val/<class>/<image> "
+                "(--download does not apply to image folders)")
+    return DatasetNotFoundError(f"dataset {name!r} {detail} at {path}; {hint}; or use the "
+                                f"embedded dataset: --dataset shapes")
+
+
+def _subsample(data: ImageData, n: int | None, seed: int, flag: str) -> ImageData:
+    if n is None or n == len(data):
+        return data
+    if not 0 < n <= len(data):
+        raise ValueError(f"{flag} must be in 1..{len(data)} for this dataset, got {n}")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    return data.subset(order[:n].sort().values)
+
+
+def _resize(data: ImageData, size: int) -> ImageData:
+    if data.images.shape[-1] == size and data.images.shape[-2] == size:
+        return data
+    parts = []
+    for start in range(0, len(data), 4096):
+        part = data.images[start:start + 4096].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True)
+        parts.append(part.round().clamp(0, 255).to(torch.uint8))
+    return ImageData(torch.cat(parts), data.labels)
+
+
+# --- shapes -----------------------------------------------------------------------------------
+
+
+def shapes_cache_path(root: Path, seed: int, n_train: int, n_test: int, image_size: int) -> Path:
+    return Path(root) / (f"shapes_v{shapes.SHAPES_VERSION}_seed{seed}_train{n_train}"
+                         f"_test{n_test}_size{image_size}.pt")
+
+
+def _load_shapes(root: Path, n_train, n_test, seed: int, image_size: int) -> Dataset:
+    n_train = SHAPES_DEFAULT_SIZES[0] if n_train is None else n_train
+    n_test = SHAPES_DEFAULT_SIZES[1] if n_test is None else n_test
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"shapes needs n_train >= 1 and n_test >= 1, got {n_train}, {n_test}")
+    path = shapes_cache_path(root, seed, n_train, n_test, image_size)
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+    else:
+        saved = _generate_shapes(seed, n_train, n_test, image_size)
+        _atomic_save(saved, path)
+    return Dataset("shapes", ImageData(saved["train_images"], saved["train_labels"]),
+                   ImageData(saved["test_images"], saved["test_labels"]), shapes.NUM_CLASSES,
+                   tuple(saved["mean"]), tuple(saved["std"]), shapes.SHAPE_CLASSES)
+
+
+def _generate_shapes(seed: int, n_train: int, n_test: int, image_size: int) -> dict:
+    train_images, train_labels = shapes.generate_shapes(n_train, seed, "train", image_size)
+    test_images, test_labels = shapes.generate_shapes(n_test, seed, "test", image_size)
+    mean, std = channel_stats(train_images)
+    return {"train_images": train_images, "train_labels": train_labels,
+            "test_images": test_images, "test_labels": test_labels,
+            "mean": list(mean), "std": list(std), "version": shapes.SHAPES_VERSION}
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, temporary)
+    os.replace(temporary, path)
+
+
+# --- CIFAR ------------------------------------------------------------------------------------
+
+
+def _load_cifar(name: str, root: Path, download: bool):
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    folder = root / cls.base_folder
+    if not download and not folder.is_dir():
+        raise _not_found(name, folder)
+    try:
+        splits = [cls(str(root), train=train, download=download) for train in (True, False)]
+    except (RuntimeError, OSError) as error:  # corrupted files, or a failed download
+        raise _not_found(name, folder, f"not found or corrupted ({error})") from error
+    train, test = (ImageData(_hwc_to_nchw(s.data), torch.as_tensor(s.targets)) for s in splits)
+    return train, test, list(splits[0].classes)
+
+
+def _hwc_to_nchw(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2)))
+
+
+# --- image folder -----------------------------------------------------------------------------
+
+
+def _load_folder(root: Path, image_size: int):
+    train_dir = root / "train"
+    val_dir = next((root / v for v in FOLDER_VAL_NAMES if (root / v).is_dir()), root / "val")
+    for path in (train_dir, val_dir):
+        if not path.is_dir():
+            raise _not_found("folder", path)
+    classes = sorted(entry.name for entry in os.scandir(train_dir) if entry.is_dir())
+    if not classes:
+        raise _not_found("folder", train_dir, "has no class folders")
+    train = _decode_folder(train_dir, classes, image_size)
+    test = _decode_folder(val_dir, classes, image_size)
+    return train, test, classes
+
+
+def _decode_folder(split_dir: Path, classes: list[str], image_size: int) -> ImageData:
+    files = [(path, label) for label, name in enumerate(classes)
+             for path in sorted((split_dir / name).glob("*")) if _is_image(path)]
+    if not files:
+        raise _not_found("folder", split_dir, "has no images")
+    images = torch.stack([_decode_image(path, image_size) for path, _ in files])
+    return ImageData(images, torch.tensor([label for _, label in files], dtype=torch.int64))
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _decode_image(path: Path, image_size: int) -> torch.Tensor:
+    """Decode to RGB, resize the shorter side to `image_size`, centre-crop a square."""
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        image = TF.resize(image, image_size, antialias=True)
+        return TF.pil_to_tensor(TF.center_crop(image, [image_size, image_size]))
+
+
+# --- batched augmentation ---------------------------------------------------------------------
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A well-mixed 63-bit generator seed for (seed, epoch)."""
+    state = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch & 0xFFFFFFFF])
+    return int(state.generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@dataclass
+class EpochPlan:
+    """What one rank sees in one epoch: image order and per-image augmentation draws."""
+
+    indices: torch.Tensor  # int64 (n,): positions in the data, in batch order
+    shift_y: torch.Tensor  # int64 (n,): crop offset into the padded image, 0..2*padding
+    shift_x: torch.Tensor
+    flip: torch.Tensor  # bool (n,)
+    cut_y: torch.Tensor  # int64 (n,): cutout centre, 0..H-1
+    cut_x: torch.Tensor
+
+
+class BatchLoader:
+    """Normalised (and, for training, augmented) batches from a split held on the device.
+
+    `batch_size` is the per-rank batch: with `world_size` > 1, each rank gets a disjoint
+    shard of every epoch's permutation and the global batch is batch_size * world_size.
+    Training shards are equal (the permutation is cut to a multiple of world_size; the few
+    left out change each epoch); evaluation shards (train=False) cover every image once.
+    Iterating uses the epoch set by `set_epoch` and then advances it by one, so a loop that
+    never calls set_epoch still reshuffles each pass.
+    """
+
+    def __init__(self, data: ImageData, batch_size: int, *, mean, std, train: bool,
+                 device="cpu", crop_padding: int = 4, flip: bool = True, cutout: int = 0,
+                 drop_last: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1):
+        if batch_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"need batch_size >= 1 and 0 <= rank < world_size, got "
+                             f"{batch_size}, rank {rank}, world_size {world_size}")
+        self.device = torch.device(device)
+        self.images = data.images.to(self.device)
+        self.labels = data.labels.to(self.device)
+        self.batch_size, self.train, self.drop_last = batch_size, train, drop_last
+        self.crop_padding = crop_padding if train else 0
+        self.flip = flip and train
+        self.cutout = cutout if train else 0
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = 0
+        scale = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
+        self._offset = torch.tensor(mean, dtype=torch.float32, device=self.device).view(
+            1, 3, 1, 1) * 255
+        self._scale = 1.0 / scale
+        if len(self) == 0:
+            raise ValueError(f"{len(data)} images give no batch of {batch_size} per rank "
+                             f"(world_size {world_size}, drop_last {drop_last})")
+
+    def __len__(self) -> int:
+        n = self._shard_size()
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        plan = self.epoch_plan(self.epoch)
+        for b in range(len(self)):
+            part = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            yield self._batch(plan, part)
+        self.epoch += 1
+
+    def epoch_plan(self, epoch: int) -> EpochPlan:
+        """The order and augmentation draws of `epoch` for this rank (on the device)."""
+        n = len(self.labels)
+        gen = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        order = torch.randperm(n, generator=gen) if self.train else torch.arange(n)
+        pad, (height, width) = self.crop_padding, self.images.shape[-2:]
+        draws = (torch.randint(0, 2 * pad + 1, (n,), generator=gen),
+                 torch.randint(0, 2 * pad + 1, (n,), generator=gen),
+                 torch.rand(n, generator=gen) < 0.5,
+                 torch.randint(0, height, (n,), generator=gen),
+                 torch.randint(0, width, (n,), generator=gen))
+        positions = self._shard_positions(n)
+        order, *draws = (t[positions].to(self.device) for t in (order, *draws))
+        return EpochPlan(order, *draws)
+
+    def _shard_size(self) -> int:
+        return len(self._shard_positions(len(self.labels)))
+
+    def _shard_positions(self, n: int) -> torch.Tensor:
+        usable = n - n % self.world_size if self.train else n
+        return torch.arange(self.rank, usable, self.world_size)
+
+    def _batch(self, plan: EpochPlan, part: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        index = plan.indices[part]
+        images = self.images[index]
+        if self.crop_padding or self.flip:
+            images = self._crop_and_flip(images, plan.shift_y[part], plan.shift_x[part],
+                                         plan.flip[part])
+        x = (images.float() - self._offset) * self._scale
+        if self.cutout:
+            x = self._cut(x, plan.cut_y[part], plan.cut_x[part])
+        return x, self.labels[index]
+
+    def _crop_and_flip(self, images, shift_y, shift_x, flip):
+        """Random crop of the zero-padded images and optional mirror, as one gather."""
+        pad = self.crop_padding
+        count, channels, height, width = images.shape
+        padded = F.pad(images, (pad, pad, pad, pad)) if pad else images
+        rows = shift_y[:, None] + torch.arange(height, device=self.device)
+        columns = torch.arange(width, device=self.device).expand(count, width)
+        if self.flip:
+            columns = torch.where(flip[:, None], width - 1 - columns, columns)
+        columns = columns + shift_x[:, None]
+        source = rows[:, :, None] * padded.shape[-1] + columns[:, None, :]  # B, H, W
+        source = source.view(count, 1, height * width).expand(count, channels, height * width)
+        cropped = padded.flatten(2).gather(2, source)
+        return cropped.view(count, channels, height, width)
+
+    def _cut(self, x, cut_y, cut_x):
+        """Cutout (DARTS style): zero a cutout x cutout square (clipped at the border)
+        centred at (cut_y, cut_x) in the normalised image."""
+        half = self.cutout // 2
+        height, width = x.shape[-2:]
+        ys = torch.arange(height, device=self.device)
+        xs = torch.arange(width, device=self.device)
+        inside_y = (ys >= cut_y[:, None] - half) & (ys < cut_y[:, None] + self.cutout - half)
+        inside_x = (xs >= cut_x[:, None] - half) & (xs < cut_x[:, None] + self.cutout - half)
+        mask = inside_y[:, :, None] & inside_x[:, None, :]
+        return x.masked_fill(mask[:, None], 0.0)
