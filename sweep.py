@@ -153,7 +153,11 @@ def execute(run: SubRun, sweep_dir: Path, use_subprocess: bool) -> str:
     argv = run.argv + (["--resume", str(sweep_dir / run.name)] if resume else [])
     print(f"[sweep] {'resuming' if resume else 'running'} {run.name}: python {_module(run)}.py "
           f"{shlex.join(argv)}", flush=True)
-    code = run_program(run, argv, use_subprocess)
+    try:
+        code = run_program(run, argv, use_subprocess)
+    except Exception as error:  # noqa: BLE001 - any crash of a sub-run stops the sweep clearly
+        raise SweepError(f"sub-run {run.name} crashed ({type(error).__name__}: {error}); its "
+                         f"command: python {_module(run)}.py {shlex.join(argv)}") from error
     if code != 0:
         raise SweepError(f"sub-run {run.name} failed with exit status {code}; its command: "
                          f"python {_module(run)}.py {shlex.join(argv)}; fix and rerun the sweep "

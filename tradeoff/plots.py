@@ -45,7 +45,8 @@ def tradeoff_figure(rows: list[dict], front: dict):
     axis.set_ylabel("test accuracy (real multipliers)")
     axis.set_title(_front_title(front), fontsize=9)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, loc="lower right")
+    if points:
+        axis.legend(fontsize=7, loc="lower right")
     return figure
 
 

@@ -5,6 +5,7 @@ retrain was trained from (a search's record, or a baseline file written by the s
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,11 +53,13 @@ def read_run(path: Path) -> Run | None:
 
 
 def find_runs(root: str | Path) -> list[Run]:
-    """Every finished search or retrain run at or below `root`, in path order."""
+    """Every finished search or retrain run at or below `root` (symbolic links followed, so a
+    directory of links to runs works), in path order."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a directory")
-    candidates = [root, *sorted(p.parent for p in root.rglob(CONFIG_FILE))]
+    found = [Path(top) for top, _, files in os.walk(root, followlinks=True) if CONFIG_FILE in files]
+    candidates = [root, *sorted(found)]
     runs = [read_run(path.resolve()) for path in dict.fromkeys(candidates)]
     return [run for run in runs if run is not None]
 
