@@ -60,19 +60,21 @@ def _front_title(front: dict) -> str:
 
 def curves_figure(rows: list[dict], runs: list) -> plt.Figure:
     """Left: retrain test accuracy per epoch; right: search validation accuracy per epoch."""
-    labels = {row["run_dir"]: row for row in rows}
+    kinds = {row["run_dir"]: row["kind"] for row in rows}
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for run in runs:
-        row = labels.get(str(run.path), {})
+    colors = plt.get_cmap("tab10").colors
+    for index, run in enumerate(runs):
         axis, key = (left, "test_acc") if run.kind == "train" else (right, "val_acc")
         epochs = [r["epoch"] for r in run.history if r.get(key) is not None]
         values = [r[key] for r in run.history if r.get(key) is not None]
-        axis.plot(epochs, values, marker=".", color=COLORS.get(row.get("kind"), "tab:blue"),
-                  linestyle="-" if run.kind == "search" or row.get("kind") == "searched" else ":",
-                  label=f"{run.name}", alpha=0.85)
+        kind = kinds.get(str(run.path), "searched")
+        axis.plot(epochs, values, marker=MARKERS.get(kind, "o"), markersize=4,
+                  color=colors[index % len(colors)], label=run.name, alpha=0.85,
+                  linestyle="-" if kind in ("searched", "search-only") else ":")
     for axis, title in ((left, "retrain: test accuracy"), (right, "search: validation accuracy")):
         axis.set_title(title, fontsize=10)
         axis.set_xlabel("epoch")
+        axis.xaxis.get_major_locator().set_params(integer=True)
         axis.grid(alpha=0.3)
         if axis.lines:
             axis.legend(fontsize=6, ncol=2)
@@ -91,7 +93,8 @@ def alphas_figure(name: str, candidates: list[str], alphas: dict[str, np.ndarray
     for column_offset, cell in ((0, "normal"), (steps + 1, "reduce")):
         table = np.asarray(alphas[cell])
         epochs = np.arange(1, table.shape[0] + 1)
-        top = float(table.max()) * 1.05
+        low, high = float(table.min()), float(table.max())
+        pad = max(high - low, 1e-3) * 0.1
         edges = [(node, source) for node in range(steps) for source in range(node + 2)]
         for edge, (node, source) in enumerate(edges):
             axis = figure.add_subplot(grid[node, column_offset + source])
@@ -99,8 +102,8 @@ def alphas_figure(name: str, candidates: list[str], alphas: dict[str, np.ndarray
                 axis.plot(epochs, table[:, edge, k], color=colors[k], marker=".",
                           linestyle="--" if candidate == "none" else "-", label=candidate)
             axis.set_title(f"{cell} {labels[edge]}", fontsize=7)
-            axis.set_ylim(0, top)
-            axis.set_yticks([0, round(top, 2)])
+            axis.set_ylim(low - pad, high + pad)
+            axis.set_yticks([low, high], [f"{low:.3f}", f"{high:.3f}"])
             axis.set_xticks(epochs if len(epochs) <= 4 else [1, epochs[-1]])
             axis.tick_params(labelsize=5, length=2)
     handles, names = figure.axes[0].get_legend_handles_labels()

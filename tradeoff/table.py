@@ -56,8 +56,9 @@ def search_fields(record: dict) -> dict:
 
 def search_label(fields: dict) -> str:
     """'λ=0.5' or 'B=12uJ' (budget-controlled), with the multiplier set in brackets."""
-    budget = fields.get("energy_budget_uj")
-    text = f"B={budget:g}uJ" if budget is not None else f"λ={fields.get('energy_weight')}"
+    budget, weight = fields.get("energy_budget_uj"), fields.get("energy_weight")
+    text = f"B={budget:g}uJ" if budget is not None else f"λ={weight:g}" if weight is not None \
+        else "λ=?"
     return f"{text} [{fields.get('multipliers') or 'float'}]"
 
 
