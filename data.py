@@ -137,10 +137,11 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
 
 
-def _not_found(name: str, path: Path, detail: str = "not found") -> DatasetNotFoundError:
-    if name in CIFAR_CLASSES:
+def _not_found(name: str, path: Path, detail: str = "not found",
+               hint: str | None = None) -> DatasetNotFoundError:
+    if hint is None and name in CIFAR_CLASSES:
         hint = "pass --download to fetch it through torchvision (needs internet)"
-    else:
+    elif hint is None:
         hint = ("expected <root>/train/<class>/<image> and <root>/val/<class>/<image> "
                 "(--download does not apply to image folders)")
     return DatasetNotFoundError(f"dataset {name!r} {detail} at {path}; {hint}; or use the "
@@ -219,8 +220,11 @@ def _load_cifar(name: str, root: Path, download: bool):
         raise _not_found(name, folder)
     try:
         splits = [cls(str(root), train=train, download=download) for train in (True, False)]
-    except (RuntimeError, OSError) as error:  # corrupted files, or a failed download
-        raise _not_found(name, folder, f"not found or corrupted ({error})") from error
+    except RuntimeError as error:  # torchvision: missing or corrupted files
+        raise _not_found(name, folder, "not found or corrupted") from error
+    except OSError as error:  # a failed download
+        raise _not_found(name, folder, f"could not be downloaded ({error})",
+                         "check the connection or put the files there by hand") from error
     train, test = (ImageData(_hwc_to_nchw(s.data), torch.as_tensor(s.targets)) for s in splits)
     return train, test, list(splits[0].classes)
 

@@ -93,6 +93,12 @@ def test_missing_cifar_names_path_download_flag_and_shapes(tmp_path, name):
     assert "--download" in message and "--dataset shapes" in message
 
 
+def test_corrupted_cifar_is_reported_as_not_found(tmp_path):
+    write_cifar10(tmp_path)  # the real checksums do not match these tiny files
+    with pytest.raises(data.DatasetNotFoundError, match="corrupted.*--download"):
+        data.load_dataset("cifar10", root=tmp_path)
+
+
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(data.DatasetNotFoundError) as caught:
         data.load_dataset("folder", root=tmp_path)
