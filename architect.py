@@ -123,8 +123,10 @@ class Architect:
 
     def __init__(self, model, arch_learning_rate=3e-4, arch_weight_decay=1e-3,
                  energy_weight=0.0, energy_loss="linear", energy_budget_uj=None,
-                 budget_control=None, momentum=0.9, weight_decay=3e-4):
+                 budget_control=None, momentum=0.9, weight_decay=3e-4, reduce_gradients=None):
         self.model = model
+        # applied to every gradient list of a step (e.g. the mean over data-parallel ranks)
+        self.reduce_gradients = reduce_gradients or (lambda grads: grads)
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.energy_weight = float(energy_weight)
@@ -142,6 +144,7 @@ class Architect:
         `energy_weight` (lambda used) and, with a controller, `derived_energy_uj`."""
         grads, info = self.arch_gradient(train_x, train_y, val_x, val_y, eta, w_optimizer,
                                          unrolled)
+        grads = self.reduce_gradients(grads)
         if not all(torch.isfinite(g).all() for g in grads):
             raise NonFiniteLossError(f"architecture gradient is not finite (loss {info['loss']})"
                                      f"; lower the learning rates or the energy weight")
@@ -162,6 +165,7 @@ class Architect:
         logits = functional_call(self.model, unrolled_weights, (val_x,))
         total, info = self._arch_loss(logits, val_y, info)
         grads = _grads_or_zeros(total, alphas + list(unrolled_weights.values()))
+        grads = self.reduce_gradients(grads)
         alpha_grads, vector = grads[:len(alphas)], grads[len(alphas):]
         hessian = finite_difference_hvp(self.model, vector, train_x, train_y)
         return [g - eta * h for g, h in zip(alpha_grads, hessian, strict=True)], info
@@ -196,6 +200,7 @@ class Architect:
         """w' = w - eta * (momentum * buf + dL_train/dw + wd * w), detached leaves by name."""
         named = dict(self.model.named_weights())
         grads = _grads_or_zeros(self.model.loss(train_x, train_y), list(named.values()))
+        grads = self.reduce_gradients(grads)
         unrolled = {}
         with torch.no_grad():
             for (name, w), grad in zip(named.items(), grads, strict=True):
