@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from energy_estimator import search_space
 from genotypes import PRIMITIVES, Genotype, split_op_name
-from operations import FactorizedReduce, ReLUConvBN, build_op
+from operations import FactorizedReduce, LeadingReLU, ReLUConvBN, build_op
 
 NONE_OP = "none"
 
@@ -33,33 +33,102 @@ class MixedOp(nn.Module):
 
     The `none` op is not run: its output is zero, so its term `w * 0` adds nothing to the
     sum or to any gradient (its weight still enters the softmax, which is computed outside).
+    Ops starting with a ReLU read `x_relu` (one ReLU shared by every op reading `x`), and the
+    terms are accumulated in place into `out` (a node's running sum) by `addcmul_`, which
+    saves only what backward needs: no per-op product tensor is allocated.
     """
 
-    def __init__(self, C, stride, candidates, lut_dir=None):
+    def __init__(self, C, stride, candidates, lut_dir=None, partial_channels=1):
         super().__init__()
         self.candidates = tuple(candidates)
         if all(name == NONE_OP for name in self.candidates):
             raise ValueError(f"MixedOp needs at least one op besides '{NONE_OP}'")
-        self._ops = nn.ModuleList(_build_candidate(name, C, stride, lut_dir)
+        self.partial_channels = partial_channels
+        self.stride = stride
+        self._ops = nn.ModuleList(_build_candidate(name, C // partial_channels, stride, lut_dir)
                                   for name in self.candidates)
         self._active = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
+        self.needs_relu = any(isinstance(self._ops[k], LeadingReLU) for k in self._active)
 
-    def forward(self, x, weights):
-        return sum(weights[k] * self._ops[k](x) for k in self._active)
+    def forward(self, x, weights, x_relu=None, out=None, edge_weight=None):
+        """sum_k weights[k] * op_k(x) (times `edge_weight`), added to `out` in place if given."""
+        if x_relu is None and self.needs_relu:
+            x_relu = F.relu(x)
+        if self.partial_channels > 1:
+            return _accumulate(out, self._partial_forward(x, weights, x_relu), edge_weight)
+        return self._mixed_sum(x, weights, x_relu, out)
+
+    def _partial_forward(self, x, weights, x_relu):
+        """PC-DARTS: the ops see the first C/K channels, the rest passes by (max-pooled when
+        the edge reduces), then the channels are shuffled by K."""
+        part = x.shape[1] // self.partial_channels
+        mixed = self._mixed_sum(x[:, :part], weights,
+                                None if x_relu is None else x_relu[:, :part], None)
+        rest = x[:, part:]
+        if self.stride > 1:
+            rest = F.max_pool2d(rest, self.stride, self.stride)
+        return channel_shuffle(torch.cat([mixed, rest], dim=1), self.partial_channels)
+
+    def _mixed_sum(self, x, weights, x_relu, out):
+        for k in self._active:
+            op = self._ops[k]
+            term = op.after_relu(x_relu) if isinstance(op, LeadingReLU) else op(x)
+            out = _accumulate(out, term, weights[k])
+        return out
+
+
+def _accumulate(out, term, weight):
+    """out + weight * term, in place into `out` (None: a new tensor; weight None: 1)."""
+    if weight is None:
+        return term if out is None else out.add_(term)
+    return term * weight if out is None else out.addcmul_(term, weight)
+
+
+def channel_shuffle(x, groups):
+    """Interleave `groups` channel blocks (ShuffleNet), keeping x's memory format."""
+    batch, channels, height, width = x.shape
+    shuffled = x.view(batch, groups, channels // groups, height, width).transpose(1, 2)
+    return shuffled.reshape(batch, channels, height, width).contiguous(
+        memory_format=torch.channels_last if _is_channels_last(x) else torch.contiguous_format)
+
+
+def _is_channels_last(x):
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def _build_candidate(name, C, stride, lut_dir):
     op = build_op(name, C, stride, affine=False, lut_dir=lut_dir)
+    if isinstance(op, nn.AvgPool2d):
+        op = ConvAvgPool2d(op.kernel_size, op.stride, op.padding)
     if "pool" in split_op_name(name)[0]:
         op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
     return op
 
 
+class ConvAvgPool2d(nn.AvgPool2d):
+    """avg_pool (count_include_pad=False) as a depthwise box-filter convolution divided by the
+    count of real pixels: the same values up to float rounding, but oneDNN's depthwise
+    convolution and its input gradient run ~10x faster than aten's avg_pool2d backward."""
+
+    def __init__(self, kernel_size, stride, padding):
+        super().__init__(kernel_size, stride, padding, count_include_pad=False)
+
+    def forward(self, x):
+        kernel = torch.ones(x.shape[1], 1, self.kernel_size, self.kernel_size,
+                            device=x.device, dtype=x.dtype)
+        sums = F.conv2d(x, kernel, stride=self.stride, padding=self.padding, groups=x.shape[1])
+        counts = F.conv2d(torch.ones_like(x[:1, :1]), kernel[:1], stride=self.stride,
+                          padding=self.padding)
+        return sums / counts
+
+
 class SearchCell(nn.Module):
-    """A DARTS search cell: `steps` nodes, each the sum of MixedOps over all earlier states."""
+    """A DARTS search cell: `steps` nodes, each the sum of MixedOps over all earlier states.
+
+    Every state's ReLU is computed once (`self.relu`) and shared by all ops reading it."""
 
     def __init__(self, steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev,
-                 candidates, lut_dir=None):
+                 candidates, lut_dir=None, partial_channels=1):
         super().__init__()
         self.reduction = reduction
         self._steps = steps
@@ -69,21 +138,39 @@ class SearchCell(nn.Module):
         else:
             self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self.relu = nn.ReLU(inplace=False)
         self._ops = nn.ModuleList()
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                self._ops.append(MixedOp(C, stride, candidates, lut_dir))
+                self._ops.append(MixedOp(C, stride, candidates, lut_dir, partial_channels))
+        self._needs_relu = self._ops[0].needs_relu
 
-    def forward(self, s0, s1, weights):
+    def forward(self, s0, s1, weights, edge_weights=None):
+        """`edge_weights` (PC-DARTS edge normalisation): one weight per edge, or None."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        relus = [self._shared_relu(s) for s in states]
         offset = 0
         for _ in range(self._steps):
-            node = sum(self._ops[offset + j](h, weights[offset + j])
-                       for j, h in enumerate(states))
+            node = None
+            for j, (h, h_relu) in enumerate(zip(states, relus, strict=True)):
+                edge = offset + j
+                node = self._ops[edge](h, weights[edge], h_relu, node,
+                                       None if edge_weights is None else edge_weights[edge])
             offset += len(states)
             states.append(node)
+            if offset < len(self._ops):  # the last node feeds no edge of this cell
+                relus.append(self._shared_relu(node))
         return torch.cat(states[-self._multiplier:], dim=1)
+
+    def _shared_relu(self, state):
+        return self.relu(state) if self._needs_relu else None
+
+
+def _check_partial_channels(C, partial_channels):
+    if partial_channels < 1 or C % partial_channels:
+        raise ValueError(f"partial_channels={partial_channels} must be >= 1 and divide the "
+                         f"channel count C={C}")
 
 
 class Network(nn.Module):
@@ -91,8 +178,11 @@ class Network(nn.Module):
 
     def __init__(self, C, num_classes, layers, criterion, steps=4, multiplier=4,
                  stem_multiplier=3, candidates=None, lut_dir=None, input_size=32,
-                 energy_table=None, *, costs=None):
+                 energy_table=None, *, costs=None, channels_last=True, partial_channels=1):
         super().__init__()
+        _check_partial_channels(C, partial_channels)
+        self.partial_channels = partial_channels
+        self._options = dict(channels_last=channels_last, partial_channels=partial_channels)
         self.candidates = tuple(PRIMITIVES if candidates is None else candidates)
         self._args = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                           multiplier=multiplier, stem_multiplier=stem_multiplier,
@@ -104,8 +194,13 @@ class Network(nn.Module):
         shape = (num_edges(steps), len(self.candidates))
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
+        if partial_channels > 1:  # PC-DARTS edge normalisation
+            self.betas_normal = nn.Parameter(1e-3 * torch.randn(shape[0]))
+            self.betas_reduce = nn.Parameter(1e-3 * torch.randn(shape[0]))
         self.costs = costs if costs is not None else self._supernet_costs(energy_table)
         self._reference_energy_uj = self._uniform_energy_uj()
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def _supernet_costs(self, energy_table):
         """Cost tables; the RNG is forked because profiling builds (randomly initialised) ops,
@@ -127,7 +222,8 @@ class Network(nn.Module):
             if reduction:
                 C_curr *= 2
             self.cells.append(SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr,
-                                         reduction, reduction_prev, self.candidates, lut_dir))
+                                         reduction, reduction_prev, self.candidates, lut_dir,
+                                         self.partial_channels))
             reduction_prev = reduction
             C_prev_prev, C_prev = C_prev, multiplier * C_curr
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -135,20 +231,33 @@ class Network(nn.Module):
 
     # --- forward and loss -------------------------------------------------------------
     def forward(self, x):
-        weights_normal, weights_reduce = (F.softmax(a, dim=-1) for a in self.alphas())
-        s0 = s1 = self.stem(x)
+        weights = {False: F.softmax(self.alphas_normal, dim=-1),
+                   True: F.softmax(self.alphas_reduce, dim=-1)}
+        edge_weights = {False: self._edge_weights(getattr(self, "betas_normal", None)),
+                        True: self._edge_weights(getattr(self, "betas_reduce", None))}
+        s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
         for cell in self.cells:
-            weights = weights_reduce if cell.reduction else weights_normal
-            s0, s1 = s1, cell(s0, s1, weights)
+            s0, s1 = s1, cell(s0, s1, weights[cell.reduction], edge_weights[cell.reduction])
         return self.classifier(self.global_pooling(s1).flatten(1))
+
+    def _edge_weights(self, betas):
+        """PC-DARTS edge normalisation: softmax of the betas over each node's input edges."""
+        if betas is None:
+            return None
+        sizes = [2 + i for i in range(self._steps)]
+        return torch.cat([F.softmax(part, dim=-1) for part in betas.split(sizes)])
 
     def loss(self, x, y):
         return self.criterion(self(x), y)
 
     # --- parameter groups -------------------------------------------------------------
     def named_alphas(self):
+        """The architecture parameters: the two op tables (and PC-DARTS's edge betas)."""
         yield "alphas_normal", self.alphas_normal
         yield "alphas_reduce", self.alphas_reduce
+        if self.partial_channels > 1:
+            yield "betas_normal", self.betas_normal
+            yield "betas_reduce", self.betas_reduce
 
     def alphas(self):
         for _, alpha in self.named_alphas():
@@ -171,7 +280,8 @@ class Network(nn.Module):
     def new(self):
         """A fresh supernet (new weights) with a copy of these alphas and the same costs."""
         copy = Network(criterion=self.criterion, candidates=self.candidates,
-                       energy_table=self._energy_table, costs=self.costs, **self._args)
+                       energy_table=self._energy_table, costs=self.costs, **self._args,
+                       **self._options)
         copy = copy.to(self.alphas_normal.device, self.alphas_normal.dtype)
         with torch.no_grad():
             for mine, theirs in zip(copy.alphas(), self.alphas(), strict=True):
@@ -181,7 +291,7 @@ class Network(nn.Module):
     def alpha_softmax(self) -> dict:
         """{'normal': table, 'reduce': table}: detached softmax(alpha) [num_edges, num_cand.]."""
         return {name.removeprefix("alphas_"): F.softmax(alpha.detach(), dim=-1)
-                for name, alpha in self.named_alphas()}
+                for name, alpha in self.named_alphas() if name.startswith("alphas_")}
 
     # --- energy -----------------------------------------------------------------------
     def expected_energy_uj(self, alphas_normal=None, alphas_reduce=None):
@@ -209,6 +319,10 @@ class Network(nn.Module):
         """The DARTS derivation: per node, the two incoming edges whose strongest non-`none`
         op has the largest softmax weight, each with that op (full name, `@multiplier` kept)."""
         tables = self.alpha_softmax()
+        if self.partial_channels > 1:  # PC-DARTS: edges ranked by op weight * edge weight
+            for cell in tables:
+                betas = getattr(self, f"betas_{cell}").detach()
+                tables[cell] = tables[cell] * self._edge_weights(betas).unsqueeze(1)
         concat = list(range(2, 2 + self._steps))
         return Genotype(normal=self._derive_cell(tables["normal"]), normal_concat=concat,
                         reduce=self._derive_cell(tables["reduce"]), reduce_concat=concat)

@@ -24,7 +24,17 @@ class OperationError(ValueError):
     """An unknown op or multiplier name in a candidate set or genotype."""
 
 
-class ReLUConvBN(nn.Sequential):
+class LeadingReLU:
+    """Mixin of ops whose first step is a ReLU: `after_relu(relu_x)` runs the rest, so a
+    supernet can compute one ReLU per tensor and share it among every op reading it."""
+
+    def after_relu(self, x):
+        for module in list(self)[1:]:
+            x = module(x)
+        return x
+
+
+class ReLUConvBN(LeadingReLU, nn.Sequential):
     def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True, conv=nn.Conv2d):
         super().__init__(
             nn.ReLU(inplace=False),
@@ -33,7 +43,7 @@ class ReLUConvBN(nn.Sequential):
         )
 
 
-class DilConv(nn.Sequential):
+class DilConv(LeadingReLU, nn.Sequential):
     """ReLU, depthwise dilated conv, pointwise conv, BN."""
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True,
@@ -47,7 +57,7 @@ class DilConv(nn.Sequential):
         )
 
 
-class SepConv(nn.Sequential):
+class SepConv(LeadingReLU, nn.Sequential):
     """Two stacked DilConv blocks with dilation 1 (the DARTS separable convolution)."""
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True, conv=nn.Conv2d):
@@ -55,6 +65,9 @@ class SepConv(nn.Sequential):
             DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine, conv),
             DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine, conv),
         )
+
+    def after_relu(self, x):
+        return self[1](self[0].after_relu(x))
 
 
 class Identity(nn.Module):
@@ -75,7 +88,7 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
-class FactorizedReduce(nn.Module):
+class FactorizedReduce(LeadingReLU, nn.Module):
     """Halve the resolution with two offset stride-2 1x1 convs, concatenated."""
 
     def __init__(self, C_in, C_out, affine=True, conv=nn.Conv2d):
@@ -88,7 +101,9 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x):
-        x = self.relu(x)
+        return self.after_relu(self.relu(x))
+
+    def after_relu(self, x):
         out = torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1)
         return self.bn(out)
 

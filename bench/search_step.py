@@ -1,0 +1,132 @@
+"""Benchmark of one DARTS search step (architecture step + weight step with grad clip).
+
+Standard config (DARTS CIFAR-10 search): 8 cells, C=16, 4 nodes, 32x32 inputs, 10 classes, the
+8 DARTS primitives, synthetic data. Prints ONE JSON line: median/min/max step seconds over
+`--steps` after `--warmup`, the alpha-step and weight-step medians, training images/s and the
+process's peak RSS. `--multipliers exact,mul8u_197B` adds `<conv op>@<m>` candidates.
+
+    .venv/bin/python bench/search_step.py --order first --batch_size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import operations  # noqa: E402
+from architect import Architect  # noqa: E402
+from genotypes import PRIMITIVES  # noqa: E402
+from model_search import Network  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--order", choices=("first", "second"), default="first")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--multipliers", default="",
+                        help="comma-separated multipliers adding '<conv op>@<m>' candidates")
+    parser.add_argument("--lut_dir", default=None, help="EvoApproxLib .bin directory")
+    parser.add_argument("--partial_channels", type=int, default=1,
+                        help="PC-DARTS: MixedOp on 1/K of the channels (1 = plain DARTS)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16 = CPU autocast to bfloat16")
+    parser.add_argument("--init_channels", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--input_size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def build(args):
+    multipliers = [m.strip() for m in args.multipliers.split(",") if m.strip()]
+    candidates = operations.candidate_ops(PRIMITIVES, multipliers, args.lut_dir)
+    model = Network(args.init_channels, 10, args.layers, nn.CrossEntropyLoss(),
+                    candidates=candidates, lut_dir=args.lut_dir, input_size=args.input_size,
+                    partial_channels=args.partial_channels)
+    w_optimizer = torch.optim.SGD(model.weights(), 0.025, momentum=0.9, weight_decay=3e-4)
+    architect = Architect(model, energy_weight=0.5)
+    return model, w_optimizer, architect
+
+
+def synthetic_batches(args, count):
+    generator = torch.Generator().manual_seed(args.seed)
+    shape = (args.batch_size, 3, args.input_size, args.input_size)
+    for _ in range(count):
+        yield (torch.randn(shape, generator=generator),
+               torch.randint(0, 10, (args.batch_size,), generator=generator),
+               torch.randn(shape, generator=generator),
+               torch.randint(0, 10, (args.batch_size,), generator=generator))
+
+
+def autocast(precision):
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def search_step(model, architect, w_optimizer, batch, args):
+    """(alpha-step seconds, weight-step seconds) of one search step."""
+    x, y, val_x, val_y = batch
+    started = time.perf_counter()
+    with autocast(args.precision):
+        architect.step(x, y, val_x, val_y, 0.025, w_optimizer, unrolled=args.order == "second")
+    alpha_done = time.perf_counter()
+    w_optimizer.zero_grad(set_to_none=True)
+    with autocast(args.precision):
+        loss = model.loss(x, y)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.weights(), 5.0)
+    w_optimizer.step()
+    return alpha_done - started, time.perf_counter() - alpha_done
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # Linux: KiB
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    build_started = time.perf_counter()
+    model, w_optimizer, architect = build(args)
+    build_s = time.perf_counter() - build_started
+    model.train()
+    times = []
+    for index, batch in enumerate(synthetic_batches(args, args.warmup + args.steps)):
+        alpha_s, weight_s = search_step(model, architect, w_optimizer, batch, args)
+        if index >= args.warmup:
+            times.append((alpha_s + weight_s, alpha_s, weight_s))
+    totals = [t[0] for t in times]
+    median = statistics.median(totals)
+    print(json.dumps({
+        "step_s_median": round(median, 3), "step_s_min": round(min(totals), 3),
+        "step_s_max": round(max(totals), 3),
+        "alpha_step_s": round(statistics.median(t[1] for t in times), 3),
+        "weight_step_s": round(statistics.median(t[2] for t in times), 3),
+        "train_images_per_s": round(args.batch_size / median, 2),
+        "peak_rss_gb": round(peak_rss_gb(), 3), "build_s": round(build_s, 2),
+        "candidates": len(model.candidates), "threads": torch.get_num_threads(),
+        "load_avg": [round(v, 2) for v in __import__("os").getloadavg()],
+        "config": {k: v for k, v in vars(args).items()},
+    }))
+
+
+if __name__ == "__main__":
+    main()
