@@ -1,20 +1,24 @@
 """Command-line plumbing shared by train_search.py and train.py: common flags, per-dataset
-defaults, opening (or resuming) a run directory, loading data, and turning the project's clear
-input errors into one-line messages with a non-zero exit status."""
+defaults, joining a torchrun job, opening (or resuming) a run directory (written by rank 0
+only), loading data, and turning the project's clear input errors into one-line messages with
+a non-zero exit status."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import data
-from utils import NonFiniteLossError, RunDir, default_run_dir, resolve_device, set_seed
+import distributed
+from utils import NonFiniteLossError, RunDir, config_markdown, default_run_dir, set_seed
 
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE = 3
+EXIT_PEER_FAILED = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -43,6 +47,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                        help="continue the run in RUN_DIR from its last checkpoint (its saved "
                             "settings are used; --epochs may extend it)")
     group.add_argument("--report_freq", type=int, default=50, help="log every N steps")
+    group.add_argument("--dist_timeout", type=float, default=distributed.DEFAULT_TIMEOUT_S,
+                       help="under torchrun: seconds a rank waits for the others before the job "
+                            "stops with an error")
 
 
 def apply_defaults(args: argparse.Namespace, defaults: dict[str, dict]) -> argparse.Namespace:
@@ -62,7 +69,8 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def restore_saved_config(args: argparse.Namespace, kept=("resume", "device", "epochs")) -> dict:
+def restore_saved_config(args: argparse.Namespace,
+                         kept=("resume", "device", "epochs", "dist_timeout")) -> dict:
     """On --resume, the run's saved settings win over the command line (but for `kept`)."""
     saved = RunDir(args.resume, resume=True, write=False).load_config()
     for key, value in saved.items():
@@ -71,12 +79,25 @@ def restore_saved_config(args: argparse.Namespace, kept=("resume", "device", "ep
     return saved
 
 
-def open_run(args: argparse.Namespace, kind: str, write: bool = True) -> RunDir:
-    if args.resume:
-        return RunDir(args.resume, resume=True, write=write)
-    path = Path(args.save) if args.save else default_run_dir(kind, args.runs_dir)
-    args.save = str(path)
-    return RunDir(path, resume=False, write=write)
+def open_run(args: argparse.Namespace, kind: str, write: bool | None = None) -> RunDir:
+    """The run directory (rank 0's path on every rank); by default only rank 0 writes and
+    logs. When it cannot be opened on some rank, every rank stops."""
+    write = distributed.is_main() if write is None else write
+    if not args.resume:
+        path = Path(args.save) if args.save else default_run_dir(kind, args.runs_dir)
+        args.save = distributed.broadcast_object(str(path))
+    path, resume = (args.resume, True) if args.resume else (args.save, False)
+    run = distributed.agree(lambda: RunDir(path, resume=resume, write=write))
+    if not write:
+        run.logger.setLevel(logging.WARNING)
+    return run
+
+
+def record_config(run: RunDir, config: dict) -> None:
+    """config.json and the TensorBoard config table (rank 0 only)."""
+    if run.write:
+        run.save_config(config)
+        run.writer.add_text("config", config_markdown(config), 0)
 
 
 def load_data(args: argparse.Namespace) -> data.Dataset:
@@ -85,15 +106,35 @@ def load_data(args: argparse.Namespace) -> data.Dataset:
 
 
 def setup(args: argparse.Namespace):
+    """Join the torchrun job if launched by one, seed (the same seed on every rank); return
+    this rank's device."""
+    device = distributed.init(args.device, args.dist_timeout)
     set_seed(args.seed)
-    return resolve_device(args.device)
+    return device
 
 
 def run_guarded(run: Callable[[], int]) -> int:
-    """Run a program; a bad input or a non-finite loss ends it with one clear line."""
+    """Run a program; a bad input, a non-finite loss or a failed peer ends it with one clear
+    line; under torchrun, every rank leaves the job at the end."""
+    try:
+        return _run_reporting_errors(run)
+    finally:
+        distributed.cleanup()
+
+
+def _run_reporting_errors(run: Callable[[], int]) -> int:
     debug = bool(os.environ.get("AXDARTS_DEBUG"))
     try:
-        return run()
+        status = run()
+        distributed.barrier()  # ranks leave together, after rank 0 has written its results
+        return status
+    except RuntimeError as error:
+        if not distributed.is_enabled():
+            raise
+        print(f"error: {distributed.describe_failure(error)}", file=sys.stderr)
+        if debug:
+            raise
+        return EXIT_PEER_FAILED
     except NonFiniteLossError as error:
         print(f"error: {error}", file=sys.stderr)
         if debug:

@@ -1,6 +1,7 @@
 """What a retrain reports: the start summary, per-epoch logs, and the final evaluation (accuracy
 with the real multipliers, with the training surrogate and with exact 8-bit arithmetic), cost,
-latency and the STL verdict, written to results.json."""
+latency and the STL verdict, written to results.json. Under torchrun every rank takes part
+in the (sharded) evaluation; only rank 0 measures latency and writes."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def log_start(run, genotype, genotype_record: dict, cost, dataset) -> None:
 
 
 def log_epoch(run, record: dict) -> None:
+    if not run.write:
+        return
     writer, epoch = run.writer, record["epoch"]
     for key, value in record.items():
         if key != "epoch" and isinstance(value, (int, float)):
@@ -87,8 +90,7 @@ def finish(run, args, model, loader, evaluate, cost, stl_spec, genotype, genotyp
            dataset) -> dict:
     started = time.time()
     accuracies = final_accuracies(model, loader, evaluate)
-    latency = energy_estimator.measure_latency(model, (3, *dataset.test.images.shape[-2:]),
-                                               device=next(model.parameters()).device)
+    latency = _latency_ms(model, dataset) if run.write else None
     verdict = stl.explain(stl_spec, stl.trace_from_history(run.history),
                           normalize=args.stl_normalize)
     results = {
@@ -96,14 +98,22 @@ def finish(run, args, model, loader, evaluate, cost, stl_spec, genotype, genotyp
         **accuracies, "epochs": len(run.history),
         "params": cost.params, "macs": cost.macs, "energy_uj": cost.energy_uj,
         "energy_arith_uj": cost.arith_energy_uj, "energy_memory_uj": cost.memory_energy_uj,
-        "latency_ms_per_image": latency["median_ms_per_image"],
+        "latency_ms_per_image": latency,
         "train_s": sum(record["epoch_s"] for record in run.history),
         "final_eval_s": time.time() - started,
         "stl": verdict.to_dict(), "cost": cost.to_dict(),
     }
-    atomic_write_json(run.path / RESULTS_FILE, results)
-    _log_results(run, results, verdict)
+    if run.write:
+        atomic_write_json(run.path / RESULTS_FILE, results)
+        _log_results(run, results, verdict)
     return results
+
+
+def _latency_ms(model, dataset) -> float:
+    """Median latency per image, in ms, on the model's device."""
+    latency = energy_estimator.measure_latency(model, (3, *dataset.test.images.shape[-2:]),
+                                               device=next(model.parameters()).device)
+    return latency["median_ms_per_image"]
 
 
 def _log_results(run, results: dict, verdict) -> None:

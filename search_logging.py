@@ -1,6 +1,7 @@
 """What a search reports: per-step and per-epoch TensorBoard scalars, alpha heatmaps and
 histograms, the derived genotype as text and drawn cells, the epoch summary line, and the final
-genotype.json record."""
+genotype.json record. Under torchrun only rank 0 writes (its run directory has `write` set);
+the values it logs are already averaged over the ranks."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def log_settings(run, config: dict, model, dataset) -> None:
 
 
 def log_step(run, step: int, train_loss: float, arch_stats: dict) -> None:
+    if not run.write:
+        return
     writer = run.writer
     writer.add_scalar("step/train_loss", train_loss, step)
     for key in ("loss", "val_ce", "energy_term"):
@@ -42,6 +45,8 @@ def energy_stats(model) -> dict:
 
 
 def log_epoch(run, record: dict, model, architect) -> None:
+    if not run.write:
+        return
     writer, epoch = run.writer, record["epoch"]
     for key, value in record.items():
         if isinstance(value, (int, float)) and value is not None and key != "epoch":
@@ -81,6 +86,8 @@ def _log_alphas(writer, model, epoch: int) -> None:
 
 def write_result(run, args, model, candidates) -> None:
     """The final genotype with its energy, validation accuracy and the search settings."""
+    if not run.write:
+        return
     last = run.history[-1] if run.history else {}
     genotype = model.genotype()
     energy_uj = float(model.genotype_energy_uj(genotype))

@@ -5,6 +5,10 @@ The network's convolutions named `op@multiplier` train on that multiplier (low-r
 and are evaluated with the multiplier's real truth table and, for comparison, with exact 8-bit
 arithmetic. Per epoch: losses, accuracies, learning rate and energy per image go to
 history.json and TensorBoard; at the end, results.json holds accuracy, cost and the STL verdict.
+
+Under torchrun (`torchrun --nproc_per_node N train.py ...`) training is data-parallel (DDP):
+--batch_size is the global batch, the test set is sharded and its counts summed, and rank 0
+alone writes the run directory (see distributed.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 import torch.nn as nn
 
 import data
+import distributed
 import energy_estimator
 import experiment
 import genotypes
@@ -26,9 +31,9 @@ from utils import (
     AverageMeter,
     accuracy,
     check_finite,
-    config_markdown,
     progress,
     restore_training_state,
+    retarget_cosine_schedule,
     training_state,
 )
 
@@ -94,31 +99,35 @@ def build(args, dataset: data.Dataset, genotype, device):
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
     common = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
     loaders = {
-        "train": data.BatchLoader(dataset.train, args.batch_size, train=True,
-                                  cutout=args.cutout_length if args.cutout else 0, **common),
-        "test": data.BatchLoader(dataset.test, 2 * args.batch_size, train=False, **common),
+        "train": data.BatchLoader(dataset.train, train=True,
+                                  cutout=args.cutout_length if args.cutout else 0,
+                                  **distributed.shard(args.batch_size), **common),
+        "test": data.BatchLoader(dataset.test, train=False,
+                                 **distributed.shard(2 * args.batch_size), **common),
     }
     return model, optimizer, scheduler, loaders
 
 
 def train_epoch(model, loader, optimizer, args, epoch) -> dict:
+    """One epoch through `model` (the network or its DDP wrapper); metrics over all ranks."""
     model.train()
     loss_meter, acc_meter = AverageMeter(), AverageMeter()
     criterion = nn.CrossEntropyLoss()
     loader.set_epoch(epoch)
-    for x, y in progress(loader, len(loader), f"train epoch {epoch}"):
+    for x, y in progress(loader, len(loader), f"train epoch {epoch}", show=distributed.is_main()):
         optimizer.zero_grad(set_to_none=True)
         output = model(x)
         logits, logits_aux = output if isinstance(output, tuple) else (output, None)
         loss = criterion(logits, y)
         if logits_aux is not None:
             loss = loss + args.auxiliary_weight * criterion(logits_aux, y)
-        check_finite(loss, "training loss")
+        check_finite(distributed.mean_tensor(loss.detach()), "training loss")
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
         loss_meter.update(loss.item(), len(y))
         acc_meter.update(accuracy(logits, y), len(y))
+    distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
     return {"train_loss": loss_meter.avg, "train_acc": acc_meter.avg}
 
 
@@ -131,13 +140,22 @@ def evaluate(model, loader) -> dict:
         logits = model(x)
         loss_meter.update(criterion(logits, y).item(), len(y))
         acc_meter.update(accuracy(logits, y), len(y))
+    distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
     return {"test_loss": loss_meter.avg, "test_acc": acc_meter.avg}
 
 
+def resolve_genotype(args, saved_config: dict):
+    """The genotype to train and a record of where it came from; a resumed run keeps the one
+    saved in its config (its --genotype, e.g. 'best', may resolve differently by now)."""
+    if saved_config:
+        return (genotypes.from_dict(saved_config["genotype"]),
+                {"source": saved_config.get("genotype_source"), "reason": "resumed run"})
+    return genotypes.resolve(args.genotype, args.runs_dir)
+
+
 def run_training(args) -> int:
-    if args.resume:
-        experiment.restore_saved_config(args)
-    genotype, genotype_record = genotypes.resolve(args.genotype, args.runs_dir)
+    saved_config = experiment.restore_saved_config(args) if args.resume else {}
+    genotype, genotype_record = resolve_genotype(args, saved_config)
     stl_spec = args.stl or default_stl_spec(genotype_record)
     retrain_report.check_spec(stl_spec)
     device = experiment.setup(args)
@@ -147,19 +165,21 @@ def run_training(args) -> int:
     cost = energy_estimator.profile(model, (3, *dataset.train.images.shape[-2:]), energy_table)
     components = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     run = experiment.open_run(args, "train")
+    replica = distributed.data_parallel(model, device)
     config = {**vars(args), "genotype": genotypes.to_dict(genotype), "stl": stl_spec,
-              "genotype_source": genotype_record.get("source")}
+              "genotype_source": genotype_record.get("source"),
+              "world_size": distributed.world_size()}
     start_epoch = 0
     if args.resume:
         start_epoch, _ = restore_training_state(run.load_checkpoint(), components)
+        retarget_cosine_schedule(components["scheduler"], args.epochs)
     else:
-        run.save_config(config)
-        run.writer.add_text("config", config_markdown(config), 0)
+        experiment.record_config(run, config)
         run.save_checkpoint(training_state(0, 0, components))
     retrain_report.log_start(run, genotype, genotype_record, cost, dataset)
     try:
         for epoch in range(start_epoch, args.epochs):
-            train_one_epoch(epoch, args, run, components, loaders, cost)
+            train_one_epoch(epoch, args, run, components, loaders, cost, replica)
     except KeyboardInterrupt:
         run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
                         f"{run.checkpoint_path}; continue with --resume {run.path}")
@@ -171,14 +191,15 @@ def run_training(args) -> int:
     return 1 if args.stl_strict and not results["stl"]["satisfied"] else 0
 
 
-def train_one_epoch(epoch, args, run, components, loaders, cost) -> None:
+def train_one_epoch(epoch, args, run, components, loaders, cost, replica) -> None:
     model, optimizer, scheduler = (components[k] for k in ("model", "optimizer", "scheduler"))
     started = time.time()
     lr = scheduler.get_last_lr()[0]
     model.drop_path_prob = args.drop_path_prob * epoch / args.epochs
     record = {"epoch": epoch + 1, "lr": lr,
-              **train_epoch(model, loaders["train"], optimizer, args, epoch)}
+              **train_epoch(replica, loaders["train"], optimizer, args, epoch)}
     scheduler.step()
+    distributed.average_buffers(model)  # every rank evaluates and saves the same BN statistics
     record.update(evaluate(model, loaders["test"]))
     record.update(energy_uj=cost.energy_uj, energy_arith_uj=cost.arith_energy_uj,
                   energy_memory_uj=cost.memory_energy_uj, epoch_s=time.time() - started)

@@ -4,6 +4,10 @@ Trains the supernet's weights on one half of the training set and its architectu
 (alphas) on the other half against `CE_val + energy term`, logs everything to the run directory
 and TensorBoard, and writes the derived genotype to `<run>/genotype.json`, where
 `train.py --genotype best` finds it.
+
+Under torchrun (`torchrun --nproc_per_node N train_search.py ...`) the search is data-parallel:
+--batch_size is the global batch, weights are averaged by DDP, alpha gradients by the
+architect, and rank 0 alone writes the run directory (see distributed.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 import torch.nn as nn
 
 import data
+import distributed
 import energy_estimator
 import experiment
 import genotypes
@@ -27,9 +32,9 @@ from utils import (
     AverageMeter,
     accuracy,
     check_finite,
-    config_markdown,
     progress,
     restore_training_state,
+    retarget_cosine_schedule,
     training_state,
 )
 
@@ -104,16 +109,17 @@ def build(args, dataset: data.Dataset, device: torch.device):
                           arch_weight_decay=args.arch_weight_decay,
                           energy_weight=args.energy_weight, energy_loss=args.energy_loss,
                           energy_budget_uj=args.energy_budget, budget_control=args.budget_control,
-                          momentum=args.momentum, weight_decay=args.weight_decay)
+                          momentum=args.momentum, weight_decay=args.weight_decay,
+                          reduce_gradients=distributed.average_gradients)
     weights_part, alphas_part = data.search_split(dataset.train, args.train_portion)
     loader = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
+    batch, val_batch = distributed.shard(args.batch_size), distributed.shard(2 * args.batch_size)
     cutout = args.cutout_length if args.cutout else 0
     loaders = {
-        "train": data.BatchLoader(weights_part, args.batch_size, train=True, cutout=cutout,
-                                  **loader),
-        "arch": data.BatchLoader(alphas_part, args.batch_size, train=True, cutout=cutout,
+        "train": data.BatchLoader(weights_part, train=True, cutout=cutout, **batch, **loader),
+        "arch": data.BatchLoader(alphas_part, train=True, cutout=cutout, **batch,
                                  **{**loader, "seed": args.seed + 1}),
-        "val": data.BatchLoader(alphas_part, 2 * args.batch_size, train=False, **loader),
+        "val": data.BatchLoader(alphas_part, train=False, **val_batch, **loader),
     }
     return candidates, model, w_optimizer, scheduler, architect, loaders
 
@@ -127,29 +133,44 @@ def endless(loader: data.BatchLoader, epoch: int):
         passes += 1
 
 
-def train_epoch(model, architect, loaders, w_optimizer, lr, args, run, epoch, step) -> dict:
+def train_epoch(model, replica, architect, loaders, w_optimizer, lr, args, run, epoch,
+                step) -> dict:
+    """One epoch of alternating alpha and weight steps; `replica` is the model (or its DDP
+    wrapper) that the weight step runs through. Returns the epoch's metrics over all ranks."""
     model.train()
     meters = {name: AverageMeter() for name in ("loss", "acc", "arch_loss")}
     loaders["train"].set_epoch(epoch)
     arch_batches = endless(loaders["arch"], epoch)
     stats = {}
-    for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}"):
+    for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}",
+                         show=distributed.is_main()):
         arch_x, arch_y = next(arch_batches)
         stats = architect.step(x, y, arch_x, arch_y, lr, w_optimizer, unrolled=args.unrolled)
-        w_optimizer.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = check_finite(model.criterion(logits, y), "training loss")
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.weights(), args.grad_clip)
-        w_optimizer.step()
-        meters["loss"].update(loss.item(), len(y))
+        logits, loss, step_stats = weight_step(model, replica, w_optimizer, x, y, args.grad_clip,
+                                               stats)
+        meters["loss"].update(loss, len(y))
         meters["acc"].update(accuracy(logits, y), len(y))
         meters["arch_loss"].update(stats["loss"], len(arch_y))
         step += 1
-        search_logging.log_step(run, step, loss.item(), stats)
+        search_logging.log_step(run, step, step_stats["train_loss"], step_stats)
+    distributed.sum_meters(meters)
     return {"train_loss": meters["loss"].avg, "train_acc": meters["acc"].avg,
             "arch_loss": meters["arch_loss"].avg, "energy_weight": stats.get("energy_weight"),
             "steps": step}
+
+
+def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats: dict):
+    """One SGD step of the weights (DDP averages their gradients). Returns the logits, this
+    rank's loss, and the step's loss and `arch_stats` averaged over the ranks."""
+    w_optimizer.zero_grad(set_to_none=True)
+    logits = replica(x)
+    loss = model.criterion(logits, y)
+    step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
+    check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.weights(), grad_clip)
+    w_optimizer.step()
+    return logits, loss.item(), step_stats
 
 
 @torch.no_grad()
@@ -160,6 +181,7 @@ def evaluate(model, loader) -> dict:
         logits = model(x)
         loss_meter.update(model.criterion(logits, y).item(), len(y))
         acc_meter.update(accuracy(logits, y), len(y))
+    distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
     return {"val_loss": loss_meter.avg, "val_acc": acc_meter.avg}
 
 
@@ -172,18 +194,19 @@ def run_search(args) -> int:
     components = {"model": model, "w_optimizer": w_optimizer, "scheduler": scheduler,
                   "architect": architect}
     run = experiment.open_run(args, "search")
-    config = {**vars(args), "candidates": candidates}
+    replica = distributed.data_parallel_weights(model, device)
+    config = {**vars(args), "candidates": candidates, "world_size": distributed.world_size()}
     start_epoch, step = 0, 0
     if args.resume:
         start_epoch, step = restore_training_state(run.load_checkpoint(), components)
+        retarget_cosine_schedule(components["scheduler"], args.epochs)
     else:
-        run.save_config(config)
-        run.writer.add_text("config", config_markdown(config), 0)
+        experiment.record_config(run, config)
         run.save_checkpoint(training_state(0, 0, components))
     search_logging.log_settings(run, config, model, dataset)
     try:
         for epoch in range(start_epoch, args.epochs):
-            step = search_epoch(epoch, step, args, run, components, loaders)
+            step = search_epoch(epoch, step, args, run, components, loaders, replica)
     except KeyboardInterrupt:
         run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
                         f"{run.checkpoint_path}; continue with --resume {run.path}")
@@ -194,13 +217,15 @@ def run_search(args) -> int:
     return 0
 
 
-def search_epoch(epoch, step, args, run, components, loaders) -> int:
+def search_epoch(epoch, step, args, run, components, loaders, replica) -> int:
     model, architect = components["model"], components["architect"]
     w_optimizer, scheduler = components["w_optimizer"], components["scheduler"]
     started = time.time()
     lr = scheduler.get_last_lr()[0]
-    train_stats = train_epoch(model, architect, loaders, w_optimizer, lr, args, run, epoch, step)
+    train_stats = train_epoch(model, replica, architect, loaders, w_optimizer, lr, args, run,
+                              epoch, step)
     scheduler.step()
+    distributed.average_buffers(model)  # every rank evaluates and saves the same BN statistics
     record = {"epoch": epoch + 1, "lr": lr, **train_stats, **evaluate(model, loaders["val"]),
               **search_logging.energy_stats(model), "epoch_s": time.time() - started}
     step = record.pop("steps")

@@ -11,6 +11,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -239,12 +240,13 @@ def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     return (logits.argmax(dim=1) == target).float().mean().item()
 
 
-def progress(iterable, total: int, desc: str):
-    """A progress bar with ETA on interactive terminals; plain iteration elsewhere."""
+def progress(iterable, total: int, desc: str, show: bool = True):
+    """A progress bar with ETA on interactive terminals; plain iteration elsewhere (or when
+    not `show`, e.g. on all ranks but the first)."""
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True,
-                disable=None, file=sys.stderr)
+                disable=None if show else True, file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -260,3 +262,17 @@ def restore_training_state(state: dict, components: dict) -> tuple[int, int]:
         component.load_state_dict(state[name])
     set_rng_state(state["rng"])
     return state["epoch"], state["step"]
+
+
+def retarget_cosine_schedule(scheduler, epochs: int) -> None:
+    """Aim a restored CosineAnnealingLR at `epochs` in all (a resumed run's --epochs may extend
+    it; the saved state keeps the old length): replay its steps from the start, so the learning
+    rates equal those of an uninterrupted run of `epochs` epochs, bit for bit."""
+    done = scheduler.last_epoch
+    scheduler.T_max, scheduler.last_epoch = epochs, 0
+    for group, base_lr in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = base_lr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+        for _ in range(done):
+            scheduler.step()
