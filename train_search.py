@@ -53,7 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      epilog=experiment.defaults_epilog(SEARCH_DEFAULTS))
     experiment.add_common_args(parser)
     train = parser.add_argument_group("weights (DARTS flags)")
-    train.add_argument("--batch_size", type=int, default=None, help="batch size")
+    train.add_argument("--batch_size", type=int, default=None,
+                       help="global batch size (under torchrun, split evenly over the ranks)")
     train.add_argument("--learning_rate", type=float, default=0.025, help="initial weight lr")
     train.add_argument("--learning_rate_min", type=float, default=0.001, help="final cosine lr")
     train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
