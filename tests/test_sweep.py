@@ -85,8 +85,5 @@ def test_rerun_resumes_only_the_unfinished_search(tiny_sweep):
     rerun_after_losing(tiny_sweep, "search-ew2")
 
 
-@pytest.mark.xfail(reason="train.py --resume: the saved config's resolved 'genotype' dict "
-                          "replaces the --genotype spec (genotypes.resolve raises TypeError)",
-                   strict=False)
 def test_rerun_resumes_only_the_unfinished_retrain(tiny_sweep):
     rerun_after_losing(tiny_sweep, "train-ew2")
