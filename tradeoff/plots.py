@@ -46,7 +46,7 @@ def tradeoff_figure(rows: list[dict], front: dict):
     axis.set_title(_front_title(front), fontsize=9)
     axis.grid(alpha=0.3)
     if points:
-        axis.legend(fontsize=7, loc="lower right")
+        axis.legend(fontsize=7, loc="best")
     return figure
 
 
