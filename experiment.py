@@ -38,7 +38,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                        help="use this many training images (default: per-dataset, see below)")
     group.add_argument("--n_test", type=int, default=None,
                        help="use this many test images (default: per-dataset)")
-    group.add_argument("--seed", type=int, default=2, help="random seed")
+    group.add_argument("--seed", type=int, default=2, help="random seed of the run")
+    group.add_argument("--data_seed", type=int, default=0,
+                       help="seed of the embedded dataset and of --n_train/--n_test subsets "
+                            "(kept apart from --seed so runs with other seeds see the same data)")
     group.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     group.add_argument("--save", default=None,
                        help="run directory (default: <runs_dir>/<kind>-<timestamp>)")
@@ -102,7 +105,7 @@ def record_config(run: RunDir, config: dict) -> None:
 
 def load_data(args: argparse.Namespace) -> data.Dataset:
     return data.load_dataset(args.dataset, root=args.data, download=args.download,
-                             n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+                             n_train=args.n_train, n_test=args.n_test, seed=args.data_seed)
 
 
 def setup(args: argparse.Namespace):

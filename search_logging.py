@@ -84,20 +84,31 @@ def _log_alphas(writer, model, epoch: int) -> None:
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
 
 
-def write_result(run, args, model, candidates) -> None:
-    """The final genotype with its energy, validation accuracy and the search settings."""
+def write_result(run, args, model, architect, candidates) -> None:
+    """The final genotype with its energy, validation accuracy and the search settings.
+
+    A budget-controlled search whose final genotype sits over budget reports the last
+    genotype it derived under budget instead (the derived energy moves in jumps, so the last
+    step can land just over), and says so."""
     if not run.write:
         return
     last = run.history[-1] if run.history else {}
     genotype = model.genotype()
     energy_uj = float(model.genotype_energy_uj(genotype))
+    note = None
+    feasible = architect.feasible_genotype()
+    if args.energy_budget and energy_uj > args.energy_budget and feasible is not None:
+        note = (f"final genotype ({energy_uj:.3f} uJ) was over the {args.energy_budget:g} uJ "
+                f"budget; reporting the last genotype derived under budget")
+        genotype, energy_uj = feasible
+        run.logger.info(note)
     with torch.no_grad():
         expected_uj = float(model.expected_energy_uj())
     path = genotypes.save(
         genotype, run.path / genotypes.GENOTYPE_FILE,
         energy_uj=energy_uj, expected_energy_uj=expected_uj, val_acc=last.get("val_acc"),
         energy_budget_uj=args.energy_budget, epochs=len(run.history), candidates=candidates,
-        settings={key: value for key, value in vars(args).items()},
+        note=note, settings=dict(vars(args)),
     )
     run.writer.add_text("genotype/final", f"`{genotype}`", len(run.history))
     run.logger.info(f"genotype: {genotype}")

@@ -213,7 +213,7 @@ def run_search(args) -> int:
                         f"{run.checkpoint_path}; continue with --resume {run.path}")
         run.close()
         return experiment.EXIT_INTERRUPTED
-    search_logging.write_result(run, args, model, candidates)
+    search_logging.write_result(run, args, model, architect, candidates)
     run.close()
     return 0
 
