@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from energy_estimator import search_space
 from genotypes import PRIMITIVES, Genotype, split_op_name
-from operations import FactorizedReduce, LeadingReLU, ReLUConvBN, build_op
+from operations import FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
 
 NONE_OP = "none"
 
@@ -201,6 +201,7 @@ class Network(nn.Module):
         self._reference_energy_uj = self._uniform_energy_uj()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
+        make_lean(self.cells)
 
     def _supernet_costs(self, energy_table):
         """Cost tables; the RNG is forked because profiling builds (randomly initialised) ops,

@@ -176,3 +176,116 @@ def candidate_ops(primitives: Iterable[str] = PRIMITIVES, multipliers: Iterable[
     if len(set(candidates)) != len(candidates):
         raise OperationError(f"duplicate candidate ops in {candidates}")
     return candidates
+
+
+# --- memory-lean blocks for the supernet (same values and gradients, less saved memory) ----
+class _OutputSavingBatchNorm(torch.autograd.Function):
+    """Training-mode BatchNorm without affine parameters that saves its output y = x_hat for
+    backward instead of its input (dx = invstd * (g - mean(g) - y * mean(g * y))), so the
+    input (a convolution's output) is freed as soon as the forward moves on."""
+
+    @staticmethod
+    def forward(ctx, x, running_mean, running_var, momentum, eps):
+        y, _, invstd = torch.ops.aten.native_batch_norm(x, None, None, running_mean,
+                                                        running_var, True, momentum, eps)
+        ctx.save_for_backward(y, invstd)
+        ctx.eps = eps
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        if torch.is_grad_enabled():
+            raise RuntimeError("LeanBatchNorm2d has no double backward (create_graph=True); "
+                               "switch it off with operations.set_lean(model, False)")
+        y, invstd = ctx.saved_tensors
+        # x_hat is y itself: pass mean 0 and invstd 1, and invstd as the affine weight
+        grad_x = torch.ops.aten.native_batch_norm_backward(
+            grad_y.contiguous(memory_format=_memory_format(y)), y, invstd, None, None,
+            torch.zeros_like(invstd), torch.ones_like(invstd), True, ctx.eps,
+            [True, False, False])[0]
+        return grad_x, None, None, None, None
+
+
+def _memory_format(x):
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+class LeanBatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d(affine=False) keeping only its output for backward in training mode
+    (first-order gradients only; `lean=False` restores the aten path, e.g. for a Hessian
+    by double backward)."""
+
+    lean = True
+
+    def forward(self, x):
+        if not (self.lean and self.training and not self.affine and self.track_running_stats
+                and x.requires_grad and x.dtype == self.running_mean.dtype):
+            return super().forward(x)
+        self.num_batches_tracked.add_(1)
+        momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                    else self.momentum)
+        return _OutputSavingBatchNorm.apply(x, self.running_mean, self.running_var, momentum,
+                                            self.eps)
+
+
+class _IndexFreeMaxPool(torch.autograd.Function):
+    """max_pool2d saving its input (alive anyway as a cell state) instead of int64 argmax
+    indices (twice a float tensor's size); backward recomputes the indices."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding):
+        ctx.save_for_backward(x)
+        ctx.geometry = (kernel_size, stride, padding)
+        return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        if torch.is_grad_enabled():
+            raise RuntimeError("LeanMaxPool2d has no double backward (create_graph=True); "
+                               "switch it off with operations.set_lean(model, False)")
+        (x,) = ctx.saved_tensors
+        kernel_size, stride, padding = ctx.geometry
+        _, indices = torch.ops.aten.max_pool2d_with_indices(x, kernel_size, stride, padding)
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad_y, x, kernel_size, stride, padding, [1, 1], False, indices)
+        return grad_x, None, None, None
+
+
+class LeanMaxPool2d(nn.MaxPool2d):
+    """nn.MaxPool2d (dilation 1, floor mode) that keeps no indices for backward."""
+
+    lean = True
+
+    def forward(self, x):
+        if not (self.lean and x.requires_grad):
+            return super().forward(x)
+        return _IndexFreeMaxPool.apply(x, _pair(self.kernel_size), _pair(self.stride),
+                                       _pair(self.padding))
+
+
+def _pair(value):
+    return list(value) if isinstance(value, tuple | list) else [value, value]
+
+
+def make_lean(module: nn.Module) -> nn.Module:
+    """Swap every BatchNorm2d(affine=False) and MaxPool2d under `module` for its lean twin."""
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if type(child) is nn.BatchNorm2d and not child.affine:
+                lean = LeanBatchNorm2d(child.num_features, child.eps, child.momentum,
+                                       affine=False)
+                lean.load_state_dict(child.state_dict())
+                setattr(parent, name, lean)
+            elif type(child) is nn.MaxPool2d and child.dilation == 1 and not child.ceil_mode:
+                setattr(parent, name, LeanMaxPool2d(child.kernel_size, child.stride,
+                                                    child.padding))
+    return module
+
+
+def set_lean(module: nn.Module, enabled: bool) -> int:
+    """Switch the LeanBatchNorm2d layers under `module` on or off; returns how many."""
+    layers = [m for m in module.modules() if isinstance(m, LeanBatchNorm2d | LeanMaxPool2d)]
+    for layer in layers:
+        layer.lean = enabled
+    return len(layers)

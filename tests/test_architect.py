@@ -16,6 +16,7 @@ from architect import (
     finite_difference_hvp,
 )
 from model_search import Network
+from operations import set_lean
 
 BATCH, NUM_CLASSES = 4, 3
 
@@ -68,6 +69,12 @@ def smooth_activations(model):
     return model
 
 
+def double_differentiable(model):
+    """The lean BatchNorm saves its output only and has no double backward: switch it off."""
+    set_lean(model, False)
+    return model
+
+
 def exact_hvp(model, vector, x, y):
     """d/dalpha (dL_train/dw . v) by double backward."""
     grads = torch.autograd.grad(model.loss(x, y), list(model.weights()), create_graph=True)
@@ -77,7 +84,7 @@ def exact_hvp(model, vector, x, y):
 
 @pytest.mark.parametrize(("smooth", "eps_scale"), [(True, 0.01), (False, 1e-5)])
 def test_finite_difference_hvp_matches_autograd_and_restores_weights(smooth, eps_scale):
-    model = tiny_network()
+    model = double_differentiable(tiny_network())
     model = smooth_activations(model) if smooth else model
     x, y = batch(1)
     weights = list(model.weights())
@@ -99,7 +106,7 @@ def exact_unrolled_alpha_gradient(model, train, val, eta):
 
 @pytest.mark.parametrize("energy_weight", [0.0, 0.7])
 def test_second_order_gradient_matches_autograd_reference(energy_weight):
-    model = smooth_activations(tiny_network())
+    model = double_differentiable(smooth_activations(tiny_network()))
     train, val, eta = batch(1), batch(2), 0.05
     w_optimizer = torch.optim.SGD(model.weights(), lr=eta)
     architect = Architect(model, energy_weight=energy_weight, momentum=0.0, weight_decay=0.0)
@@ -295,3 +302,11 @@ def test_non_finite_arch_loss_raises_and_leaves_alphas_untouched():
         architect.step(*batch(1, torch.float32), *batch(2, torch.float32), 0.1, w_optimizer)
     assert issubclass(NonFiniteLossError, ValueError)
     assert all(torch.equal(a, b) for a, b in zip(model.alphas(), before, strict=True))
+
+
+def test_lean_batchnorm_refuses_double_backward():
+    model = tiny_network()
+    with pytest.raises(RuntimeError, match="double backward"):
+        grads = torch.autograd.grad(model.loss(*batch(1)), list(model.weights()),
+                                    create_graph=True)
+        torch.autograd.grad(sum(g.sum() for g in grads), list(model.alphas()))
