@@ -12,9 +12,20 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+import torch.nn as nn
+
 import data
 import distributed
-from utils import NonFiniteLossError, RunDir, config_markdown, default_run_dir, set_seed
+from utils import (
+    AverageMeter,
+    NonFiniteLossError,
+    RunDir,
+    accuracy,
+    config_markdown,
+    default_run_dir,
+    set_seed,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE = 3
@@ -116,6 +127,14 @@ def setup(args: argparse.Namespace):
     return device
 
 
+def stop_interrupted(run: RunDir) -> int:
+    """Ctrl-C: the checkpoint of the last completed epoch stays; say how to continue."""
+    run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
+                    f"{run.checkpoint_path}; continue with --resume {run.path}")
+    run.close()
+    return EXIT_INTERRUPTED
+
+
 def run_guarded(run: Callable[[], int]) -> int:
     """Run a program; a bad input, a non-finite loss or a failed peer ends it with one clear
     line; under torchrun, every rank leaves the job at the end."""
@@ -148,3 +167,18 @@ def _run_reporting_errors(run: Callable[[], int]) -> int:
         if debug:
             raise
         return EXIT_BAD_INPUT
+
+
+@torch.no_grad()
+def evaluate(model, loader, prefix: str) -> dict:
+    """Cross-entropy and top-1 accuracy over `loader` (summed over all ranks), as
+    `{prefix}_loss` and `{prefix}_acc`."""
+    model.eval()
+    criterion = nn.CrossEntropyLoss()
+    loss_meter, acc_meter = AverageMeter(), AverageMeter()
+    for x, y in loader:
+        logits = model(x)
+        loss_meter.update(criterion(logits, y).item(), len(y))
+        acc_meter.update(accuracy(logits, y), len(y))
+    distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
+    return {f"{prefix}_loss": loss_meter.avg, f"{prefix}_acc": acc_meter.avg}

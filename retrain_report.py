@@ -10,6 +10,7 @@ import time
 
 import approx
 import energy_estimator
+import experiment
 import genotypes
 import stl
 from utils import atomic_write_json
@@ -72,24 +73,24 @@ def emulation(model, mode: str, multiplier=None):
             layer.mode, layer.multiplier = mode_before, multiplier_before
 
 
-def final_accuracies(model, loader, evaluate) -> dict:
+def final_accuracies(model, loader) -> dict:
     """Test accuracy with the real truth tables, the training surrogate, and exact int8."""
-    accuracies = {"test_acc_surrogate": evaluate(model, loader)["test_acc"]}
+    accuracies = {"test_acc_surrogate": experiment.evaluate(model, loader, "test")["test_acc"]}
     if not approximate_layers(model):
         accuracies["test_acc"] = accuracies["test_acc_exact_arith"] = accuracies[
             "test_acc_surrogate"]
         return accuracies
     with emulation(model, "exact"):
-        accuracies["test_acc"] = evaluate(model, loader)["test_acc"]
+        accuracies["test_acc"] = experiment.evaluate(model, loader, "test")["test_acc"]
     with emulation(model, "exact", approx.load_multiplier("exact")):
-        accuracies["test_acc_exact_arith"] = evaluate(model, loader)["test_acc"]
+        accuracies["test_acc_exact_arith"] = experiment.evaluate(model, loader, "test")["test_acc"]
     return accuracies
 
 
-def finish(run, args, model, loader, evaluate, cost, stl_spec, genotype, genotype_record,
+def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
            dataset) -> dict:
     started = time.time()
-    accuracies = final_accuracies(model, loader, evaluate)
+    accuracies = final_accuracies(model, loader)
     latency = _latency_ms(model, dataset) if run.write else None
     verdict = stl.explain(stl_spec, stl.trace_from_history(run.history),
                           normalize=args.stl_normalize)

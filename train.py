@@ -132,19 +132,6 @@ def train_epoch(model, loader, optimizer, args, epoch) -> dict:
     return {"train_loss": loss_meter.avg, "train_acc": acc_meter.avg}
 
 
-@torch.no_grad()
-def evaluate(model, loader) -> dict:
-    model.eval()
-    criterion = nn.CrossEntropyLoss()
-    loss_meter, acc_meter = AverageMeter(), AverageMeter()
-    for x, y in loader:
-        logits = model(x)
-        loss_meter.update(criterion(logits, y).item(), len(y))
-        acc_meter.update(accuracy(logits, y), len(y))
-    distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
-    return {"test_loss": loss_meter.avg, "test_acc": acc_meter.avg}
-
-
 def resolve_genotype(args, saved_config: dict):
     """The genotype to train and a record of where it came from; a resumed run keeps the one
     saved in its config (its --genotype, e.g. 'best', may resolve differently by now)."""
@@ -182,11 +169,8 @@ def run_training(args) -> int:
         for epoch in range(start_epoch, args.epochs):
             train_one_epoch(epoch, args, run, components, loaders, cost, replica)
     except KeyboardInterrupt:
-        run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
-                        f"{run.checkpoint_path}; continue with --resume {run.path}")
-        run.close()
-        return experiment.EXIT_INTERRUPTED
-    results = retrain_report.finish(run, args, model, loaders["test"], evaluate, cost, stl_spec,
+        return experiment.stop_interrupted(run)
+    results = retrain_report.finish(run, args, model, loaders["test"], cost, stl_spec,
                                     genotype, genotype_record, dataset)
     run.close()
     return 1 if args.stl_strict and not results["stl"]["satisfied"] else 0
@@ -201,7 +185,7 @@ def train_one_epoch(epoch, args, run, components, loaders, cost, replica) -> Non
               **train_epoch(replica, loaders["train"], optimizer, args, epoch)}
     scheduler.step()
     distributed.average_buffers(model)  # every rank evaluates and saves the same BN statistics
-    record.update(evaluate(model, loaders["test"]))
+    record.update(experiment.evaluate(model, loaders["test"], "test"))
     record.update(energy_uj=cost.energy_uj, energy_arith_uj=cost.arith_energy_uj,
                   energy_memory_uj=cost.memory_energy_uj, epoch_s=time.time() - started)
     run.append_history(record)

@@ -174,18 +174,6 @@ def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats:
     return logits, loss.item(), step_stats
 
 
-@torch.no_grad()
-def evaluate(model, loader) -> dict:
-    model.eval()
-    loss_meter, acc_meter = AverageMeter(), AverageMeter()
-    for x, y in loader:
-        logits = model(x)
-        loss_meter.update(model.criterion(logits, y).item(), len(y))
-        acc_meter.update(accuracy(logits, y), len(y))
-    distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
-    return {"val_loss": loss_meter.avg, "val_acc": acc_meter.avg}
-
-
 def run_search(args) -> int:
     if args.resume:
         experiment.restore_saved_config(args)
@@ -209,10 +197,7 @@ def run_search(args) -> int:
         for epoch in range(start_epoch, args.epochs):
             step = search_epoch(epoch, step, args, run, components, loaders, replica)
     except KeyboardInterrupt:
-        run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
-                        f"{run.checkpoint_path}; continue with --resume {run.path}")
-        run.close()
-        return experiment.EXIT_INTERRUPTED
+        return experiment.stop_interrupted(run)
     search_logging.write_result(run, args, model, architect, candidates)
     run.close()
     return 0
@@ -227,7 +212,8 @@ def search_epoch(epoch, step, args, run, components, loaders, replica) -> int:
                               epoch, step)
     scheduler.step()
     distributed.average_buffers(model)  # every rank evaluates and saves the same BN statistics
-    record = {"epoch": epoch + 1, "lr": lr, **train_stats, **evaluate(model, loaders["val"]),
+    record = {"epoch": epoch + 1, "lr": lr, **train_stats,
+              **experiment.evaluate(model, loaders["val"], "val"),
               **search_logging.energy_stats(model), "epoch_s": time.time() - started}
     step = record.pop("steps")
     run.append_history(record)
