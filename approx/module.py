@@ -1,5 +1,6 @@
 """ApproxConv2d: an nn.Conv2d whose products come from an approximate multiplier."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -22,7 +23,11 @@ class ApproxConv2d(nn.Conv2d):
         self.mode = check_mode(mode)
         self.rank = rank
 
+    _float_forward = False  # set by `float_forward()`: shapes only, e.g. for cost profiling
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if ApproxConv2d._float_forward:
+            return super().forward(x)
         return approx_conv2d(x, self.weight, self.multiplier, self.bias, self.stride,
                              self.padding, self.dilation, self.groups, self.mode, self.rank)
 
@@ -37,3 +42,15 @@ def set_emulation_mode(model: nn.Module, mode: str) -> int:
     for layer in layers:
         layer.mode = mode
     return len(layers)
+
+
+@contextmanager
+def float_forward():
+    """Within this block every ApproxConv2d runs as a plain float nn.Conv2d: same shapes and
+    attributes (cost counters read those), none of the emulation's cost. Not for training."""
+    previous = ApproxConv2d._float_forward
+    ApproxConv2d._float_forward = True
+    try:
+        yield
+    finally:
+        ApproxConv2d._float_forward = previous

@@ -53,10 +53,14 @@ def op_cost(op_name: str, C: int, stride: int, H: int, W: int, lut_dir=None,
 
 @functools.lru_cache(maxsize=4096)
 def _cached_op_cost(op_name, C, stride, H, W, lut_dir, table: EnergyTable) -> OpCost:
+    """Costs depend on shapes and the multiplier's figures only, so approximate convolutions
+    profile through a float forward (`approx.module.float_forward`), not their emulation."""
+    from approx.module import float_forward
     from operations import build_op
 
-    report = profile(build_op(op_name, C, stride, affine=False, lut_dir=lut_dir), (C, H, W),
-                     energy_table=table)
+    with float_forward():
+        report = profile(build_op(op_name, C, stride, affine=False, lut_dir=lut_dir),
+                         (C, H, W), energy_table=table)
     return OpCost(report.energy_uj, report.arith_energy_uj, report.memory_energy_uj,
                   report.macs, report.params)
 

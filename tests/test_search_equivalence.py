@@ -192,16 +192,16 @@ def test_second_order_arch_gradient_matches_reference(partial_channels):
         torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-8)
 
 
-def test_approximate_candidates_match_reference_in_float32():
+def test_approximate_candidates_match_reference():
+    """The emulation computes in float32 inside a float64 net: float32 tolerance."""
     candidates = ["none", "max_pool_3x3", "skip_connect", "sep_conv_3x3",
                   "sep_conv_3x3@trunc6", "dil_conv_3x3@trunc6"]
-    model = tiny_network(candidates=candidates).float()
+    model = tiny_network(candidates=candidates)
     x, y = batch(1)
-    x = x.float()
     params = list(model.parameters())
     loss = model.loss(x, y)
     reference = F.cross_entropy(reference_logits(model, x), y)
     torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
     for a, e in zip(torch.autograd.grad(loss, params), torch.autograd.grad(reference, params),
                     strict=True):
-        torch.testing.assert_close(a, e, rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-6)
