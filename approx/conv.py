@@ -68,7 +68,7 @@ def depthwise_feature_conv(x_features, w_features, geometry: Geometry, terms: in
 
 
 def emulate(x, weight, multiplier: Multiplier, geometry: Geometry, mode: str, rank):
-    """The forward value (no bias) plus the dequantised operands kept for backward."""
+    """The forward value (no bias), the activation codes and scale, the dequantised weight."""
     xq = quantize_activations(x.float(), multiplier.signed)
     wq = quantize_weights(weight.float(), multiplier.signed)
     if mode == "exact":
@@ -76,23 +76,29 @@ def emulate(x, weight, multiplier: Multiplier, geometry: Geometry, mode: str, ra
         out = exact_lut_conv(table, xq, wq, weight, geometry)
     else:
         out = lowrank_conv(multiplier, xq, wq, geometry, resolve_rank(multiplier, rank))
-    return out.to(x.dtype), xq.dequantized().to(x.dtype), wq.dequantized().to(weight.dtype)
+    return out.to(x.dtype), xq, wq.dequantized().to(weight.dtype)
 
 
 class ApproxConvFunction(torch.autograd.Function):
-    """Approximate forward, straight-through backward (float conv of dequantised operands)."""
+    """Approximate forward, straight-through backward (float conv of dequantised operands).
+
+    The activation is saved as its 8-bit codes in bfloat16 (integers up to 256 are exact
+    there) plus the scale, half the memory of the dequantised float32 tensor; backward
+    rebuilds codes * scale, the same float32 values."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, multiplier, geometry, mode, rank):
-        out, x_deq, w_deq = emulate(x, weight, multiplier, geometry, mode, rank)
-        ctx.save_for_backward(x_deq, w_deq)
+        out, xq, w_deq = emulate(x, weight, multiplier, geometry, mode, rank)
+        ctx.save_for_backward(xq.value.to(torch.bfloat16), xq.scale, w_deq)
+        ctx.x_dtype = x.dtype
         ctx.geometry = geometry
         ctx.bias_sizes = None if bias is None else list(bias.shape)
         return out if bias is None else out + bias.view(1, -1, 1, 1)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_deq, w_deq = ctx.saved_tensors
+        x_codes, x_scale, w_deq = ctx.saved_tensors
+        x_deq = (x_codes.float() * x_scale).to(ctx.x_dtype)
         g = ctx.geometry
         mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.bias_sizes is not None]
         grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(

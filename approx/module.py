@@ -44,6 +44,15 @@ def set_emulation_mode(model: nn.Module, mode: str) -> int:
     return len(layers)
 
 
+def set_emulation_rank(model: nn.Module, rank: int | None) -> int:
+    """Set the low-rank mode's rank of every ApproxConv2d in `model` (None: the multiplier's
+    default); returns how many were set. A small rank is a cheaper search-time surrogate."""
+    layers = [m for m in model.modules() if isinstance(m, ApproxConv2d)]
+    for layer in layers:
+        layer.rank = rank
+    return len(layers)
+
+
 @contextmanager
 def float_forward():
     """Within this block every ApproxConv2d runs as a plain float nn.Conv2d: same shapes and

@@ -24,7 +24,9 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import data  # noqa: E402
 import operations  # noqa: E402
+from approx.module import set_emulation_mode, set_emulation_rank  # noqa: E402
 from architect import Architect  # noqa: E402
 from genotypes import PRIMITIVES  # noqa: E402
 from model_search import Network  # noqa: E402
@@ -42,6 +44,9 @@ def parse_args(argv=None):
     parser.add_argument("--lut_dir", default=None, help="EvoApproxLib .bin directory")
     parser.add_argument("--partial_channels", type=int, default=1,
                         help="PC-DARTS: MixedOp on 1/K of the channels (1 = plain DARTS)")
+    parser.add_argument("--approx_rank", type=int, default=None,
+                        help="low-rank surrogate rank of the approximate convs during search "
+                             "(default: each multiplier's own rank, see approx.lowrank)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16 = CPU autocast to bfloat16")
@@ -49,6 +54,10 @@ def parse_args(argv=None):
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--input_size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fidelity_steps", type=int, default=0,
+                        help="instead of timing: search this many steps on the embedded "
+                             "'shapes' data, then report the supernet's test accuracy with the "
+                             "approximate convs in 'lowrank' (search surrogate) and 'exact' mode")
     return parser.parse_args(argv)
 
 
@@ -58,6 +67,7 @@ def build(args):
     model = Network(args.init_channels, 10, args.layers, nn.CrossEntropyLoss(),
                     candidates=candidates, lut_dir=args.lut_dir, input_size=args.input_size,
                     partial_channels=args.partial_channels)
+    set_emulation_rank(model, args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), 0.025, momentum=0.9, weight_decay=3e-4)
     architect = Architect(model, energy_weight=0.5)
     return model, w_optimizer, architect
@@ -99,11 +109,51 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # Linux: KiB
 
 
+@torch.no_grad()
+def test_accuracy(model, images, labels, batch_size=128) -> float:
+    model.eval()
+    correct = sum(int((model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size])
+                      .sum()) for i in range(0, len(labels), batch_size))
+    model.train()
+    return correct / len(labels)
+
+
+def fidelity(args) -> dict:
+    """Search `--fidelity_steps` steps on shapes, then test accuracy: surrogate vs exact."""
+    dataset = data.load_dataset("shapes", seed=args.seed)
+    mean = torch.tensor(dataset.mean).view(1, 3, 1, 1)
+    std = torch.tensor(dataset.std).view(1, 3, 1, 1)
+
+    def normalised(split):
+        return (split.images.float() / 255 - mean) / std, split.labels
+
+    images, labels = normalised(dataset.train)
+    args.input_size = images.shape[-1]
+    model, w_optimizer, architect = build(args)
+    generator = torch.Generator().manual_seed(args.seed)
+    for _ in range(args.fidelity_steps):
+        index = torch.randperm(len(labels), generator=generator)[:2 * args.batch_size]
+        half = args.batch_size
+        batch = (images[index[:half]], labels[index[:half]], images[index[half:]],
+                 labels[index[half:]])
+        search_step(model, architect, w_optimizer, batch, args)
+    test_images, test_labels = normalised(dataset.test)
+    result = {}
+    for mode in ("lowrank", "exact"):
+        set_emulation_mode(model, mode)
+        result[f"test_acc_{mode}"] = round(test_accuracy(model, test_images, test_labels), 4)
+    return {**result, "test_images": len(test_labels), "steps": args.fidelity_steps,
+            "candidates": list(model.candidates), "config": vars(args)}
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.fidelity_steps:
+        print(json.dumps(fidelity(args)))
+        return
     build_started = time.perf_counter()
     model, w_optimizer, architect = build(args)
     build_s = time.perf_counter() - build_started
