@@ -40,8 +40,8 @@ from utils import (
 # DARTS CIFAR-10 evaluation settings; the embedded dataset gets a smaller network and budget so
 # that `python train.py --genotype best` ends within 15 minutes on a 2-core CPU.
 TRAIN_DEFAULTS = {
-    "shapes": {"batch_size": 96, "epochs": 20, "init_channels": 16, "layers": 8,
-               "n_train": 4096, "n_test": 1024, "auxiliary": False, "cutout": False,
+    "shapes": {"batch_size": 64, "epochs": 15, "init_channels": 12, "layers": 6,
+               "n_train": 2048, "n_test": 1024, "auxiliary": False, "cutout": False,
                "drop_path_prob": 0.0},
     "default": {"batch_size": 96, "epochs": 600, "init_channels": 36, "layers": 20,
                 "n_train": None, "n_test": None, "auxiliary": True, "cutout": True,
