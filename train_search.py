@@ -41,8 +41,8 @@ from utils import (
 # DARTS CIFAR-10 search settings; the embedded dataset gets a smaller supernet and fewer
 # images so that the default 50-epoch search ends within 15 minutes on a 2-core CPU.
 SEARCH_DEFAULTS = {
-    "shapes": {"batch_size": 64, "init_channels": 8, "layers": 5, "n_train": 512,
-               "n_test": 256, "multipliers": "drum4"},
+    "shapes": {"batch_size": 32, "init_channels": 8, "layers": 5, "n_train": 128,
+               "n_test": 256, "multipliers": "bam4_4"},
     "default": {"batch_size": 64, "init_channels": 16, "layers": 8, "n_train": None,
                 "n_test": None, "multipliers": ""},
 }
