@@ -77,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="comma-separated multipliers; each adds '<conv op>@<multiplier>' "
                            "candidates (built-in names, or EvoApprox names with --lut_dir)")
     arch.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
+    arch.add_argument("--partial_channels", type=int, default=1, metavar="K",
+                      help="PC-DARTS: mixed ops see 1/K of the channels (with edge "
+                           "normalisation); 1 = plain DARTS")
     energy = parser.add_argument_group("energy")
     energy.add_argument("--energy_weight", type=float, default=0.5,
                         help="lambda: weight of the normalised energy term")
@@ -101,7 +104,8 @@ def build(args, dataset: data.Dataset, device: torch.device):
     table = energy_estimator.load_energy_table(args.energy_table)
     model = Network(args.init_channels, dataset.num_classes, args.layers, nn.CrossEntropyLoss(),
                     candidates=candidates, lut_dir=args.lut_dir,
-                    input_size=dataset.train.images.shape[-1], energy_table=table).to(device)
+                    input_size=dataset.train.images.shape[-1], energy_table=table,
+                    partial_channels=args.partial_channels).to(device)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, args.epochs,
