@@ -90,3 +90,9 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, flag, 
     err = capsys.readouterr().err.strip()
     assert message in err and err.count("\n") == 0
     assert not run.exists()
+
+
+def test_partial_channel_search_runs(tmp_path):
+    status, run = search(tmp_path, "pc", "--epochs", "1", "--partial_channels", "2",
+                         "--multipliers", "")
+    assert status == 0 and (run / GENOTYPE_FILE).is_file()
