@@ -93,17 +93,24 @@ def validate(genotype: Genotype, source: str = "genotype") -> Genotype:
                              reduce_concat=list(genotype.reduce_concat))
 
 
+def op_name_problem(op_name: str) -> str | None:
+    """Why `op_name` is not a primitive or `<conv primitive>@<multiplier>`; None when it is."""
+    base, multiplier = split_op_name(op_name)
+    if base not in PRIMITIVES:
+        return (f"unknown op '{op_name}'; valid ops: {', '.join(PRIMITIVES)} "
+                f"(approximate variants: '<conv op>@<multiplier>')")
+    if multiplier is not None and base not in CONV_PRIMITIVES:
+        return f"op '{op_name}': only conv ops ({', '.join(CONV_PRIMITIVES)}) run on a multiplier"
+    return None
+
+
 def _validate_edge(edge, node: int, cell: str, source: str) -> None:
     if not (isinstance(edge, (list, tuple)) and len(edge) == 2):
         raise GenotypeError(f"{source}: {cell} edge {edge!r} must be an [op, input] pair")
     op_name, input_index = edge
-    base, multiplier = split_op_name(str(op_name))
-    if base not in PRIMITIVES:
-        raise GenotypeError(f"{source}: unknown op '{op_name}' in {cell} cell; "
-                            f"valid ops: {', '.join(PRIMITIVES)} (optionally '<conv op>@<mult>')")
-    if multiplier is not None and base not in CONV_PRIMITIVES:
-        raise GenotypeError(f"{source}: '{op_name}' puts a multiplier on a non-conv op; only "
-                            f"{', '.join(CONV_PRIMITIVES)} take '@<multiplier>'")
+    problem = op_name_problem(str(op_name))
+    if problem:
+        raise GenotypeError(f"{source}: {cell} cell: {problem}")
     if not isinstance(input_index, int) or not 0 <= input_index < node + 2:
         raise GenotypeError(f"{source}: {cell} node {node} reads input {input_index!r}, "
                             f"which must be an integer in 0..{node + 1}")

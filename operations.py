@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from approx import ApproxConv2d, load_multiplier
-from genotypes import CONV_PRIMITIVES, PRIMITIVES, split_op_name
+from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
 
 ConvFactory = Callable[..., nn.Conv2d]
 
@@ -151,14 +151,10 @@ def build_op(name: str, C: int, stride: int, affine: bool, lut_dir=None) -> nn.M
 
 def check_op_name(name: str, lut_dir=None) -> None:
     """Raise OperationError for an unknown op or multiplier (the multiplier is loaded)."""
-    base, multiplier = split_op_name(name)
-    if base not in OPS:
-        raise OperationError(f"unknown op '{name}'; valid ops: {', '.join(PRIMITIVES)} "
-                             f"(approximate variants: '<conv op>@<multiplier>')")
-    if multiplier is not None and base not in CONV_PRIMITIVES:
-        raise OperationError(f"op '{name}': only conv ops ({', '.join(CONV_PRIMITIVES)}) "
-                             f"run on a multiplier")
-    conv_factory(multiplier, lut_dir)
+    problem = op_name_problem(name)
+    if problem:
+        raise OperationError(problem)
+    conv_factory(split_op_name(name)[1], lut_dir)
 
 
 def candidate_ops(primitives: Iterable[str] = PRIMITIVES, multipliers: Iterable[str] = (),

@@ -11,11 +11,12 @@ coverage mask. Images are produced in chunks of `CHUNK` images, each chunk seede
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 import torch
+
+from utils import single_thread
 
 SHAPES_VERSION = 1
 SHAPE_CLASSES = (
@@ -36,7 +37,7 @@ def generate_shapes(
     if split not in SPLIT_IDS:
         raise ValueError(f"split must be one of {sorted(SPLIT_IDS)}, got {split!r}")
     images, labels = [], []
-    with _single_thread():
+    with single_thread():
         for chunk_index in range(math.ceil(n / CHUNK)):
             gen = _chunk_generator(seed, SPLIT_IDS[split], chunk_index)
             chunk_images, chunk_labels = render_chunk(CHUNK, image_size, gen)
@@ -47,18 +48,6 @@ def generate_shapes(
             0, dtype=torch.int64
         )
     return torch.cat(images)[:n].contiguous(), torch.cat(labels)[:n].contiguous()
-
-
-@contextlib.contextmanager
-def _single_thread():
-    """Render on one intra-op thread: chunks are too small to gain from more, and on a busy
-    machine competing OpenMP threads slow elementwise kernels down by orders of magnitude."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _chunk_generator(seed: int, split_id: int, chunk_index: int) -> torch.Generator:

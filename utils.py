@@ -3,6 +3,7 @@ RNG state, devices, meters and the epoch progress bar."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -117,6 +118,18 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run a block on one intra-op thread (small kernels and LAPACK calls gain nothing from more,
+    and on a shared machine spinning OpenMP threads slow them down), then restore the count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -9,13 +9,13 @@ Default rank: the smallest r whose weighted residual is at most RESIDUAL_TOLERAN
 DRUM, Kulkarni) their true rank. The int8 code -128 is never produced and is not fitted.
 """
 
-from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
 import torch
 
 from approx.multiplier import Multiplier, exact_products, operand_values
+from utils import single_thread
 
 RESIDUAL_TOLERANCE = 0.1
 MAX_RANK = 8
@@ -35,16 +35,6 @@ def error_table(multiplier: Multiplier) -> np.ndarray:
     error = multiplier.lut.numpy().astype(np.float64) - exact_products(multiplier.signed)
     mask = reachable_codes(multiplier.signed)
     return error * np.outer(mask, mask)
-
-
-@contextmanager
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def code_weights(signed: bool, sigma: float) -> np.ndarray:

@@ -21,13 +21,6 @@ from operations import set_lean
 BATCH, NUM_CLASSES = 4, 3
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny nets gain nothing from threads, and spin-waiting threads crawl on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 SMOOTH_CANDIDATES = ["none", "skip_connect", "avg_pool_3x3", "sep_conv_3x3", "dil_conv_3x3"]
 
 

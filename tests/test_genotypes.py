@@ -23,7 +23,7 @@ def test_json_round_trip_keeps_multiplier_names(tmp_path):
 
 @pytest.mark.parametrize("normal, message", [
     ([("conv_9x9", 0), ("skip_connect", 1)], "unknown op 'conv_9x9'"),
-    ([("max_pool_3x3@trunc6", 0), ("skip_connect", 1)], "non-conv op"),
+    ([("max_pool_3x3@trunc6", 0), ("skip_connect", 1)], "only conv ops"),
     ([("sep_conv_3x3", 2), ("skip_connect", 1)], "reads input 2"),
     ([("sep_conv_3x3", 0)], "two (op, input) pairs"),
 ])

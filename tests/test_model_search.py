@@ -12,13 +12,6 @@ from model_search import MixedOp, Network, num_edges
 BATCH, NUM_CLASSES = 4, 5
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny nets gain nothing from threads, and spin-waiting threads crawl on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_network(candidates=None, layers=3, steps=4, multiplier=4, input_size=8, C=4):

@@ -23,12 +23,6 @@ BATCH, NUM_CLASSES, SIZE = 4, 3, 8
 ETA, MOMENTUM, WEIGHT_DECAY, ENERGY_WEIGHT = 0.05, 0.9, 3e-4, 0.5
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- the plain reference ------------------------------------------------------------------
