@@ -194,7 +194,8 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
     run, record = max(pool, key=lambda item: item[1].get("val_acc") or 0.0)
     reason = (f"highest search validation accuracy {record.get('val_acc')} among "
               f"{len(pool)} of {len(searches)} completed searches"
-              + (" meeting their energy budget" if eligible else " (none met its budget)"))
+              + (" that met their energy budget or had none" if eligible
+                 else " (none met its budget)"))
     return run, record, reason
 
 

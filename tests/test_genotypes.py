@@ -53,7 +53,7 @@ def test_best_prefers_budget_meeting_runs(tmp_path):
     _fake_search(tmp_path, "b", val_acc=0.7, energy=3.0, budget=4.0)
     _fake_search(tmp_path, "c", val_acc=0.6, energy=9.0)               # no budget: eligible
     genotype, record = genotypes.resolve("best", tmp_path)
-    assert record["source"].endswith("b") and "meeting their energy budget" in record["reason"]
+    assert record["source"].endswith("b") and "met their energy budget" in record["reason"]
     assert genotype == genotypes.validate(DARTS_V2)
 
 
