@@ -24,7 +24,10 @@ from utils import (
     accuracy,
     config_markdown,
     default_run_dir,
+    restore_training_state,
+    retarget_cosine_schedule,
     set_seed,
+    training_state,
 )
 
 EXIT_BAD_INPUT = 2
@@ -182,3 +185,15 @@ def evaluate(model, loader, prefix: str) -> dict:
         acc_meter.update(accuracy(logits, y), len(y))
     distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
     return {f"{prefix}_loss": loss_meter.avg, f"{prefix}_acc": acc_meter.avg}
+
+
+def start_or_resume(run: RunDir, args, config: dict, components: dict) -> tuple[int, int]:
+    """(epoch, step) to start from: a resumed run loads its checkpoint and stretches its cosine
+    schedule to the current --epochs; a new run records its config and an epoch-0 checkpoint."""
+    if args.resume:
+        epoch, step = restore_training_state(run.load_checkpoint(), components)
+        retarget_cosine_schedule(components["scheduler"], args.epochs)
+        return epoch, step
+    record_config(run, config)
+    run.save_checkpoint(training_state(0, 0, components))
+    return 0, 0

@@ -32,8 +32,6 @@ from utils import (
     accuracy,
     check_finite,
     progress,
-    restore_training_state,
-    retarget_cosine_schedule,
     training_state,
 )
 
@@ -157,13 +155,7 @@ def run_training(args) -> int:
     config = {**vars(args), "genotype": genotypes.to_dict(genotype), "stl": stl_spec,
               "genotype_source": genotype_record.get("source"),
               "world_size": distributed.world_size()}
-    start_epoch = 0
-    if args.resume:
-        start_epoch, _ = restore_training_state(run.load_checkpoint(), components)
-        retarget_cosine_schedule(components["scheduler"], args.epochs)
-    else:
-        experiment.record_config(run, config)
-        run.save_checkpoint(training_state(0, 0, components))
+    start_epoch, _ = experiment.start_or_resume(run, args, config, components)
     retrain_report.log_start(run, genotype, genotype_record, cost, dataset)
     try:
         for epoch in range(start_epoch, args.epochs):

@@ -33,8 +33,6 @@ from utils import (
     accuracy,
     check_finite,
     progress,
-    restore_training_state,
-    retarget_cosine_schedule,
     training_state,
 )
 
@@ -189,13 +187,7 @@ def run_search(args) -> int:
     run = experiment.open_run(args, "search")
     replica = distributed.data_parallel_weights(model, device)
     config = {**vars(args), "candidates": candidates, "world_size": distributed.world_size()}
-    start_epoch, step = 0, 0
-    if args.resume:
-        start_epoch, step = restore_training_state(run.load_checkpoint(), components)
-        retarget_cosine_schedule(components["scheduler"], args.epochs)
-    else:
-        experiment.record_config(run, config)
-        run.save_checkpoint(training_state(0, 0, components))
+    start_epoch, step = experiment.start_or_resume(run, args, config, components)
     search_logging.log_settings(run, config, model, dataset)
     try:
         for epoch in range(start_epoch, args.epochs):
