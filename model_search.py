@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from approx.sharing import share, shared_codes
 from energy_estimator import search_space
 from genotypes import PRIMITIVES, Genotype, split_op_name
 from operations import FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
@@ -149,22 +150,25 @@ class SearchCell(nn.Module):
     def forward(self, s0, s1, weights, edge_weights=None):
         """`edge_weights` (PC-DARTS edge normalisation): one weight per edge, or None."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        relus = [self._shared_relu(s) for s in states]
-        offset = 0
-        for _ in range(self._steps):
-            node = None
-            for j, (h, h_relu) in enumerate(zip(states, relus, strict=True)):
-                edge = offset + j
-                node = self._ops[edge](h, weights[edge], h_relu, node,
-                                       None if edge_weights is None else edge_weights[edge])
-            offset += len(states)
-            states.append(node)
-            if offset < len(self._ops):  # the last node feeds no edge of this cell
-                relus.append(self._shared_relu(node))
+        with shared_codes():
+            relus = [self._shared_relu(s) for s in states]
+            offset = 0
+            for _ in range(self._steps):
+                node = None
+                for j, (h, h_relu) in enumerate(zip(states, relus, strict=True)):
+                    edge = offset + j
+                    node = self._ops[edge](h, weights[edge], h_relu, node,
+                                           None if edge_weights is None else edge_weights[edge])
+                offset += len(states)
+                states.append(node)
+                if offset < len(self._ops):  # the last node feeds no edge of this cell
+                    relus.append(self._shared_relu(node))
         return torch.cat(states[-self._multiplier:], dim=1)
 
     def _shared_relu(self, state):
-        return self.relu(state) if self._needs_relu else None
+        """The state's ReLU, read by every op on its edges; approximate convs reading it
+        quantise it once (approx.sharing)."""
+        return share(self.relu(state)) if self._needs_relu else None
 
 
 def _check_partial_channels(C, partial_channels):

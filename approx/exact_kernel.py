@@ -64,11 +64,6 @@ def exact_chunk(lut, xq: Quantized, wq: Quantized, weight, geometry: Geometry) -
     return out.view(xq.index.shape[0], -1, groups * per_group)
 
 
-def batch_slice(q: Quantized, batch: slice) -> Quantized:
-    sign = None if q.sign is None else q.sign[batch]
-    return Quantized(q.value[batch], q.index[batch], sign, q.scale)
-
-
 def exact_lut_conv(lut: torch.Tensor, xq: Quantized, wq: Quantized, weight: torch.Tensor,
                    geometry: Geometry) -> torch.Tensor:
     """sum sign(x) sign(w) s_w LUT[a, b] (or sum s_w LUT[a, b] signed) as (N, O, Ho, Wo) * s_x."""
@@ -77,7 +72,7 @@ def exact_lut_conv(lut: torch.Tensor, xq: Quantized, wq: Quantized, weight: torc
     per_sample = height * width * weight[0].numel() * geometry.groups
     step = max(1, MAX_INDEX_ENTRIES // max(per_sample, 1))
     chunks = [
-        exact_chunk(lut, batch_slice(xq, slice(s, s + step)), wq, weight, geometry)
+        exact_chunk(lut, xq.batch_slice(slice(s, s + step)), wq, weight, geometry)
         for s in range(0, batch, step)
     ]
     out = torch.cat(chunks).transpose(1, 2).reshape(batch, -1, height, width)

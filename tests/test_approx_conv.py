@@ -163,3 +163,37 @@ def test_zero_tensors_give_zero_output():
     assert out.abs().max() == 0
     out = approx_conv2d(torch.randn(1, 2, 4, 4), torch.zeros(3, 2, 3, 3), "drum4")
     assert out.abs().max() == 0
+
+
+def zero_row_multiplier() -> Multiplier:
+    """An unsigned table with LUT[0, b] != 0 (as mul8u_0AB): code-0 activations of a nonzero x
+    must still select sign(x) * LUT[0, b]."""
+    shared = SHARED_LUTS / "mul8u_0AB.bin"
+    if shared.is_file():
+        return load_multiplier(str(shared))
+    values = torch.arange(256)
+    return Multiplier("zero_row_test", False, torch.outer(values, values) + (values % 5) + 3)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("table", ["zero_row", "signed"])
+def test_full_rank_lowrank_equals_exact(form, table):
+    """At full rank the low-rank terms sum E exactly: the term lookup (signed codes, the sign
+    of code-0 activations) and the per-term convolutions equal the exact LUT sum."""
+    m = zero_row_multiplier() if table == "zero_row" else signed_multiplier()
+    x, weight = operands(FORMS[form], m.signed)
+    if table == "zero_row":
+        assert m.lut[0].any()
+    kwargs = geometry(FORMS[form])
+    exact = approx_conv2d(x, weight, m, mode="exact", **kwargs)
+    lowrank = approx_conv2d(x, weight, m, mode="lowrank", rank=256, **kwargs)
+    torch.testing.assert_close(lowrank, exact, rtol=1e-4, atol=1e-4 * exact.abs().max().item())
+
+
+def test_lowrank_keeps_channels_last():
+    x = torch.relu(torch.randn(2, 6, 7, 8)).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(6, 1, 3, 3)
+    out = approx_conv2d(x, weight, "drum4", padding=1, groups=6)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, approx_conv2d(x.contiguous(), weight, "drum4", padding=1,
+                                                  groups=6))

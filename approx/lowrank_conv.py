@@ -1,0 +1,89 @@
+"""Low-rank emulated convolution: one float convolution per term of E = LUT - a*b.
+
+With E[a, b] ~= sum_r U_r(a) V_r(b) (approx.lowrank), the contract's sum is
+    s_x s_w [conv(sign(x) a, sign(w) b) + sum_r conv(sign(x) U_r(a), sign(w) V_r(b))].
+The activation terms come from the signed code `value` (= sign(x) a) by one 1-D table lookup
+each; the scales are folded into the small weight terms; each term is its own convolution,
+accumulated in place, so no (R+1)-channel feature tensor and no strided term sum is needed.
+The activation terms depend only on the input, so a supernet computes them once per shared
+cell state (approx.sharing).
+"""
+
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+
+from approx.geometry import Geometry
+from approx.lowrank import factor_tables
+from approx.multiplier import Multiplier
+from approx.quantize import Quantized, levels, sign_extend
+
+
+@cache
+def activation_table(multiplier: Multiplier, rank: int, device: torch.device,
+                     dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
+    """(R, rows) table of sign(x) U_r(a) indexed by `value + levels`, and whether it has the two
+    extra rows (code 0 of a negative / positive x) needed when U_r(0) is not zero."""
+    u, _ = factor_tables(multiplier, rank, device, dtype)
+    top = levels(multiplier.signed)
+    values = torch.arange(-top, top + 1, device=device)
+    if multiplier.signed:
+        return u[values & 255].T.contiguous(), False  # int8 bit patterns: no separate sign
+    rows = torch.sign(values).to(dtype).unsqueeze(1) * u[values.abs()]
+    zero_sign = bool(u[0].any())
+    if zero_sign:
+        rows = torch.cat([rows, -u[:1], u[:1]])
+    return rows.T.contiguous(), zero_sign
+
+
+def activation_rows(xq: Quantized, zero_sign: bool) -> torch.Tensor:
+    """Row of each activation in `activation_table` (int32, the activation's memory layout)."""
+    top = levels(xq.signed)
+    rows = (xq.value + top).int()
+    if zero_sign:  # a nonzero x whose code is 0 still selects sign(x) * U_r(0)
+        code_zero = (xq.value == 0) & (xq.source != 0)
+        rows = torch.where(code_zero, 2 * top + 1 + (xq.source > 0).int(), rows)
+    return rows
+
+
+def lookup(table_row: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """table_row[rows] in the layout of `rows` (a channels-last map stays channels-last)."""
+    order = (0, 2, 3, 1) if rows.dim() == 4 and not rows.is_contiguous() else None
+    packed = rows if order is None else rows.permute(order)
+    if not packed.is_contiguous():
+        return table_row[rows.long()]
+    gathered = table_row.index_select(0, packed.reshape(-1)).view(packed.shape)
+    return gathered if order is None else gathered.permute(0, 3, 1, 2)
+
+
+def activation_terms(xq: Quantized, multiplier: Multiplier, rank: int) -> list[torch.Tensor]:
+    """[sign(x) U_r(a) for r = 1..rank], each shaped (and laid out) like x."""
+    if rank == 0:
+        return []
+    table, zero_sign = activation_table(multiplier, rank, xq.value.device, xq.value.dtype)
+    rows = activation_rows(xq, zero_sign)
+    return [lookup(table[r], rows) for r in range(rank)]
+
+
+def weight_terms(wq: Quantized, multiplier: Multiplier, rank: int,
+                 x_scale: torch.Tensor) -> torch.Tensor:
+    """(1 + rank, O, C/groups, kh, kw): s_x s_w [sign(w) b, sign(w) V_1(b), ...]."""
+    _, v = factor_tables(multiplier, rank, wq.value.device, wq.value.dtype)
+    values = torch.arange(256, device=v.device, dtype=v.dtype)
+    if multiplier.signed:
+        values = torch.where(values >= 128, values - 256, values)  # int8 bit patterns
+    table = sign_extend(torch.cat([values.unsqueeze(1), v], dim=1), multiplier.signed)
+    terms = F.embedding(wq.sign_index(), table) * (wq.scale * x_scale).unsqueeze(-1)
+    return terms.permute(4, 0, 1, 2, 3).contiguous()
+
+
+def lowrank_conv(xq: Quantized, x_terms: list[torch.Tensor], wq: Quantized,
+                 multiplier: Multiplier, geometry: Geometry) -> torch.Tensor:
+    """The low-rank emulated convolution (no bias) from the activation codes and terms."""
+    w_terms = weight_terms(wq, multiplier, len(x_terms), xq.scale)
+    kwargs = geometry.conv_kwargs()
+    out = F.conv2d(xq.value, w_terms[0], **kwargs)
+    for x_term, w_term in zip(x_terms, w_terms[1:], strict=True):
+        out.add_(F.conv2d(x_term, w_term, **kwargs))
+    return out
