@@ -26,6 +26,8 @@ import experiment
 import genotypes
 import operations
 import search_logging
+from approx.lowrank import SEARCH_RANK_CAP
+from approx.module import cap_emulation_rank
 from architect import Architect
 from model_search import Network
 from utils import (
@@ -75,6 +77,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="comma-separated multipliers; each adds '<conv op>@<multiplier>' "
                            "candidates (built-in names, or EvoApprox names with --lut_dir)")
     arch.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
+    arch.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP, metavar="R",
+                      help="search-time surrogate: approximate convs use at most R low-rank "
+                           "error terms (each multiplier's own rank if smaller; -1 = no cap). "
+                           "Retraining and evaluation use the full emulation")
     arch.add_argument("--partial_channels", type=int, default=1, metavar="K",
                       help="PC-DARTS: mixed ops see 1/K of the channels (with edge "
                            "normalisation); 1 = plain DARTS")
@@ -104,6 +110,7 @@ def build(args, dataset: data.Dataset, device: torch.device):
                     candidates=candidates, lut_dir=args.lut_dir,
                     input_size=dataset.train.images.shape[-1], energy_table=table,
                     partial_channels=args.partial_channels).to(device)
+    cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, args.epochs,

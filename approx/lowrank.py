@@ -23,6 +23,7 @@ ACTIVATION_SIGMA = 60.0  # codes: a half-normal activation maps its ~4.3-sigma m
 WEIGHT_SIGMA = 90.0  # codes: a 3x3x16 Gaussian weight channel's maximum is ~2.8 sigma
 WEIGHT_FLOOR = 0.01
 EXACT_RANK_TOLERANCE = 1e-9  # residual below this fraction counts as exactly low-rank
+SEARCH_RANK_CAP = 2  # default search-time surrogate (see approx.module.cap_emulation_rank)
 
 
 def reachable_codes(signed: bool) -> np.ndarray:

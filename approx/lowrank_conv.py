@@ -40,7 +40,7 @@ def activation_table(multiplier: Multiplier, rank: int, device: torch.device,
 def activation_rows(xq: Quantized, zero_sign: bool) -> torch.Tensor:
     """Row of each activation in `activation_table` (int32, the activation's memory layout)."""
     top = levels(xq.signed)
-    rows = (xq.value + top).int()
+    rows = (xq.value + top).int().clamp_(0, 2 * top)  # NaN codes: any row; the scale is NaN
     if zero_sign:  # a nonzero x whose code is 0 still selects sign(x) * U_r(0)
         code_zero = (xq.value == 0) & (xq.source != 0)
         rows = torch.where(code_zero, 2 * top + 1 + (xq.source > 0).int(), rows)

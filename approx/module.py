@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from approx.conv import approx_conv2d, check_mode
+from approx.lowrank import default_rank
 from approx.multiplier import Multiplier
 from approx.registry import load_multiplier
 
@@ -44,12 +45,17 @@ def set_emulation_mode(model: nn.Module, mode: str) -> int:
     return len(layers)
 
 
-def set_emulation_rank(model: nn.Module, rank: int | None) -> int:
-    """Set the low-rank mode's rank of every ApproxConv2d in `model` (None: the multiplier's
-    default); returns how many were set. A small rank is a cheaper search-time surrogate."""
+def cap_emulation_rank(model: nn.Module, cap: int | None) -> int:
+    """Limit the low-rank mode of every ApproxConv2d in `model` to `cap` terms (None: each
+    multiplier's own rank); returns how many were set. A layer keeps its multiplier's rank
+    when that is smaller, so designs of true rank <= cap (truncation, BAM, DRUM) stay
+    exactly emulated: a cheaper search-time surrogate for the rest (EvoApproxLib tables)."""
+    if cap is not None and cap < 0:
+        raise ValueError(f"approximate-conv rank cap {cap} must be >= 0 (-1 on the command line: "
+                         f"no cap)")
     layers = [m for m in model.modules() if isinstance(m, ApproxConv2d)]
     for layer in layers:
-        layer.rank = rank
+        layer.rank = None if cap is None else min(default_rank(layer.multiplier), cap)
     return len(layers)
 
 

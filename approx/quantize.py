@@ -37,8 +37,8 @@ class Quantized:
     @cached_property
     def index(self) -> torch.Tensor:
         """LUT index: magnitude 0..255 (unsigned) or the int8 bit pattern (signed)."""
-        codes = self.value.long()
-        return codes & 255 if self.signed else codes.abs()
+        codes = self.value.long()  # NaN codes become some valid index; the scale is NaN
+        return codes & 255 if self.signed else codes.abs().clamp_(0, 255)
 
     def dequantized(self) -> torch.Tensor:
         return self.value * self.scale

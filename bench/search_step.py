@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import data  # noqa: E402
 import operations  # noqa: E402
-from approx.module import set_emulation_mode, set_emulation_rank  # noqa: E402
+from approx.lowrank import SEARCH_RANK_CAP  # noqa: E402
+from approx.module import cap_emulation_rank, set_emulation_mode  # noqa: E402
 from architect import Architect  # noqa: E402
 from genotypes import PRIMITIVES  # noqa: E402
 from model_search import Network  # noqa: E402
@@ -44,9 +45,9 @@ def parse_args(argv=None):
     parser.add_argument("--lut_dir", default=None, help="EvoApproxLib .bin directory")
     parser.add_argument("--partial_channels", type=int, default=1,
                         help="PC-DARTS: MixedOp on 1/K of the channels (1 = plain DARTS)")
-    parser.add_argument("--approx_rank", type=int, default=None,
-                        help="low-rank surrogate rank of the approximate convs during search "
-                             "(default: each multiplier's own rank, see approx.lowrank)")
+    parser.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP,
+                        help="at most this many low-rank error terms per approximate conv, as "
+                             "train_search.py --approx_rank (-1: each multiplier's own rank)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16 = CPU autocast to bfloat16")
@@ -67,7 +68,7 @@ def build(args):
     model = Network(args.init_channels, 10, args.layers, nn.CrossEntropyLoss(),
                     candidates=candidates, lut_dir=args.lut_dir, input_size=args.input_size,
                     partial_channels=args.partial_channels)
-    set_emulation_rank(model, args.approx_rank)
+    cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), 0.025, momentum=0.9, weight_decay=3e-4)
     architect = Architect(model, energy_weight=0.5)
     return model, w_optimizer, architect

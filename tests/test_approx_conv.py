@@ -9,6 +9,7 @@ from torch import nn
 
 from approx import ApproxConv2d, Multiplier, approx_conv2d, load_multiplier, set_emulation_mode
 from approx.lowrank import default_rank, relative_residuals, true_rank
+from approx.module import cap_emulation_rank
 from approx.reference import gather_conv2d
 
 SHARED_LUTS = Path(__file__).resolve().parents[2] / "shared" / "evoapprox" / "luts"
@@ -197,3 +198,27 @@ def test_lowrank_keeps_channels_last():
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, approx_conv2d(x.contiguous(), weight, "drum4", padding=1,
                                                   groups=6))
+
+
+def test_rank_cap_keeps_smaller_ranks_and_caps_larger_ones():
+    model = nn.Sequential(ApproxConv2d(2, 2, 1, multiplier="drum4"),
+                          ApproxConv2d(2, 2, 1, multiplier="mitchell"))  # ranks 2 and 3
+    assert cap_emulation_rank(model, 1) == 2 and [m.rank for m in model] == [1, 1]
+    cap_emulation_rank(model, 2)
+    assert [m.rank for m in model] == [2, 2]
+    cap_emulation_rank(model, None)
+    assert [m.rank for m in model] == [None, None]
+    with pytest.raises(ValueError, match="rank cap -1"):
+        cap_emulation_rank(model, -1)
+
+
+@pytest.mark.parametrize("mode", ["exact", "lowrank"])
+def test_non_finite_input_gives_non_finite_output(mode):
+    """A NaN or inf activation must reach the loss (the search's NaN guard), not be hidden."""
+    x = torch.rand(1, 2, 4, 4)
+    x[0, 0, 1, 1] = float("nan")
+    out = approx_conv2d(x, torch.randn(3, 2, 3, 3), zero_row_multiplier(), mode=mode)
+    assert not torch.isfinite(out).all()
+    x[0, 0, 1, 1] = float("inf")
+    assert not torch.isfinite(approx_conv2d(x, torch.randn(3, 2, 1, 1), "mitchell",
+                                            mode=mode)).all()
