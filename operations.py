@@ -260,12 +260,71 @@ class LeanMaxPool2d(nn.MaxPool2d):
                                        _pair(self.padding))
 
 
+class _ReLUConv(torch.autograd.Function):
+    """conv2d(relu(x)) saving x instead of relu(x): when x is kept anyway (a lean BatchNorm's
+    output), the ReLU's output costs no memory; backward recomputes it."""
+
+    @staticmethod
+    def forward(ctx, x, weight, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (stride, padding, dilation, groups)
+        return torch.nn.functional.conv2d(torch.relu(x), weight, None, stride, padding,
+                                          dilation, groups)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        if torch.is_grad_enabled():
+            raise RuntimeError("LeanReLUConv2d has no double backward (create_graph=True); "
+                               "switch it off with operations.set_lean(model, False)")
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.geometry
+        grad_relu, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad_y, torch.relu(x), weight, None, stride, padding, dilation, False, [0, 0],
+            groups, [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False])
+        grad_x = None if grad_relu is None else torch.ops.aten.threshold_backward(grad_relu, x, 0)
+        return grad_x, grad_w, None, None, None, None
+
+
+class LeanReLUConv2d(nn.Conv2d):
+    """`activation` (a ReLU) followed by this bias-free nn.Conv2d, keeping the ReLU's input
+    (not its output) for backward; replaces the ReLU + conv pair after a lean BatchNorm."""
+
+    lean = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.activation = nn.ReLU()
+
+    def forward(self, x):
+        fusable = type(self.activation) is nn.ReLU and self.bias is None
+        if not (self.lean and fusable and x.requires_grad):
+            return super().forward(self.activation(x))
+        return _ReLUConv.apply(x, self.weight, list(self.stride), list(self.padding),
+                               list(self.dilation), self.groups)
+
+
+def _fuse_relu_conv(block: nn.Sequential) -> None:
+    """[ReLU, Conv2d, ...] -> [Identity, LeanReLUConv2d, ...] (same values and gradients)."""
+    relu, conv = block[0], block[1]
+    if type(relu) is not nn.ReLU or type(conv) is not nn.Conv2d or conv.bias is not None:
+        return
+    fused = LeanReLUConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                           conv.padding, conv.dilation, conv.groups, bias=False)
+    fused.load_state_dict(conv.state_dict())
+    block[0], block[1] = nn.Identity(), fused
+
+
 def _pair(value):
     return list(value) if isinstance(value, tuple | list) else [value, value]
 
 
 def make_lean(module: nn.Module) -> nn.Module:
-    """Swap every BatchNorm2d(affine=False) and MaxPool2d under `module` for its lean twin."""
+    """Swap every BatchNorm2d(affine=False) and MaxPool2d under `module` for its lean twin,
+    and fuse the ReLU + float conv that opens the second half of each SepConv (it reads the
+    first half's lean BatchNorm output)."""
+    for block in module.modules():
+        if isinstance(block, SepConv):
+            _fuse_relu_conv(block[1])
     for parent in module.modules():
         for name, child in parent.named_children():
             if type(child) is nn.BatchNorm2d and not child.affine:
@@ -280,8 +339,9 @@ def make_lean(module: nn.Module) -> nn.Module:
 
 
 def set_lean(module: nn.Module, enabled: bool) -> int:
-    """Switch the LeanBatchNorm2d layers under `module` on or off; returns how many."""
-    layers = [m for m in module.modules() if isinstance(m, LeanBatchNorm2d | LeanMaxPool2d)]
+    """Switch the lean layers under `module` on or off; returns how many."""
+    lean_types = LeanBatchNorm2d | LeanMaxPool2d | LeanReLUConv2d
+    layers = [m for m in module.modules() if isinstance(m, lean_types)]
     for layer in layers:
         layer.lean = enabled
     return len(layers)
