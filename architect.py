@@ -23,6 +23,7 @@ the energy of the genotype that would be derived now (what must end under budget
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -159,8 +160,9 @@ class Architect:
         info = self._update_energy_weight()
         alphas = list(self.model.alphas())
         if not unrolled:
-            total, info = self._arch_loss(self.model(val_x), val_y, info)
-            return _grads_or_zeros(total, alphas), info
+            with weights_frozen(self.model):
+                total, info = self._arch_loss(self.model(val_x), val_y, info)
+                return _grads_or_zeros(total, alphas), info
         unrolled_weights = self._virtual_step(train_x, train_y, eta, w_optimizer)
         logits = functional_call(self.model, unrolled_weights, (val_x,))
         total, info = self._arch_loss(logits, val_y, info)
@@ -261,15 +263,31 @@ def finite_difference_hvp(model, vector, train_x, train_y, eps_scale=FD_EPS_SCAL
     eps = eps_scale / max(float(norm), 1e-12)
     saved = [w.detach().clone() for w in weights]
     try:
-        _perturb(weights, vector, eps)
-        grads_plus = _grads_or_zeros(model.loss(train_x, train_y), list(model.alphas()))
-        _perturb(weights, vector, -2.0 * eps)
-        grads_minus = _grads_or_zeros(model.loss(train_x, train_y), list(model.alphas()))
+        with weights_frozen(model):
+            _perturb(weights, vector, eps)
+            grads_plus = _grads_or_zeros(model.loss(train_x, train_y), list(model.alphas()))
+            _perturb(weights, vector, -2.0 * eps)
+            grads_minus = _grads_or_zeros(model.loss(train_x, train_y), list(model.alphas()))
     finally:
         with torch.no_grad():
             for w, original in zip(weights, saved, strict=True):
                 w.copy_(original)
     return [(p - m) / (2.0 * eps) for p, m in zip(grads_plus, grads_minus, strict=True)]
+
+
+@contextmanager
+def weights_frozen(model):
+    """The network weights do not require grad within the block, so a backward for the
+    alphas only skips every weight gradient (custom autograd Functions, such as the
+    approximate convolutions, cannot otherwise tell that a gradient is not wanted)."""
+    weights = [w for w in model.weights() if w.requires_grad]
+    for w in weights:
+        w.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for w in weights:
+            w.requires_grad_(True)
 
 
 def _perturb(weights, vector, scale):

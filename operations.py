@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from approx import ApproxConv2d, load_multiplier
+from convgrad import conv2d_backward
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
 
 ConvFactory = Callable[..., nn.Conv2d]
@@ -260,58 +261,75 @@ class LeanMaxPool2d(nn.MaxPool2d):
                                        _pair(self.padding))
 
 
-class _ReLUConv(torch.autograd.Function):
-    """conv2d(relu(x)) saving x instead of relu(x): when x is kept anyway (a lean BatchNorm's
-    output), the ReLU's output costs no memory; backward recomputes it."""
+class _LeanConv(torch.autograd.Function):
+    """Bias-free conv2d with convgrad's backward (fast depthwise input gradients). With
+    `relu_input` it convolves relu(x) but saves x: when x is kept anyway (a lean BatchNorm's
+    output) the ReLU's output costs no memory; backward recomputes it."""
 
     @staticmethod
-    def forward(ctx, x, weight, stride, padding, dilation, groups):
+    def forward(ctx, x, weight, stride, padding, dilation, groups, relu_input):
         ctx.save_for_backward(x, weight)
         ctx.geometry = (stride, padding, dilation, groups)
-        return torch.nn.functional.conv2d(torch.relu(x), weight, None, stride, padding,
-                                          dilation, groups)
+        ctx.relu_input = relu_input
+        return torch.nn.functional.conv2d(torch.relu(x) if relu_input else x, weight, None,
+                                          stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, grad_y):
         if torch.is_grad_enabled():
-            raise RuntimeError("LeanReLUConv2d has no double backward (create_graph=True); "
+            raise RuntimeError("LeanConv2d has no double backward (create_graph=True); "
                                "switch it off with operations.set_lean(model, False)")
         x, weight = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.geometry
-        grad_relu, grad_w, _ = torch.ops.aten.convolution_backward(
-            grad_y, torch.relu(x), weight, None, stride, padding, dilation, False, [0, 0],
-            groups, [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False])
-        grad_x = None if grad_relu is None else torch.ops.aten.threshold_backward(grad_relu, x, 0)
-        return grad_x, grad_w, None, None, None, None
+        conv_input = torch.relu(x) if ctx.relu_input else x
+        grad_x, grad_w = conv2d_backward(grad_y, conv_input, weight, *ctx.geometry,
+                                         need_x=ctx.needs_input_grad[0],
+                                         need_w=ctx.needs_input_grad[1])
+        if ctx.relu_input and grad_x is not None:
+            grad_x = torch.ops.aten.threshold_backward(grad_x, x, 0)
+        return grad_x, grad_w, None, None, None, None, None
 
 
-class LeanReLUConv2d(nn.Conv2d):
-    """`activation` (a ReLU) followed by this bias-free nn.Conv2d, keeping the ReLU's input
-    (not its output) for backward; replaces the ReLU + conv pair after a lean BatchNorm."""
+class LeanConv2d(nn.Conv2d):
+    """Bias-free nn.Conv2d run through `_LeanConv`; `activation` (Identity, or the ReLU that
+    preceded it when `relu_input`) is applied first."""
 
     lean = True
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.activation = nn.ReLU()
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=False, *, relu_input: bool = False, device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, device=device, dtype=dtype)
+        self.activation = nn.ReLU() if relu_input else nn.Identity()
 
     def forward(self, x):
-        fusable = type(self.activation) is nn.ReLU and self.bias is None
-        if not (self.lean and fusable and x.requires_grad):
+        relu_input = type(self.activation) is nn.ReLU
+        fusable = self.bias is None and (relu_input or type(self.activation) is nn.Identity)
+        if not (self.lean and fusable and (x.requires_grad or self.weight.requires_grad)):
             return super().forward(self.activation(x))
-        return _ReLUConv.apply(x, self.weight, list(self.stride), list(self.padding),
-                               list(self.dilation), self.groups)
+        return _LeanConv.apply(x, self.weight, list(self.stride), list(self.padding),
+                               list(self.dilation), self.groups, relu_input)
+
+
+def _lean_conv(conv: nn.Conv2d, relu_input: bool = False) -> LeanConv2d:
+    """The LeanConv2d twin of `conv`, holding its weight (built uninitialised: no RNG draws,
+    so a seed gives the same run with and without the lean layers)."""
+    lean = nn.utils.skip_init(LeanConv2d, conv.in_channels, conv.out_channels,
+                              conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                              conv.groups, bias=False, relu_input=relu_input,
+                              device=conv.weight.device, dtype=conv.weight.dtype)
+    lean.load_state_dict(conv.state_dict())
+    return lean
+
+
+def _is_float_depthwise(module: nn.Module) -> bool:
+    return (type(module) is nn.Conv2d and module.bias is None and module.stride == (1, 1)
+            and module.groups == module.in_channels == module.out_channels)
 
 
 def _fuse_relu_conv(block: nn.Sequential) -> None:
-    """[ReLU, Conv2d, ...] -> [Identity, LeanReLUConv2d, ...] (same values and gradients)."""
-    relu, conv = block[0], block[1]
-    if type(relu) is not nn.ReLU or type(conv) is not nn.Conv2d or conv.bias is not None:
-        return
-    fused = LeanReLUConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                           conv.padding, conv.dilation, conv.groups, bias=False)
-    fused.load_state_dict(conv.state_dict())
-    block[0], block[1] = nn.Identity(), fused
+    """[ReLU, depthwise Conv2d, ...] -> [Identity, LeanConv2d(relu_input), ...]."""
+    if type(block[0]) is nn.ReLU and _is_float_depthwise(block[1]):
+        block[0], block[1] = nn.Identity(), _lean_conv(block[1], relu_input=True)
 
 
 def _pair(value):
@@ -319,9 +337,9 @@ def _pair(value):
 
 
 def make_lean(module: nn.Module) -> nn.Module:
-    """Swap every BatchNorm2d(affine=False) and MaxPool2d under `module` for its lean twin,
-    and fuse the ReLU + float conv that opens the second half of each SepConv (it reads the
-    first half's lean BatchNorm output)."""
+    """Swap every BatchNorm2d(affine=False), MaxPool2d and float stride-1 depthwise conv under
+    `module` for its lean twin, and fuse the ReLU + depthwise conv that opens the second half
+    of each SepConv (it reads the first half's lean BatchNorm output)."""
     for block in module.modules():
         if isinstance(block, SepConv):
             _fuse_relu_conv(block[1])
@@ -335,12 +353,14 @@ def make_lean(module: nn.Module) -> nn.Module:
             elif type(child) is nn.MaxPool2d and child.dilation == 1 and not child.ceil_mode:
                 setattr(parent, name, LeanMaxPool2d(child.kernel_size, child.stride,
                                                     child.padding))
+            elif _is_float_depthwise(child):
+                setattr(parent, name, _lean_conv(child))
     return module
 
 
 def set_lean(module: nn.Module, enabled: bool) -> int:
     """Switch the lean layers under `module` on or off; returns how many."""
-    lean_types = LeanBatchNorm2d | LeanMaxPool2d | LeanReLUConv2d
+    lean_types = LeanBatchNorm2d | LeanMaxPool2d | LeanConv2d
     layers = [m for m in module.modules() if isinstance(m, lean_types)]
     for layer in layers:
         layer.lean = enabled

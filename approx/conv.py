@@ -17,6 +17,7 @@ from approx.multiplier import Multiplier
 from approx.quantize import Quantized, quantize_activations, quantize_weights
 from approx.registry import load_multiplier
 from approx.sharing import cached
+from convgrad import conv2d_backward
 
 MODES = ("exact", "lowrank")
 
@@ -69,11 +70,10 @@ class ApproxConvFunction(torch.autograd.Function):
         x_codes, x_scale, w_deq = ctx.saved_tensors
         x_deq = (x_codes.float() * x_scale).to(ctx.x_dtype)
         g = ctx.geometry
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.bias_sizes is not None]
-        grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad_out, x_deq, w_deq, ctx.bias_sizes, list(g.stride), list(g.padding),
-            list(g.dilation), False, [0, 0], g.groups, mask,
-        )
+        grad_x, grad_w = conv2d_backward(grad_out, x_deq, w_deq, g.stride, g.padding,
+                                         g.dilation, g.groups, need_x=ctx.needs_input_grad[0],
+                                         need_w=ctx.needs_input_grad[1])
+        grad_b = None if ctx.bias_sizes is None else grad_out.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None
 
 
