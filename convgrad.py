@@ -13,7 +13,16 @@ import torch.nn.functional as F
 
 def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups,
                     need_x: bool, need_w: bool):
-    """(grad_x, grad_w) of y = conv2d(x, weight) (no bias), None where not needed."""
+    """(grad_x, grad_w) of y = conv2d(x, weight) (no bias), None where not needed. Computed in
+    grad_y's dtype (bfloat16 after an autocast forward), returned in x's and weight's."""
+    dtypes = x.dtype, weight.dtype
+    x, weight = x.to(grad_y.dtype), weight.to(grad_y.dtype)
+    grads = _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w)
+    return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, dtypes,
+                                                                         strict=True))
+
+
+def _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
     if need_x and _flip_conv_applies(x, weight, stride, padding, dilation, groups):
         grad_x = F.conv2d(grad_y, weight.flip(2, 3), None, 1, _flip_padding(weight, padding,
                                                                               dilation),

@@ -35,7 +35,13 @@ def activation_codes(x: torch.Tensor, signed: bool) -> tuple[Quantized, torch.Te
 
 def emulate(x, weight, multiplier: Multiplier, geometry: Geometry, mode: str, rank):
     """The forward value (no bias), the activation's scale and bfloat16 codes, the dequantised
-    weight. The activation's codes and low-rank terms are shared (approx.sharing)."""
+    weight. The activation's codes and low-rank terms are shared (approx.sharing). The
+    emulation runs in float32 even under autocast (bfloat16 would blur the table's error)."""
+    with torch.autocast(x.device.type, enabled=False):
+        return _emulate(x, weight, multiplier, geometry, mode, rank)
+
+
+def _emulate(x, weight, multiplier: Multiplier, geometry: Geometry, mode: str, rank):
     xq, saved_codes = cached(x, ("codes", multiplier.signed),
                              lambda: activation_codes(x, multiplier.signed))
     wq = quantize_weights(weight.float(), multiplier.signed)
