@@ -1,0 +1,42 @@
+"""convgrad.conv2d_backward against autograd's convolution gradients, in float64."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from convgrad import conv2d_backward
+
+GEOMETRIES = {  # (in channels, out channels, kernel, stride, padding, dilation, groups)
+    "depthwise_3x3": (6, 6, 3, 1, 1, 1, 6),
+    "depthwise_5x5": (6, 6, 5, 1, 2, 1, 6),
+    "depthwise_3x3_dil2": (6, 6, 3, 1, 2, 2, 6),
+    "depthwise_5x5_dil2": (6, 6, 5, 1, 4, 2, 6),
+    "depthwise_stride2": (6, 6, 3, 2, 1, 1, 6),
+    "depthwise_no_padding": (6, 6, 3, 1, 0, 1, 6),
+    "dense_3x3": (6, 4, 3, 1, 1, 1, 1),
+    "pointwise": (6, 4, 1, 1, 0, 1, 1),
+}
+
+
+@pytest.mark.parametrize("name", GEOMETRIES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gradients_equal_autograd(name, channels_last):
+    c_in, c_out, k, stride, padding, dilation, groups = GEOMETRIES[name]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, c_in, 11, 12, generator=generator, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(c_out, c_in // groups, k, k, generator=generator, dtype=torch.float64)
+    x.requires_grad_()
+    weight.requires_grad_()
+    y = F.conv2d(x, weight, None, stride, padding, dilation, groups)
+    grad_y = torch.randn(y.shape, generator=generator, dtype=torch.float64)
+    expected = torch.autograd.grad(y, (x, weight), grad_y)
+    got = conv2d_backward(grad_y, x.detach(), weight.detach(), (stride, stride),
+                          (padding, padding), (dilation, dilation), groups, True, True)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+    only_x = conv2d_backward(grad_y, x.detach(), weight.detach(), (stride, stride),
+                             (padding, padding), (dilation, dilation), groups, True, False)
+    assert only_x[1] is None
+    torch.testing.assert_close(only_x[0], expected[0])
