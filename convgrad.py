@@ -4,7 +4,9 @@ oneDNN's depthwise backward is fast for a 3x3 kernel but 10-25x slower than the 
 for 5x5 and dilated kernels (the DARTS sep_conv_5x5 and dil_conv ops). For a stride-1
 depthwise convolution the input gradient is itself a depthwise convolution: the output
 gradient correlated with the 180-degree-rotated kernel, padded by dilation * (k - 1) - padding.
-That runs on the fast forward kernel; the weight gradient stays with aten.
+That runs on the fast forward kernel. oneDNN's depthwise weight gradient is fast only for
+3x3 kernels, so a stride-1 5x5 one is assembled from four 3x3 weight gradients, each over
+the padded input shifted by 0 or 2 pixels per axis (the blocks overlap on the middle taps).
 """
 
 import torch
@@ -23,14 +25,34 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups,
 
 
 def _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
-    if need_x and _flip_conv_applies(x, weight, stride, padding, dilation, groups):
-        grad_x = F.conv2d(grad_y, weight.flip(2, 3), None, 1, _flip_padding(weight, padding,
-                                                                              dilation),
-                          dilation, groups)
+    if not _flip_conv_applies(x, weight, stride, padding, dilation, groups):
+        return _aten_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x,
+                              need_w)
+    grad_x = grad_w = None
+    if need_x:
+        grad_x = F.conv2d(grad_y, weight.flip(2, 3), None, 1,
+                          _flip_padding(weight, padding, dilation), dilation, groups)
+    if need_w and tuple(weight.shape[2:]) == (5, 5) and tuple(dilation) == (1, 1):
+        grad_w = _depthwise_5x5_weight_grad(grad_y, x, padding)
+    elif need_w:
         grad_w = _aten_backward(grad_y, x, weight, stride, padding, dilation, groups,
-                                False, need_w)[1]
-        return grad_x, grad_w
-    return _aten_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w)
+                                False, True)[1]
+    return grad_x, grad_w
+
+
+def _depthwise_5x5_weight_grad(grad_y, x, padding):
+    """Weight gradient of a stride-1, undilated 5x5 depthwise conv from four 3x3 ones."""
+    channels = x.shape[1]
+    (pad_h, pad_w), (out_h, out_w) = padding, grad_y.shape[2:]
+    padded = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
+    block_weight = x.new_zeros(channels, 1, 3, 3)
+    grad_w = x.new_empty(channels, 1, 5, 5)
+    for top in (0, 2):
+        for left in (0, 2):
+            window = padded[:, :, top:top + out_h + 2, left:left + out_w + 2]
+            grad_w[:, :, top:top + 3, left:left + 3] = _aten_backward(
+                grad_y, window, block_weight, (1, 1), (0, 0), (1, 1), channels, False, True)[1]
+    return grad_w
 
 
 def _aten_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
