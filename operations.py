@@ -176,6 +176,13 @@ def candidate_ops(primitives: Iterable[str] = PRIMITIVES, multipliers: Iterable[
 
 
 # --- memory-lean blocks for the supernet (same values and gradients, less saved memory) ----
+def _check_single_backward(layer: str) -> None:
+    """The lean layers save less than a double backward (create_graph=True) would need."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(f"{layer} has no double backward (create_graph=True); switch it "
+                           f"off with operations.set_lean(model, False)")
+
+
 class _OutputSavingBatchNorm(torch.autograd.Function):
     """Training-mode BatchNorm without affine parameters that saves its output y = x_hat for
     backward instead of its input (dx = invstd * (g - mean(g) - y * mean(g * y))), so the
@@ -191,9 +198,7 @@ class _OutputSavingBatchNorm(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y):
-        if torch.is_grad_enabled():
-            raise RuntimeError("LeanBatchNorm2d has no double backward (create_graph=True); "
-                               "switch it off with operations.set_lean(model, False)")
+        _check_single_backward("LeanBatchNorm2d")
         y, invstd = ctx.saved_tensors
         # x_hat is y itself: pass mean 0 and invstd 1, and invstd as the affine weight
         grad_x = torch.ops.aten.native_batch_norm_backward(
@@ -238,9 +243,7 @@ class _IndexFreeMaxPool(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y):
-        if torch.is_grad_enabled():
-            raise RuntimeError("LeanMaxPool2d has no double backward (create_graph=True); "
-                               "switch it off with operations.set_lean(model, False)")
+        _check_single_backward("LeanMaxPool2d")
         (x,) = ctx.saved_tensors
         kernel_size, stride, padding = ctx.geometry
         _, indices = torch.ops.aten.max_pool2d_with_indices(x, kernel_size, stride, padding)
@@ -276,9 +279,7 @@ class _LeanConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y):
-        if torch.is_grad_enabled():
-            raise RuntimeError("LeanConv2d has no double backward (create_graph=True); "
-                               "switch it off with operations.set_lean(model, False)")
+        _check_single_backward("LeanConv2d")
         x, weight = ctx.saved_tensors
         conv_input = torch.relu(x) if ctx.relu_input else x
         grad_x, grad_w = conv2d_backward(grad_y, conv_input, weight, *ctx.geometry,
