@@ -66,14 +66,22 @@ def activation_terms(xq: Quantized, multiplier: Multiplier, rank: int) -> list[t
     return [lookup(table[r], rows) for r in range(rank)]
 
 
+@cache
+def weight_table(multiplier: Multiplier, rank: int, device: torch.device,
+                 dtype: torch.dtype) -> torch.Tensor:
+    """Rows [value(b), V_1(b), ..., V_R(b)] indexed like Quantized.sign_index (sign-extended
+    for sign-magnitude tables); cached, as every weight of every step reads it."""
+    _, v = factor_tables(multiplier, rank, device, dtype)
+    values = torch.arange(256, device=device, dtype=dtype)
+    if multiplier.signed:
+        values = torch.where(values >= 128, values - 256, values)  # int8 bit patterns
+    return sign_extend(torch.cat([values.unsqueeze(1), v], dim=1), multiplier.signed)
+
+
 def weight_terms(wq: Quantized, multiplier: Multiplier, rank: int,
                  x_scale: torch.Tensor) -> torch.Tensor:
     """(1 + rank, O, C/groups, kh, kw): s_x s_w [sign(w) b, sign(w) V_1(b), ...]."""
-    _, v = factor_tables(multiplier, rank, wq.value.device, wq.value.dtype)
-    values = torch.arange(256, device=v.device, dtype=v.dtype)
-    if multiplier.signed:
-        values = torch.where(values >= 128, values - 256, values)  # int8 bit patterns
-    table = sign_extend(torch.cat([values.unsqueeze(1), v], dim=1), multiplier.signed)
+    table = weight_table(multiplier, rank, wq.value.device, wq.value.dtype)
     terms = F.embedding(wq.sign_index(), table) * (wq.scale * x_scale).unsqueeze(-1)
     return terms.permute(4, 0, 1, 2, 3).contiguous()
 
