@@ -7,6 +7,12 @@ gradient correlated with the 180-degree-rotated kernel, padded by dilation * (k 
 That runs on the fast forward kernel. oneDNN's depthwise weight gradient is fast only for
 3x3 kernels, so a stride-1 5x5 one is assembled from four 3x3 weight gradients, each over
 the padded input shifted by 0 or 2 pixels per axis (the blocks overlap on the middle taps).
+
+A depthwise convolution whose stride s divides its dilation d (the stride-2 dil_convs of a
+reduction cell; aten's backward takes 20-40x their forward time) reads only one polyphase
+component of its padded input, xpad[::s, ::s], with dilation d / s and stride 1:
+y[p] = sum_i w[i] * xpad[s * (p + (d / s) * i)]. Its gradients are those of that stride-1
+convolution; the input gradient is zero off the component.
 """
 
 import torch
@@ -25,6 +31,9 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups,
 
 
 def _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
+    if _phase_conv_applies(x, weight, stride, dilation, groups):
+        return _phase_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x,
+                               need_w)
     if not _flip_conv_applies(x, weight, stride, padding, dilation, groups):
         return _aten_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x,
                               need_w)
@@ -55,6 +64,26 @@ def _depthwise_5x5_weight_grad(grad_y, x, padding):
     return grad_w
 
 
+def _phase_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
+    """Gradients of a depthwise conv whose stride divides its dilation (see module doc)."""
+    (pad_h, pad_w), (out_h, out_w) = padding, grad_y.shape[2:]
+    phase_dilation = [d // s for d, s in zip(dilation, stride, strict=True)]
+    extent_h, extent_w = (out + d * (k - 1) for out, d, k in zip(
+        (out_h, out_w), phase_dilation, weight.shape[2:], strict=True))
+    padded = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
+    phase = padded[:, :, ::stride[0], ::stride[1]][:, :, :extent_h, :extent_w]
+    grad_phase, grad_w = _backward(grad_y, phase.contiguous(memory_format=memory_format_of(x)),
+                                   weight, (1, 1), (0, 0), phase_dilation, groups, need_x,
+                                   need_w)
+    grad_x = None
+    if need_x:
+        grad_padded = torch.zeros_like(padded)
+        grad_padded[:, :, ::stride[0], ::stride[1]][:, :, :extent_h, :extent_w] = grad_phase
+        grad_x = grad_padded[:, :, pad_h:pad_h + x.shape[2], pad_w:pad_w + x.shape[3]]
+        grad_x = grad_x.contiguous(memory_format=memory_format_of(x))
+    return grad_x, grad_w
+
+
 def _aten_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
     if not (need_x or need_w):
         return None, None
@@ -68,7 +97,21 @@ def _flip_padding(weight, padding, dilation):
     return [d * (k - 1) - p for k, p, d in zip(weight.shape[2:], padding, dilation, strict=True)]
 
 
+def _is_depthwise(x, weight, groups) -> bool:
+    return weight.shape[1] == 1 and groups == x.shape[1] == weight.shape[0]
+
+
+def _phase_conv_applies(x, weight, stride, dilation, groups) -> bool:
+    return (_is_depthwise(x, weight, groups) and tuple(stride) != (1, 1)
+            and all(d % s == 0 for d, s in zip(dilation, stride, strict=True)))
+
+
+def memory_format_of(x) -> torch.memory_format:
+    """channels_last for a 4-d tensor laid out so, else contiguous_format."""
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 def _flip_conv_applies(x, weight, stride, padding, dilation, groups) -> bool:
-    depthwise = weight.shape[1] == 1 and groups == x.shape[1] == weight.shape[0]
-    return (depthwise and tuple(stride) == (1, 1)
+    return (_is_depthwise(x, weight, groups) and tuple(stride) == (1, 1)
             and min(_flip_padding(weight, padding, dilation)) >= 0)

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from approx import ApproxConv2d, load_multiplier
-from convgrad import conv2d_backward
+from convgrad import conv2d_backward, memory_format_of
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
 
 ConvFactory = Callable[..., nn.Conv2d]
@@ -202,15 +202,10 @@ class _OutputSavingBatchNorm(torch.autograd.Function):
         y, invstd = ctx.saved_tensors
         # x_hat is y itself: pass mean 0 and invstd 1, and invstd as the affine weight
         grad_x = torch.ops.aten.native_batch_norm_backward(
-            grad_y.contiguous(memory_format=_memory_format(y)), y, invstd, None, None,
+            grad_y.contiguous(memory_format=memory_format_of(y)), y, invstd, None, None,
             torch.zeros_like(invstd), torch.ones_like(invstd), True, ctx.eps,
             [True, False, False])[0]
         return grad_x, None, None, None, None
-
-
-def _memory_format(x):
-    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 class LeanBatchNorm2d(nn.BatchNorm2d):
@@ -323,8 +318,11 @@ def _lean_conv(conv: nn.Conv2d, relu_input: bool = False) -> LeanConv2d:
 
 
 def _is_float_depthwise(module: nn.Module) -> bool:
-    return (type(module) is nn.Conv2d and module.bias is None and module.stride == (1, 1)
-            and module.groups == module.in_channels == module.out_channels)
+    """A bias-free float depthwise conv whose stride is 1 or divides its dilation: convgrad
+    computes its gradients with fast forward kernels."""
+    return (type(module) is nn.Conv2d and module.bias is None
+            and module.groups == module.in_channels == module.out_channels
+            and all(d % s == 0 for d, s in zip(module.dilation, module.stride, strict=True)))
 
 
 def _fuse_relu_conv(block: nn.Sequential) -> None:
@@ -338,9 +336,10 @@ def _pair(value):
 
 
 def make_lean(module: nn.Module) -> nn.Module:
-    """Swap every BatchNorm2d(affine=False), MaxPool2d and float stride-1 depthwise conv under
-    `module` for its lean twin, and fuse the ReLU + depthwise conv that opens the second half
-    of each SepConv (it reads the first half's lean BatchNorm output)."""
+    """Swap every BatchNorm2d(affine=False), MaxPool2d and float depthwise conv (stride 1 or
+    dividing the dilation) under `module` for its lean twin, and fuse the ReLU + depthwise
+    conv that opens the second half of each SepConv (it reads the first half's lean
+    BatchNorm output)."""
     for block in module.modules():
         if isinstance(block, SepConv):
             _fuse_relu_conv(block[1])
