@@ -39,8 +39,7 @@ def _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need
                               need_w)
     grad_x = grad_w = None
     if need_x:
-        grad_x = F.conv2d(grad_y, weight.flip(2, 3), None, 1,
-                          _flip_padding(weight, padding, dilation), dilation, groups)
+        grad_x = _flip_conv_input_grad(grad_y, weight, padding, dilation, groups)
     if need_w and tuple(weight.shape[2:]) == (5, 5) and tuple(dilation) == (1, 1):
         grad_w = _depthwise_5x5_weight_grad(grad_y, x, padding)
     elif need_w:
@@ -65,23 +64,42 @@ def _depthwise_5x5_weight_grad(grad_y, x, padding):
 
 
 def _phase_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
-    """Gradients of a depthwise conv whose stride divides its dilation (see module doc)."""
-    (pad_h, pad_w), (out_h, out_w) = padding, grad_y.shape[2:]
+    """Gradients of a depthwise conv whose stride divides its dilation (see module doc). Only
+    x's pixels on the phase are touched: no padded copy of x is made."""
     phase_dilation = [d // s for d, s in zip(dilation, stride, strict=True)]
-    extent_h, extent_w = (out + d * (k - 1) for out, d, k in zip(
-        (out_h, out_w), phase_dilation, weight.shape[2:], strict=True))
-    padded = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
-    phase = padded[:, :, ::stride[0], ::stride[1]][:, :, :extent_h, :extent_w]
-    grad_phase, grad_w = _backward(grad_y, phase.contiguous(memory_format=memory_format_of(x)),
-                                   weight, (1, 1), (0, 0), phase_dilation, groups, need_x,
-                                   need_w)
-    grad_x = None
+    extents = [out + d * (k - 1) for out, d, k in zip(grad_y.shape[2:], phase_dilation,
+                                                       weight.shape[2:], strict=True)]
+    (x_h, phase_h, count_h), (x_w, phase_w, count_w) = (
+        _phase_window(*axis) for axis in zip(x.shape[2:], padding, stride, extents,
+                                             strict=True))
+    grad_x = grad_w = None
     if need_x:
-        grad_padded = torch.zeros_like(padded)
-        grad_padded[:, :, ::stride[0], ::stride[1]][:, :, :extent_h, :extent_w] = grad_phase
-        grad_x = grad_padded[:, :, pad_h:pad_h + x.shape[2], pad_w:pad_w + x.shape[3]]
-        grad_x = grad_x.contiguous(memory_format=memory_format_of(x))
+        grad_phase = _flip_conv_input_grad(grad_y, weight, (0, 0), phase_dilation, groups)
+        grad_x = torch.zeros_like(x, memory_format=memory_format_of(x))
+        grad_x[:, :, x_h::stride[0], x_w::stride[1]][:, :, :count_h, :count_w] = grad_phase[
+            :, :, phase_h:phase_h + count_h, phase_w:phase_w + count_w]
+    if need_w:
+        on_phase = x[:, :, x_h::stride[0], x_w::stride[1]][:, :, :count_h, :count_w]
+        phase = F.pad(on_phase, (phase_w, extents[1] - phase_w - count_w,
+                                 phase_h, extents[0] - phase_h - count_h))
+        grad_w = _backward(grad_y, phase.contiguous(memory_format=memory_format_of(x)), weight,
+                           (1, 1), (0, 0), phase_dilation, groups, False, True)[1]
     return grad_x, grad_w
+
+
+def _phase_window(size, pad, stride, extent):
+    """(first input index, first phase index, count) of the input pixels that lie on the
+    phase xpad[::stride][:extent] of the input padded by `pad`."""
+    first_phase = -(-pad // stride)
+    first_input = stride * first_phase - pad
+    count = min(extent - first_phase, -(-(size - first_input) // stride))
+    return first_input, first_phase, max(count, 0)
+
+
+def _flip_conv_input_grad(grad_y, weight, padding, dilation, groups):
+    """Input gradient of a stride-1 depthwise conv: grad_y correlated with the flipped kernel."""
+    return F.conv2d(grad_y, weight.flip(2, 3), None, 1, _flip_padding(weight, padding, dilation),
+                    dilation, groups)
 
 
 def _aten_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
