@@ -177,7 +177,7 @@ def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats:
     loss = model.criterion(logits, y)
     step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
     check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
-    loss.backward()
+    loss.backward(inputs=list(model.weights()))  # no alpha gradients: the architect owns them
     nn.utils.clip_grad_norm_(model.weights(), grad_clip)
     w_optimizer.step()
     return logits, loss.item(), step_stats

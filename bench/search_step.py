@@ -103,7 +103,7 @@ def search_step(model, architect, w_optimizer, batch, args):
     w_optimizer.zero_grad(set_to_none=True)
     with autocast(args.precision):
         loss = model.loss(x, y)
-    loss.backward()
+    loss.backward(inputs=list(model.weights()))  # as train_search.weight_step
     nn.utils.clip_grad_norm_(model.weights(), 5.0)
     w_optimizer.step()
     return alpha_done - started, time.perf_counter() - alpha_done
