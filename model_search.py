@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from approx.sharing import share, shared_codes
+from convgrad import memory_format_of
 from energy_estimator import search_space
 from genotypes import PRIMITIVES, Genotype, split_op_name
 from operations import FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
@@ -51,20 +52,27 @@ class MixedOp(nn.Module):
         self._active = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
         self.needs_relu = any(isinstance(self._ops[k], LeadingReLU) for k in self._active)
 
-    def forward(self, x, weights, x_relu=None, out=None, edge_weight=None):
-        """sum_k weights[k] * op_k(x) (times `edge_weight`), added to `out` in place if given."""
+    def forward(self, x, weights, x_relu=None, out=None, edge_weight=None, x_part=None):
+        """sum_k weights[k] * op_k(x) (times `edge_weight`), added to `out` in place if given.
+
+        PC-DARTS (partial_channels > 1): the ops read `x_part`, x's first C/K channels
+        (`first_channels`, sliced here if None), and `x_relu` is the ReLU of that part."""
+        if self.partial_channels > 1:
+            return _accumulate(out, self._partial_forward(x, weights, x_relu, x_part),
+                               edge_weight)
         if x_relu is None and self.needs_relu:
             x_relu = F.relu(x)
-        if self.partial_channels > 1:
-            return _accumulate(out, self._partial_forward(x, weights, x_relu), edge_weight)
         return self._mixed_sum(x, weights, x_relu, out)
 
-    def _partial_forward(self, x, weights, x_relu):
+    def _partial_forward(self, x, weights, x_relu, x_part):
         """PC-DARTS: the ops see the first C/K channels, the rest passes by (max-pooled when
         the edge reduces), then the channels are shuffled by K."""
         part = x.shape[1] // self.partial_channels
-        mixed = self._mixed_sum(x[:, :part], weights,
-                                None if x_relu is None else x_relu[:, :part], None)
+        if x_part is None:
+            x_part = first_channels(x, part)
+        if x_relu is None and self.needs_relu:
+            x_relu = F.relu(x_part)
+        mixed = self._mixed_sum(x_part, weights, x_relu, None)
         rest = x[:, part:]
         if self.stride > 1:
             rest = F.max_pool2d(rest, self.stride, self.stride)
@@ -85,16 +93,19 @@ def _accumulate(out, term, weight):
     return term * weight if out is None else out.addcmul_(term, weight)
 
 
+def first_channels(x, count):
+    """x's first `count` channels as a dense tensor in x's memory format: the ops of a
+    PC-DARTS edge read them many times, and a channel slice of a channels-last map is strided
+    (slower in every kernel, and a new tensor for each op that densifies it)."""
+    return x[:, :count].contiguous(memory_format=memory_format_of(x))
+
+
 def channel_shuffle(x, groups):
     """Interleave `groups` channel blocks (ShuffleNet), keeping x's memory format."""
     batch, channels, height, width = x.shape
     shuffled = x.view(batch, groups, channels // groups, height, width).transpose(1, 2)
     return shuffled.reshape(batch, channels, height, width).contiguous(
-        memory_format=torch.channels_last if _is_channels_last(x) else torch.contiguous_format)
-
-
-def _is_channels_last(x):
-    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        memory_format=memory_format_of(x))
 
 
 def _build_candidate(name, C, stride, lut_dir):
@@ -126,7 +137,8 @@ class ConvAvgPool2d(nn.AvgPool2d):
 class SearchCell(nn.Module):
     """A DARTS search cell: `steps` nodes, each the sum of MixedOps over all earlier states.
 
-    Every state's ReLU is computed once (`self.relu`) and shared by all ops reading it."""
+    Every state's ReLU (and with PC-DARTS its channel part) is computed once and shared by all
+    ops reading it."""
 
     def __init__(self, steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev,
                  candidates, lut_dir=None, partial_channels=1):
@@ -146,29 +158,33 @@ class SearchCell(nn.Module):
                 stride = 2 if reduction and j < 2 else 1
                 self._ops.append(MixedOp(C, stride, candidates, lut_dir, partial_channels))
         self._needs_relu = self._ops[0].needs_relu
+        self._part = C // partial_channels if partial_channels > 1 else None
 
     def forward(self, s0, s1, weights, edge_weights=None):
         """`edge_weights` (PC-DARTS edge normalisation): one weight per edge, or None."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         with shared_codes():
-            relus = [self._shared_relu(s) for s in states]
+            op_inputs = [self._op_inputs(s) for s in states]
             offset = 0
             for _ in range(self._steps):
                 node = None
-                for j, (h, h_relu) in enumerate(zip(states, relus, strict=True)):
+                for j, (h, (h_part, h_relu)) in enumerate(zip(states, op_inputs, strict=True)):
                     edge = offset + j
                     node = self._ops[edge](h, weights[edge], h_relu, node,
-                                           None if edge_weights is None else edge_weights[edge])
+                                           None if edge_weights is None else edge_weights[edge],
+                                           h_part)
                 offset += len(states)
                 states.append(node)
                 if offset < len(self._ops):  # the last node feeds no edge of this cell
-                    relus.append(self._shared_relu(node))
+                    op_inputs.append(self._op_inputs(node))
         return torch.cat(states[-self._multiplier:], dim=1)
 
-    def _shared_relu(self, state):
-        """The state's ReLU, read by every op on its edges; approximate convs reading it
-        quantise it once (approx.sharing)."""
-        return share(self.relu(state)) if self._needs_relu else None
+    def _op_inputs(self, state):
+        """(PC-DARTS channel part or None, shared ReLU or None) of a state, read by every op
+        on its edges; approximate convs reading the ReLU quantise it once (approx.sharing)."""
+        part = None if self._part is None else first_channels(state, self._part)
+        relu = share(self.relu(state if part is None else part)) if self._needs_relu else None
+        return part, relu
 
 
 def _check_partial_channels(C, partial_channels):

@@ -55,3 +55,27 @@ def test_unknown_names_are_clear_errors(name, message):
 def test_duplicate_candidates_rejected():
     with pytest.raises(OperationError, match="duplicate"):
         candidate_ops(["sep_conv_3x3", "sep_conv_3x3"])
+
+
+@pytest.mark.parametrize("channels", [4, 16])  # 4: the few-channel NCHW round trip
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_lean_batch_norm_matches_batch_norm(channels, channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(3, channels, 5, 6, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    plain = torch.nn.BatchNorm2d(channels, affine=False).double()
+    lean = operations.make_lean(torch.nn.Sequential(
+        torch.nn.BatchNorm2d(channels, affine=False))).double()[0]
+    assert isinstance(lean, operations.LeanBatchNorm2d)
+    grad_y = torch.randn(x.shape, dtype=torch.float64)
+    outputs = []
+    for layer in (plain, lean):
+        x_in = x.clone().requires_grad_()
+        y = layer(x_in)
+        outputs.append((y, torch.autograd.grad(y, x_in, grad_y)[0], layer.running_var))
+    (y_ref, grad_ref, var_ref), (y, grad, var) = outputs
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(grad, grad_ref)
+    torch.testing.assert_close(var, var_ref)
+    assert y.is_contiguous(memory_format=operations.memory_format_of(x))
