@@ -55,6 +55,10 @@ def parse_args(argv=None):
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--input_size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vs_exact", action="store_true",
+                        help="also time the exact-arithmetic supernet (no --multipliers), its "
+                             "steps interleaved with these so that the machine's drift cancels; "
+                             "adds its median and the ratio (peak RSS then covers both)")
     parser.add_argument("--fidelity_steps", type=int, default=0,
                         help="instead of timing: search this many steps on the embedded "
                              "'shapes' data, then report the supernet's test accuracy with the "
@@ -186,11 +190,21 @@ def main(argv=None):
     model, w_optimizer, architect = build(args)
     build_s = time.perf_counter() - build_started
     model.train()
-    times = []
+    exact = None
+    if args.vs_exact:
+        exact = build(argparse.Namespace(**{**vars(args), "multipliers": ""}))
+        exact[0].train()
+    times, exact_times = [], []
     for index, batch in enumerate(synthetic_batches(args, args.warmup + args.steps)):
         alpha_s, weight_s = search_step(model, architect, w_optimizer, batch, args)
+        if exact is not None:
+            exact_model, exact_w_optimizer, exact_architect = exact
+            exact_s = sum(search_step(exact_model, exact_architect, exact_w_optimizer, batch,
+                                      args))
         if index >= args.warmup:
             times.append((alpha_s + weight_s, alpha_s, weight_s))
+            if exact is not None:
+                exact_times.append(exact_s)
     totals = [t[0] for t in times]
     median = statistics.median(totals)
     print(json.dumps({
@@ -202,8 +216,18 @@ def main(argv=None):
         "peak_rss_gb": round(peak_rss_gb(), 3), "build_s": round(build_s, 2),
         "candidates": len(model.candidates), "threads": torch.get_num_threads(),
         "load_avg": [round(v, 2) for v in __import__("os").getloadavg()],
+        **exact_figures(exact_times, median),
         "config": {k: v for k, v in vars(args).items()},
     }))
+
+
+def exact_figures(exact_times, median) -> dict:
+    """`--vs_exact`: the exact-arithmetic step's median and this step's ratio to it."""
+    if not exact_times:
+        return {}
+    exact_median = statistics.median(exact_times)
+    return {"exact_step_s_median": round(exact_median, 3),
+            "ratio_to_exact": round(median / exact_median, 2)}
 
 
 if __name__ == "__main__":
