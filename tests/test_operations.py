@@ -81,18 +81,20 @@ def test_lean_batch_norm_matches_batch_norm(channels, channels_last):
     assert y.is_contiguous(memory_format=operations.memory_format_of(x))
 
 
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (1, 1)])
 @pytest.mark.parametrize("channels", [4, 16])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_lean_max_pool_matches_max_pool(stride, channels, channels_last):
+def test_lean_max_pool_matches_max_pool(kernel, stride, channels, channels_last):
     torch.manual_seed(0)
     x = torch.randn(3, channels, 7, 6).round(decimals=1)  # rounded: ties in windows
     x[0, 0, 2, 3] = float("nan")
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     grad_y = torch.randn(3, channels, -(-7 // stride), -(-6 // stride))
+    padding = kernel // 2
     results = []
-    for layer in (torch.nn.MaxPool2d(3, stride, 1), operations.LeanMaxPool2d(3, stride, 1)):
+    for layer in (torch.nn.MaxPool2d(kernel, stride, padding),
+                  operations.LeanMaxPool2d(kernel, stride, padding)):
         x_in = x.clone().requires_grad_()
         y = layer(x_in)
         results.append((y, torch.autograd.grad(y, x_in, grad_y)[0]))
