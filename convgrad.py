@@ -5,8 +5,11 @@ for 5x5 and dilated kernels (the DARTS sep_conv_5x5 and dil_conv ops). For a str
 depthwise convolution the input gradient is itself a depthwise convolution: the output
 gradient correlated with the 180-degree-rotated kernel, padded by dilation * (k - 1) - padding.
 That runs on the fast forward kernel. oneDNN's depthwise weight gradient is fast only for
-3x3 kernels, so a stride-1 5x5 one is assembled from four 3x3 weight gradients, each over
-the padded input shifted by 0 or 2 pixels per axis (the blocks overlap on the middle taps).
+undilated 3x3 kernels, so a stride-1 5x5 one is assembled from four 3x3 weight gradients,
+each over the padded input shifted by 0 or 2 pixels per axis (the blocks overlap on the middle
+taps), and a dilated one (dilation d) is the sum of the undilated weight gradients of its
+d x d polyphase components (every d-th row and column of the output gradient against the
+matching phase of the padded input).
 
 A depthwise convolution whose stride s divides its dilation d (the stride-2 dil_convs of a
 reduction cell; aten's backward takes 20-40x their forward time) reads only one polyphase
@@ -42,6 +45,8 @@ def _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need
         grad_x = _flip_conv_input_grad(grad_y, weight, padding, dilation, groups)
     if need_w and tuple(weight.shape[2:]) == (5, 5) and tuple(dilation) == (1, 1):
         grad_w = _depthwise_5x5_weight_grad(grad_y, x, padding)
+    elif need_w and max(dilation) > 1:
+        grad_w = _dilated_weight_grad(grad_y, x, weight, padding, dilation, groups)
     elif need_w:
         grad_w = _aten_backward(grad_y, x, weight, stride, padding, dilation, groups,
                                 False, True)[1]
@@ -79,21 +84,50 @@ def _phase_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x
         grad_x[:, :, x_h::stride[0], x_w::stride[1]][:, :, :count_h, :count_w] = grad_phase[
             :, :, phase_h:phase_h + count_h, phase_w:phase_w + count_w]
     if need_w:
-        on_phase = x[:, :, x_h::stride[0], x_w::stride[1]][:, :, :count_h, :count_w]
-        phase = F.pad(on_phase, (phase_w, extents[1] - phase_w - count_w,
-                                 phase_h, extents[0] - phase_h - count_h))
-        grad_w = _backward(grad_y, phase.contiguous(memory_format=memory_format_of(x)), weight,
-                           (1, 1), (0, 0), phase_dilation, groups, False, True)[1]
+        phase = _padded_phase(x, ((x_h, phase_h, count_h), (x_w, phase_w, count_w)), stride,
+                              extents)
+        grad_w = _backward(grad_y, phase, weight, (1, 1), (0, 0), phase_dilation, groups,
+                           False, True)[1]
     return grad_x, grad_w
 
 
-def _phase_window(size, pad, stride, extent):
+def _dilated_weight_grad(grad_y, x, weight, padding, dilation, groups):
+    """Weight gradient of a stride-1 dilated depthwise conv as a sum of undilated ones (fast
+    in oneDNN, its dilated one is not) over the d x d polyphase components (a, b):
+    dw[i] = sum_p gy[p] xpad[p + d i] = sum_a sum_m gy[a + d m] xpad[a + d m + d i]."""
+    grad_w = torch.zeros_like(weight)
+    for row in range(dilation[0]):
+        for col in range(dilation[1]):
+            grad_phase = grad_y[:, :, row::dilation[0], col::dilation[1]]
+            if grad_phase.numel() == 0:
+                continue
+            extents = [out + k - 1 for out, k in zip(grad_phase.shape[2:], weight.shape[2:],
+                                                     strict=True)]
+            windows = [_phase_window(*axis) for axis in zip(
+                x.shape[2:], padding, dilation, extents, (row, col), strict=True)]
+            phase = _padded_phase(x, windows, dilation, extents)
+            grad_w += _backward(grad_phase.contiguous(memory_format=memory_format_of(x)),
+                                phase, weight, (1, 1), (0, 0), (1, 1), groups, False, True)[1]
+    return grad_w
+
+
+def _phase_window(size, pad, stride, extent, offset=0):
     """(first input index, first phase index, count) of the input pixels that lie on the
-    phase xpad[::stride][:extent] of the input padded by `pad`."""
-    first_phase = -(-pad // stride)
-    first_input = stride * first_phase - pad
+    phase xpad[offset::stride][:extent] of the input padded by `pad`."""
+    first_phase = max(0, -(-(pad - offset) // stride))
+    first_input = offset + stride * first_phase - pad
     count = min(extent - first_phase, -(-(size - first_input) // stride))
     return first_input, first_phase, max(count, 0)
+
+
+def _padded_phase(x, windows, stride, extents):
+    """The phase xpad[offset::stride][:extent] (per axis, as `windows` locate it) as a dense
+    tensor built from x's pixels on it: no padded copy of the whole input is made."""
+    (x_h, phase_h, count_h), (x_w, phase_w, count_w) = windows
+    on_phase = x[:, :, x_h::stride[0], x_w::stride[1]][:, :, :count_h, :count_w]
+    phase = F.pad(on_phase, (phase_w, extents[1] - phase_w - count_w,
+                             phase_h, extents[0] - phase_h - count_h))
+    return phase.contiguous(memory_format=memory_format_of(x))
 
 
 def _flip_conv_input_grad(grad_y, weight, padding, dilation, groups):
