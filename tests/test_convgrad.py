@@ -26,9 +26,23 @@ GEOMETRIES = {  # (in channels, out channels, kernel, stride, padding, dilation,
 @pytest.mark.parametrize("name", GEOMETRIES)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_gradients_equal_autograd(name, channels_last):
-    c_in, c_out, k, stride, padding, dilation, groups = GEOMETRIES[name]
+    check_gradients(GEOMETRIES[name], (11, 12), channels_last)
+
+
+@pytest.mark.parametrize("geometry, size", [
+    ((6, 6, 5, 1, 4, 2, 6), (7, 8)),  # padding >= half the map: the polyphase weight gradient
+    ((6, 6, 3, 1, 2, 2, 6), (4, 3)),
+    ((6, 6, 3, 1, 3, 3, 6), (5, 6)),
+])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_dilated_gradients_on_small_maps_equal_autograd(geometry, size, channels_last):
+    check_gradients(geometry, size, channels_last)
+
+
+def check_gradients(geometry, size, channels_last):
+    c_in, c_out, k, stride, padding, dilation, groups = geometry
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(3, c_in, 11, 12, generator=generator, dtype=torch.float64)
+    x = torch.randn(3, c_in, *size, generator=generator, dtype=torch.float64)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(c_out, c_in // groups, k, k, generator=generator, dtype=torch.float64)
