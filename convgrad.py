@@ -75,18 +75,17 @@ def _phase_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x
     phase_dilation = [d // s for d, s in zip(dilation, stride, strict=True)]
     extents = [out + d * (k - 1) for out, d, k in zip(grad_y.shape[2:], phase_dilation,
                                                        weight.shape[2:], strict=True)]
-    (x_h, phase_h, count_h), (x_w, phase_w, count_w) = (
-        _phase_window(*axis) for axis in zip(x.shape[2:], padding, stride, extents,
-                                             strict=True))
+    windows = [_phase_window(*axis)
+               for axis in zip(x.shape[2:], padding, stride, extents, strict=True)]
     grad_x = grad_w = None
     if need_x:
+        (x_h, phase_h, count_h), (x_w, phase_w, count_w) = windows
         grad_phase = _flip_conv_input_grad(grad_y, weight, (0, 0), phase_dilation, groups)
         grad_x = torch.zeros_like(x, memory_format=memory_format_of(x))
         grad_x[:, :, x_h::stride[0], x_w::stride[1]][:, :, :count_h, :count_w] = grad_phase[
             :, :, phase_h:phase_h + count_h, phase_w:phase_w + count_w]
     if need_w:
-        phase = _padded_phase(x, ((x_h, phase_h, count_h), (x_w, phase_w, count_w)), stride,
-                              extents)
+        phase = _padded_phase(x, windows, stride, extents)
         grad_w = _backward(grad_y, phase, weight, (1, 1), (0, 0), phase_dilation, groups,
                            False, True)[1]
     return grad_x, grad_w
