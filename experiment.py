@@ -52,6 +52,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                        help="use this many training images (default: per-dataset, see below)")
     group.add_argument("--n_test", type=int, default=None,
                        help="use this many test images (default: per-dataset)")
+    group.add_argument("--image_size", type=int, default=None,
+                       help="image side in pixels (shapes renders at it; other datasets are "
+                            "resized; default: per-dataset)")
     group.add_argument("--seed", type=int, default=2, help="random seed of the run")
     group.add_argument("--data_seed", type=int, default=0,
                        help="seed of the embedded dataset and of --n_train/--n_test subsets "
@@ -119,7 +122,8 @@ def record_config(run: RunDir, config: dict) -> None:
 
 def load_data(args: argparse.Namespace) -> data.Dataset:
     return data.load_dataset(args.dataset, root=args.data, download=args.download,
-                             n_train=args.n_train, n_test=args.n_test, seed=args.data_seed)
+                             n_train=args.n_train, n_test=args.n_test, seed=args.data_seed,
+                             image_size=args.image_size)
 
 
 def setup(args: argparse.Namespace):

@@ -158,6 +158,14 @@ def check_op_name(name: str, lut_dir=None) -> None:
     conv_factory(split_op_name(name)[1], lut_dir)
 
 
+def check_multipliers(names: Iterable[str], lut_dir=None) -> None:
+    """Raise OperationError for a multiplier set member that cannot be loaded ('float', a
+    float32 conv, is always valid)."""
+    for name in names:
+        if name != "float":
+            conv_factory(name, lut_dir)
+
+
 def candidate_ops(primitives: Iterable[str] = PRIMITIVES, multipliers: Iterable[str] = (),
                   lut_dir=None) -> list[str]:
     """The candidate set: the primitives plus `<conv primitive>@<m>` for each multiplier.

@@ -26,6 +26,7 @@ import energy_estimator
 import experiment
 import genotypes
 import retrain_report
+from defaults import TRAIN_DEFAULTS
 from model import NetworkCIFAR
 from utils import (
     AverageMeter,
@@ -34,17 +35,6 @@ from utils import (
     progress,
     training_state,
 )
-
-# DARTS CIFAR-10 evaluation settings; the embedded dataset gets a smaller network and budget so
-# that `python train.py --genotype best` ends within 15 minutes on a 2-core CPU.
-TRAIN_DEFAULTS = {
-    "shapes": {"batch_size": 64, "epochs": 15, "init_channels": 12, "layers": 6,
-               "n_train": 2048, "n_test": 1024, "auxiliary": False, "cutout": False,
-               "drop_path_prob": 0.0},
-    "default": {"batch_size": 96, "epochs": 600, "init_channels": 36, "layers": 20,
-                "n_train": None, "n_test": None, "auxiliary": True, "cutout": True,
-                "drop_path_prob": 0.2},
-}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -68,7 +68,17 @@ def relative_mult_energy(layer: LayerCount, table: EnergyTable) -> float:
         f"exact 8-bit multiplier is {table.exact_mult8_power_mw} mW) to estimate its energy")
 
 
-def layer_energy_uj(layer: LayerCount, table: EnergyTable) -> tuple[float, float]:
-    """(arithmetic, memory) energy of one layer call, per image, in µJ."""
+def multiplication_energy_pj(layer: LayerCount, table: EnergyTable) -> float:
+    """Energy of the multiplications of the layer's MACs alone (pJ): the part that the
+    choice of multiplier changes (the `multiplier` search objective)."""
+    if layer.bits == INT8_BITS:
+        return layer.macs * table.int8_mult_pj * relative_mult_energy(layer, table)
+    return layer.macs * table.fp32_mult_pj
+
+
+def layer_energy_uj(layer: LayerCount, table: EnergyTable) -> tuple[float, float, float]:
+    """(arithmetic, memory, multiplication) energy of one layer call, per image, in µJ; the
+    multiplication energy is part of the arithmetic energy."""
     return (arithmetic_energy_pj(layer, table) / PJ_PER_UJ,
-            memory_energy_pj(layer, table) / PJ_PER_UJ)
+            memory_energy_pj(layer, table) / PJ_PER_UJ,
+            multiplication_energy_pj(layer, table) / PJ_PER_UJ)
