@@ -6,6 +6,7 @@ a non-zero exit status."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -40,8 +41,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Show every flag's default in --help and keep the description's line breaks."""
 
 
+# keys a run's config.json records that are not settings of a new run
+CONFIG_RECORD_ONLY = ("save", "resume", "candidates", "world_size", "genotype_source", "stl_spec")
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and run")
+    group.add_argument("--config", default=None, metavar="FILE",
+                       help="JSON or YAML file of settings (e.g. a run's config.json, to "
+                            "reproduce it); flags given on the command line override it")
     group.add_argument("--dataset", default="shapes", choices=data.DATASETS,
                        help="dataset; 'shapes' is the embedded procedural set (no download)")
     group.add_argument("--data", default=None,
@@ -70,6 +78,41 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dist_timeout", type=float, default=distributed.DEFAULT_TIMEOUT_S,
                        help="under torchrun: seconds a rank waits for the others before the job "
                             "stops with an error")
+
+
+def parse(parser: argparse.ArgumentParser, argv, defaults: dict[str, dict]) -> argparse.Namespace:
+    """Parse the command line over the settings of `--config FILE` (if given), then fill the
+    per-dataset defaults of the flags still unset."""
+    args = parser.parse_args(argv)
+    if args.config:
+        settings = read_config(args.config, parser)
+        parser.set_defaults(**settings)
+        args = parser.parse_args(argv)
+    return apply_defaults(args, defaults)
+
+
+def read_config(path: str, parser: argparse.ArgumentParser) -> dict:
+    """The settings of a JSON or YAML file, checked against the program's flags."""
+    try:
+        text = Path(path).read_text()
+        if Path(path).suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            settings = yaml.safe_load(text)
+        else:
+            settings = json.loads(text)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--config {path}: cannot read it ({error}); pass a JSON or YAML "
+                         f"file of settings such as a run's config.json") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"--config {path}: expected a mapping of flag names to values")
+    known = {action.dest for action in parser._actions}
+    unknown = sorted(set(settings) - known - set(CONFIG_RECORD_ONLY))
+    if unknown:
+        raise ValueError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; "
+                         f"see --help for this program's flags")
+    return {key: value for key, value in settings.items()
+            if key in known and key not in CONFIG_RECORD_ONLY + ("config",)}
 
 
 def apply_defaults(args: argparse.Namespace, defaults: dict[str, dict]) -> argparse.Namespace:

@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="divide each predicate's margin by its threshold")
     cost.add_argument("--stl_strict", action="store_true",
                       help="exit with status 1 when the spec is violated")
-    return experiment.apply_defaults(parser.parse_args(argv), TRAIN_DEFAULTS)
+    return experiment.parse(parser, argv, TRAIN_DEFAULTS)
 
 
 # the history.json signal holding each search energy objective (energy_estimator)
@@ -134,6 +134,9 @@ def resolve_genotype(args, saved_config: dict):
     if saved_config:
         return (genotypes.from_dict(saved_config["genotype"]),
                 {"source": saved_config.get("genotype_source"), "reason": "resumed run"})
+    if isinstance(args.genotype, dict):  # from --config: a run's config.json holds the cell
+        return (genotypes.from_dict(args.genotype, source=f"--config {args.config}"),
+                {"source": args.config, "reason": "the genotype of --config"})
     return genotypes.resolve(args.genotype, args.runs_dir)
 
 

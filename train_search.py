@@ -111,7 +111,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     energy.add_argument("--energy_layers", type=int, default=None,
                         help="cells of the network the energy is costed on (default: "
                              "train.py's --layers for the dataset)")
-    return experiment.apply_defaults(parser.parse_args(argv), SEARCH_DEFAULTS)
+    return experiment.parse(parser, argv, SEARCH_DEFAULTS)
 
 
 def split_names(text: str) -> list[str]:
