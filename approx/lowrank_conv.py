@@ -82,16 +82,32 @@ def weight_terms(wq: Quantized, multiplier: Multiplier, rank: int,
                  x_scale: torch.Tensor) -> torch.Tensor:
     """(1 + rank, O, C/groups, kh, kw): s_x s_w [sign(w) b, sign(w) V_1(b), ...]."""
     table = weight_table(multiplier, rank, wq.value.device, wq.value.dtype)
-    terms = F.embedding(wq.sign_index(), table) * (wq.scale * x_scale).unsqueeze(-1)
+    return terms_from_table(wq, table, x_scale)
+
+
+def terms_from_table(wq: Quantized, table: torch.Tensor, x_scale: torch.Tensor,
+                     column_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """(columns, O, C/groups, kh, kw): s_x s_w table[sign_index(w)], each column times its weight
+    (when given: a mixture of multipliers weights each one's columns, approx.mixed)."""
+    factor = (wq.scale * x_scale).unsqueeze(-1)
+    if column_weights is not None:
+        factor = factor * column_weights
+    terms = F.embedding(wq.sign_index(), table) * factor
     return terms.permute(4, 0, 1, 2, 3).contiguous()
+
+
+def term_convs(x_value: torch.Tensor, x_terms: list[torch.Tensor], w_terms: torch.Tensor,
+               geometry: Geometry) -> torch.Tensor:
+    """conv(x_value, w_terms[0]) + sum_r conv(x_terms[r], w_terms[r + 1]), accumulated in place."""
+    kwargs = geometry.conv_kwargs()
+    out = F.conv2d(x_value, w_terms[0], **kwargs)
+    for x_term, w_term in zip(x_terms, w_terms[1:], strict=True):
+        out.add_(F.conv2d(x_term, w_term, **kwargs))
+    return out
 
 
 def lowrank_conv(xq: Quantized, x_terms: list[torch.Tensor], wq: Quantized,
                  multiplier: Multiplier, geometry: Geometry) -> torch.Tensor:
     """The low-rank emulated convolution (no bias) from the activation codes and terms."""
     w_terms = weight_terms(wq, multiplier, len(x_terms), xq.scale)
-    kwargs = geometry.conv_kwargs()
-    out = F.conv2d(xq.value, w_terms[0], **kwargs)
-    for x_term, w_term in zip(x_terms, w_terms[1:], strict=True):
-        out.add_(F.conv2d(x_term, w_term, **kwargs))
-    return out
+    return term_convs(xq.value, x_terms, w_terms, geometry)
