@@ -26,11 +26,16 @@ def activation_table(multiplier: Multiplier, rank: int, device: torch.device,
     """(R, rows) table of sign(x) U_r(a) indexed by `value + levels`, and whether it has the two
     extra rows (code 0 of a negative / positive x) needed when U_r(0) is not zero."""
     u, _ = factor_tables(multiplier, rank, device, dtype)
-    top = levels(multiplier.signed)
-    values = torch.arange(-top, top + 1, device=device)
-    if multiplier.signed:
+    return activation_table_of(u, multiplier.signed)
+
+
+def activation_table_of(u: torch.Tensor, signed: bool) -> tuple[torch.Tensor, bool]:
+    """activation_table for activation-side factors `u` (256 x R, indexed like the LUT)."""
+    top = levels(signed)
+    values = torch.arange(-top, top + 1, device=u.device)
+    if signed:
         return u[values & 255].T.contiguous(), False  # int8 bit patterns: no separate sign
-    rows = torch.sign(values).to(dtype).unsqueeze(1) * u[values.abs()]
+    rows = torch.sign(values).to(u.dtype).unsqueeze(1) * u[values.abs()]
     zero_sign = bool(u[0].any())
     if zero_sign:
         rows = torch.cat([rows, -u[:1], u[:1]])
@@ -47,23 +52,31 @@ def activation_rows(xq: Quantized, zero_sign: bool) -> torch.Tensor:
     return rows
 
 
-def lookup(table_row: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """table_row[rows] in the layout of `rows` (a channels-last map stays channels-last)."""
+def lookup(tables: torch.Tensor, rows: torch.Tensor) -> list[torch.Tensor]:
+    """[table[rows] for each row of `tables`] in the layout of `rows` (a channels-last map stays
+    channels-last), written into one buffer."""
     order = (0, 2, 3, 1) if rows.dim() == 4 and not rows.is_contiguous() else None
     packed = rows if order is None else rows.permute(order)
     if not packed.is_contiguous():
-        return table_row[rows.long()]
-    gathered = table_row.index_select(0, packed.reshape(-1)).view(packed.shape)
-    return gathered if order is None else gathered.permute(0, 3, 1, 2)
+        return [table[rows.long()] for table in tables]
+    flat = packed.reshape(-1)
+    out = torch.empty((len(tables), flat.numel()), dtype=tables.dtype, device=tables.device)
+    for table, term in zip(tables, out, strict=True):
+        torch.index_select(table, 0, flat, out=term)
+    terms = out.view(len(tables), *packed.shape)
+    return list(terms) if order is None else [t.permute(0, 3, 1, 2) for t in terms]
+
+
+def table_terms(xq: Quantized, table: torch.Tensor, zero_sign: bool) -> list[torch.Tensor]:
+    """[table[r][row of each activation]] for the R rows of an activation table."""
+    return lookup(table, activation_rows(xq, zero_sign)) if len(table) else []
 
 
 def activation_terms(xq: Quantized, multiplier: Multiplier, rank: int) -> list[torch.Tensor]:
     """[sign(x) U_r(a) for r = 1..rank], each shaped (and laid out) like x."""
     if rank == 0:
         return []
-    table, zero_sign = activation_table(multiplier, rank, xq.value.device, xq.value.dtype)
-    rows = activation_rows(xq, zero_sign)
-    return [lookup(table[r], rows) for r in range(rank)]
+    return table_terms(xq, *activation_table(multiplier, rank, xq.value.device, xq.value.dtype))
 
 
 @cache

@@ -3,11 +3,13 @@
 The emulated output is linear in the truth table, so sum_m w_m emul_m(x, W) over the 8-bit
 members is one emulation with the mixed table sum_m w_m LUT_m. In mode 'lowrank' that table's
 error is the concatenation of the members' low-rank factors, each member's weight-side factors
-scaled by w_m, and the exact-product term is shared: 1 + sum of member ranks convolutions in
-all, not one full op per multiplier (exact members have rank 0). Mode 'exact' runs the existing
-LUT kernel on the mixed table. The member "float" adds w_float * conv(x, W) of the unquantised
-operands. Gradients: w.r.t. the mixture weights exact (d out / d w_m = emul_m(x, W), low-rank
-in mode 'lowrank'); w.r.t. x and W straight-through, the members' STE gradients weighted.
+scaled by w_m, and the exact-product term is shared; the concatenated activation-side factors
+are re-expressed in a basis of their span (approx.mixed_tables), so a mixture costs 1 + R'
+convolutions, R' <= the sum of the member ranks, not one full op per multiplier (exact members
+have rank 0 and cost nothing). Mode 'exact' runs the existing LUT kernel on the mixed table.
+The member "float" adds w_float * conv(x, W) of the unquantised operands. Gradients: w.r.t. the
+mixture weights exact (d out / d w_m = emul_m(x, W), low-rank in mode 'lowrank'); w.r.t. x and
+W straight-through, the members' STE gradients weighted.
 """
 
 from collections.abc import Sequence
@@ -21,18 +23,20 @@ from approx.conv import (
     check_mode,
     emulation_scope,
     float_table,
+    scale_key,
     scale_tensor,
     shared_codes_of,
-    shared_terms_of,
 )
 from approx.exact_kernel import exact_lut_conv
 from approx.geometry import Geometry
 from approx.lowrank import resolve_rank, surrogate_rank
-from approx.lowrank_conv import activation_terms, term_convs, terms_from_table, weight_table
+from approx.lowrank_conv import table_terms, term_convs
+from approx.mixed_tables import Members, mixed_tables
 from approx.module import EmulatedConv2d
 from approx.multiplier import Multiplier
 from approx.quantize import quantize_activations, quantize_weights
 from approx.registry import load_multiplier
+from approx.sharing import cached
 from convgrad import conv2d_backward
 
 FLOAT = "float"
@@ -82,8 +86,8 @@ class MultiplierMixture:
 
 @dataclass(frozen=True, eq=False)
 class MixturePlan:
-    """8-bit members (position in the mixture, multiplier, rank), the float member's position,
-    and, per device, the concatenated weight-side factor table and index tensors."""
+    """8-bit members (position in the mixture, multiplier, rank) and the float member's
+    position; per device, the mixed tables (approx.mixed_tables) and index tensors."""
 
     signed: bool
     members: tuple[tuple[int, Multiplier, int], ...]
@@ -101,66 +105,92 @@ class MixturePlan:
         return cls(mixture.signed, members, floats[0] if floats else None, len(mixture.names))
 
     @property
-    def eight_bit(self) -> list[int]:
-        return [i for i, _, _ in self.members]
+    def ranked(self) -> Members:
+        return tuple((m, r) for _, m, r in self.members)
 
     def tables(self, device: torch.device) -> dict:
-        """Cached per device: weight table [value(b), V_m1(b)...], column -> member index,
-        8-bit member indices, and the stacked float LUTs (exact mode)."""
+        """mixed_tables plus the 8-bit members' positions and stacked float LUTs (exact mode)."""
         if device not in self._device_cache:
-            columns = [weight_table(m, r, device, torch.float32)[:, 1:] for _, m, r in self.members]
-            values = weight_table(self.members[0][1], 0, device, torch.float32)
-            term_member = [i for i, _, r in self.members for _ in range(r)]
-            self._device_cache[device] = {
-                "weight_table": torch.cat([values, *columns], dim=1).contiguous(),
-                "term_member": torch.tensor(term_member, dtype=torch.long, device=device),
-                "eight_bit": torch.tensor(self.eight_bit, dtype=torch.long, device=device),
-                "luts": torch.stack([float_table(m, device) for _, m, _ in self.members]),
-            }
+            positions = torch.tensor([i for i, _, _ in self.members], dtype=torch.long,
+                                     device=device)
+            tables = {"eight_bit": positions}
+            if self.members:
+                tables.update(mixed_tables(self.ranked, self.signed, device))
+                tables["luts"] = torch.stack([float_table(m, device) for _, m, _ in self.members])
+            self._device_cache[device] = tables
         return self._device_cache[device]
 
-    def column_weights(self, mix: torch.Tensor, tables: dict) -> torch.Tensor:
-        """Weight of each weight-table column: the total 8-bit weight, then w_m per term."""
-        total = mix.index_select(0, tables["eight_bit"]).sum().view(1)
-        return torch.cat([total, mix.index_select(0, tables["term_member"])])
 
-    def member_terms(self, x, xq, x_scale) -> list[torch.Tensor]:
-        """Every member's activation terms, concatenated (each shared across convs)."""
-        return [t for _, m, r in self.members for t in shared_terms_of(x, xq, m, r, x_scale)]
+def coded_weight_terms(wq, tables: dict, x_scale) -> torch.Tensor:
+    """(O, C/groups, kh, kw, 1 + R', members): s_x s_w T_mj(sign(w) b)."""
+    coded = F.embedding(wq.sign_index(), tables["weight"])
+    coded = coded.unflatten(-1, (tables["terms"], -1))
+    return coded * (wq.scale * x_scale).unsqueeze(-1).unsqueeze(-1)
+
+
+def mixed_weight_terms(wq, tables: dict, x_scale, mix8: torch.Tensor) -> torch.Tensor:
+    """(1 + R', O, C/groups, kh, kw): the basis terms' weights B_j = sum_m w_m T_mj."""
+    coded = F.embedding(wq.sign_index(), tables["weight"])
+    mixed = coded.unflatten(-1, (tables["terms"], -1)) @ mix8
+    terms = mixed * (wq.scale * x_scale).unsqueeze(-1)
+    return terms.permute(4, 0, 1, 2, 3).contiguous()
+
+
+def basis_terms(x, xq, plan: MixturePlan, x_scale) -> list[torch.Tensor]:
+    """[sign(x) a, sign(x) Q_1(a), ...], shared across convs reading x with the same members."""
+    tables = plan.tables(x.device)
+    terms = cached(x, ("basis terms", plan.ranked, scale_key(x_scale)),
+                   lambda: table_terms(xq, tables["activation"], tables["zero_sign"]))
+    return [xq.value, *terms]
 
 
 def eight_bit_forward(x, weight, xq, wq, mix, plan: MixturePlan, geometry, mode, x_scale):
     tables = plan.tables(x.device)
+    mix8 = mix.index_select(0, tables["eight_bit"])
     if mode == "exact":
-        lut = torch.tensordot(mix.index_select(0, tables["eight_bit"]), tables["luts"], 1)
+        lut = torch.tensordot(mix8, tables["luts"], 1)
         return exact_lut_conv(lut, xq, wq, weight, geometry)
-    w_terms = terms_from_table(wq, tables["weight_table"], xq.scale,
-                               plan.column_weights(mix, tables))
-    return term_convs(xq.value, plan.member_terms(x, xq, x_scale), w_terms, geometry)
+    x_terms = basis_terms(x, xq, plan, x_scale)
+    w_terms = mixed_weight_terms(wq, tables, xq.scale, mix8)
+    return term_convs(x_terms[0], x_terms[1:], w_terms, geometry)
 
 
 def mixed_forward(x, weight, mix, plan: MixturePlan, geometry: Geometry, mode, x_scale):
     """(output without bias, activation scale, bfloat16 codes, dequantised weight)."""
-    x32, w32 = x.float(), weight.float()
     xq, codes = shared_codes_of(x, plan.signed, x_scale)
-    wq = quantize_weights(w32, plan.signed)
+    wq = quantize_weights(weight.float(), plan.signed)
     if plan.members:
         out = eight_bit_forward(x, weight, xq, wq, mix, plan, geometry, mode, x_scale)
     else:
         out = torch.zeros((), device=x.device)
     if plan.float_index is not None:
-        out = out + F.conv2d(x32, w32, **geometry.conv_kwargs()) * mix[plan.float_index]
+        plain = F.conv2d(x.float(), weight.float(), **geometry.conv_kwargs())
+        out = out + plain * mix[plan.float_index]
     return out.to(x.dtype), xq.scale, codes, wq.dequantized().to(weight.dtype)
 
 
+def flat(t: torch.Tensor) -> torch.Tensor | None:
+    """A 1-D view in memory order (NCHW or channels-last), else None."""
+    if t.is_contiguous():
+        return t.view(-1)
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    return None
+
+
 def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.mul(a, b).sum(dtype=torch.float64)
+    """sum(a * b) without a product tensor when both share a memory order."""
+    fa, fb = flat(a), flat(b)
+    same_order = fa is not None and fb is not None and a.stride() == b.stride()
+    return torch.dot(fa, fb) if same_order else torch.mul(a, b).sum()
 
 
 def member_dots(grad, x, weight, x_scale, plan: MixturePlan, geometry, mode) -> torch.Tensor:
-    """<grad, emul_m(x, W)> for every member m: the exact gradient w.r.t. the mixture weights."""
+    """<grad, emul_m(x, W)> for every member m: the exact gradient w.r.t. the mixture weights.
+    Low-rank: <grad, conv(X_j, K)> = <K, dW_j> with dW_j the weight gradient of basis term j,
+    so 1 + R' weight gradients serve every member."""
     grad = grad.float()
-    dots = torch.zeros(plan.size, dtype=torch.float64, device=grad.device)
+    dots = torch.zeros(plan.size, device=grad.device)
     if plan.float_index is not None:
         plain = F.conv2d(x.float(), weight.float(), **geometry.conv_kwargs())
         dots[plan.float_index] = dot(grad, plain)
@@ -168,20 +198,20 @@ def member_dots(grad, x, weight, x_scale, plan: MixturePlan, geometry, mode) -> 
         return dots
     xq = quantize_activations(x.float(), plan.signed, x_scale)
     wq = quantize_weights(weight.float(), plan.signed)
-    if mode == "exact":
-        for i, m, _ in plan.members:
-            dots[i] = dot(grad, exact_lut_conv(float_table(m, x.device), xq, wq, weight, geometry))
-        return dots
     tables = plan.tables(x.device)
-    w_terms = terms_from_table(wq, tables["weight_table"], xq.scale)
-    kwargs = geometry.conv_kwargs()
-    dots[tables["eight_bit"]] += dot(grad, F.conv2d(xq.value, w_terms[0], **kwargs))
-    column = 1
-    for i, m, r in plan.members:
-        for x_term in activation_terms(xq, m, r):
-            dots[i] += dot(grad, F.conv2d(x_term, w_terms[column], **kwargs))
-            column += 1
-    return dots
+    if mode == "exact":
+        for slot, (i, _, _) in enumerate(plan.members):
+            member = exact_lut_conv(tables["luts"][slot], xq, wq, weight, geometry)
+            dots[i] = dot(grad, member)
+        return dots
+    g = geometry
+    weight_grads = torch.stack([
+        conv2d_backward(grad, x_term, weight.float(), g.stride, g.padding, g.dilation, g.groups,
+                        need_x=False, need_w=True)[1]
+        for x_term in basis_terms(x, xq, plan, x_scale)])  # (1 + R', O, C/groups, kh, kw)
+    coded = coded_weight_terms(wq, tables, xq.scale)  # (O, C/groups, kh, kw, 1 + R', members)
+    member_dots8 = torch.einsum("ocyxjm,jocyx->m", coded, weight_grads)
+    return dots.index_copy_(0, tables["eight_bit"], member_dots8)
 
 
 class MixedConvFunction(torch.autograd.Function):
@@ -197,6 +227,7 @@ class MixedConvFunction(torch.autograd.Function):
         ctx.save_for_backward(codes, used_scale, w_deq, mix32, x if keep_inputs else None,
                               weight if keep_inputs else None)
         ctx.plan, ctx.geometry, ctx.mode, ctx.x_dtype = plan, geometry, mode, x.dtype
+        ctx.mix_dtype = mix.dtype
         used_scale = used_scale.clone()  # an output of its own (a given scale is an input)
         ctx.mark_non_differentiable(used_scale)
         return out, used_scale
@@ -206,7 +237,7 @@ class MixedConvFunction(torch.autograd.Function):
         codes, scale, w_deq, mix, x, weight = ctx.saved_tensors
         plan, g = ctx.plan, ctx.geometry
         need_x, need_w, need_mix = ctx.needs_input_grad[:3]
-        total = mix[plan.eight_bit].sum() if plan.members else mix.new_zeros(())
+        total = mix.index_select(0, plan.tables(mix.device)["eight_bit"]).sum()
         x_eff = (codes.float() * scale).to(ctx.x_dtype)
         w_eff = w_deq * total.to(w_deq.dtype)
         if plan.float_index is not None:  # the float member's own STE: its float conv
@@ -221,7 +252,7 @@ class MixedConvFunction(torch.autograd.Function):
             if need_w and plan.float_index is None:
                 grad_w = grad_w * total.to(grad_w.dtype)
         if need_mix:
-            grad_mix = member_dots(grad_out, x, weight, scale, plan, g, ctx.mode)
+            grad_mix = member_dots(grad_out, x, weight, scale, plan, g, ctx.mode).to(ctx.mix_dtype)
         return grad_x, grad_w, grad_mix, None, None, None, None
 
 

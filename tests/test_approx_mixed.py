@@ -105,7 +105,7 @@ def test_one_shared_weight_and_one_conv_per_term(monkeypatch):
     conv2d = F.conv2d
     monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
     conv(torch.rand(1, 4, 3, 3))
-    assert len(calls) == 1 + 6  # exact product + ranks 0 + 2 + 1 + 2 + 1
+    assert len(calls) == 1 + 3  # ranks 0 + 2 + 1 + 2 + 1 span 3 directions besides a
 
 
 def test_shared_input_is_quantised_once_for_mixed_and_plain_convs(monkeypatch):
@@ -145,3 +145,14 @@ def test_members_must_share_signedness(tmp_path):
     write_table(path, table, signed=True)
     with pytest.raises(ValueError, match="one signedness.*mul8s_mine.*drum4"):
         MultiplierMixture(["drum4", str(path)])
+
+
+def test_float_only_mixture_is_the_float_conv():
+    x, weight, _ = operands(1)
+    mixture = MultiplierMixture(["float"])
+    xg = x.clone().requires_grad_()
+    weights = torch.ones(1, requires_grad=True)
+    out = mixed_approx_conv2d(xg, weight, mixture, weights, padding=1)
+    torch.testing.assert_close(out, F.conv2d(x, weight, padding=1))
+    out.sum().backward()
+    assert weights.grad is not None and xg.grad is not None
