@@ -45,7 +45,8 @@ FLOAT = "float"
 class MultiplierMixture:
     """Members (multiplier specs, or "float") and their current weights, shared by the convs
     of one mixed op. Set `weights` (1-D, one per member, e.g. a softmax; differentiable)
-    before each forward; None means uniform."""
+    before each forward; None means uniform. `names` are the multipliers' names, `specs` the
+    specs as given (e.g. 'my_mul.bin:0.21'), `multipliers` None for "float"."""
 
     def __init__(self, specs: Sequence[str | Multiplier], lut_dir: str | Path | None = None):
         if not specs:
@@ -54,6 +55,8 @@ class MultiplierMixture:
                        for spec in specs]
         self.multipliers: tuple[Multiplier | None, ...] = tuple(multipliers)
         self.names = tuple(FLOAT if m is None else m.name for m in multipliers)
+        # the specs as given (a genotype's op@spec rebuilds the same table and power)
+        self.specs = tuple(spec if isinstance(spec, str) else spec.name for spec in specs)
         kinds = {m.signed for m in multipliers if m is not None}
         if len(kinds) > 1:
             signed = [m.name for m in multipliers if m is not None and m.signed]

@@ -156,3 +156,15 @@ def test_float_only_mixture_is_the_float_conv():
     torch.testing.assert_close(out, F.conv2d(x, weight, padding=1))
     out.sum().backward()
     assert weights.grad is not None and xg.grad is not None
+
+def test_mixture_keeps_names_and_specs(tmp_path):
+    from approx.binfile import write_table
+    from approx.builtin import builtin_multiplier
+    table = builtin_multiplier("trunc6").lut.clone()
+    table[9, 9] += 1
+    write_table(tmp_path / "my_mul.bin", table, signed=False)
+    spec = f"{tmp_path / 'my_mul.bin'}:0.21"
+    mixture = MultiplierMixture(["exact", spec, "float"])
+    assert mixture.names == ("exact", "my_mul", "float")
+    assert mixture.specs == ("exact", spec, "float")
+    assert mixture.multipliers[1].power_mw == 0.21 and mixture.multipliers[2] is None
