@@ -157,6 +157,7 @@ def test_float_only_mixture_is_the_float_conv():
     out.sum().backward()
     assert weights.grad is not None and xg.grad is not None
 
+
 def test_mixture_keeps_names_and_specs(tmp_path):
     from approx.binfile import write_table
     from approx.builtin import builtin_multiplier
@@ -168,3 +169,12 @@ def test_mixture_keeps_names_and_specs(tmp_path):
     assert mixture.names == ("exact", "my_mul", "float")
     assert mixture.specs == ("exact", spec, "float")
     assert mixture.multipliers[1].power_mw == 0.21 and mixture.multipliers[2] is None
+
+
+def test_conv_factory_builds_mixed_ops():
+    from operations import OPS, conv_factory
+    mixture = MultiplierMixture(["exact", "drum4"])
+    op = OPS["sep_conv_3x3"](4, 1, False, conv_factory(mixture))
+    convs = [m for m in op.modules() if isinstance(m, MixedApproxConv2d)]
+    assert len(convs) == 4 and all(c.mixture is mixture for c in convs)
+    assert op(torch.rand(2, 4, 6, 6)).shape == (2, 4, 6, 6)
