@@ -31,7 +31,7 @@ from approx.exact_kernel import exact_lut_conv
 from approx.geometry import Geometry
 from approx.lowrank import resolve_rank, surrogate_rank
 from approx.lowrank_conv import table_terms, term_convs
-from approx.mixed_tables import Members, mixed_tables
+from approx.mixed_tables import Members, factor_basis, mixed_tables
 from approx.module import EmulatedConv2d
 from approx.multiplier import Multiplier
 from approx.quantize import quantize_activations, quantize_weights
@@ -106,6 +106,12 @@ class MixturePlan:
             for i, m in enumerate(mixture.multipliers) if m is not None)
         floats = [i for i, m in enumerate(mixture.multipliers) if m is None]
         return cls(mixture.signed, members, floats[0] if floats else None, len(mixture.names))
+
+    @property
+    def convolutions(self) -> int:
+        """Float convolutions per forward in mode 'lowrank' (1 + R'; +1 with "float")."""
+        terms = 1 + factor_basis(self.ranked, self.signed)[0].shape[1] if self.members else 0
+        return terms + (self.float_index is not None)
 
     @property
     def ranked(self) -> Members:
