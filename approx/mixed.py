@@ -34,7 +34,7 @@ from approx.lowrank_conv import table_terms, term_convs
 from approx.mixed_tables import Members, factor_basis, mixed_tables
 from approx.module import EmulatedConv2d
 from approx.multiplier import Multiplier
-from approx.quantize import quantize_activations, quantize_weights
+from approx.quantize import Quantized, quantize_activations, quantize_weights
 from approx.registry import load_multiplier
 from approx.sharing import cached
 from convgrad import conv2d_backward
@@ -194,7 +194,8 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.dot(fa, fb) if same_order else torch.mul(a, b).sum()
 
 
-def member_dots(grad, x, weight, x_scale, plan: MixturePlan, geometry, mode) -> torch.Tensor:
+def member_dots(grad, xq: Quantized, x, weight, plan: MixturePlan, geometry,
+                mode) -> torch.Tensor:
     """<grad, emul_m(x, W)> for every member m: the exact gradient w.r.t. the mixture weights.
     Low-rank: <grad, conv(X_j, K)> = <K, dW_j> with dW_j the weight gradient of basis term j,
     so 1 + R' weight gradients serve every member."""
@@ -205,9 +206,8 @@ def member_dots(grad, x, weight, x_scale, plan: MixturePlan, geometry, mode) -> 
         dots[plan.float_index] = dot(grad, plain)
     if not plan.members:
         return dots
-    xq = quantize_activations(x.float(), plan.signed, x_scale)
     wq = quantize_weights(weight.float(), plan.signed)
-    tables = plan.tables(x.device)
+    tables = plan.tables(grad.device)
     if mode == "exact":
         for slot, (i, _, _) in enumerate(plan.members):
             member = exact_lut_conv(tables["luts"][slot], xq, wq, weight, geometry)
@@ -217,10 +217,25 @@ def member_dots(grad, x, weight, x_scale, plan: MixturePlan, geometry, mode) -> 
     weight_grads = torch.stack([
         conv2d_backward(grad, x_term, weight.float(), g.stride, g.padding, g.dilation, g.groups,
                         need_x=False, need_w=True)[1]
-        for x_term in basis_terms(x, xq, plan, x_scale)])  # (1 + R', O, C/groups, kh, kw)
+        for x_term in [xq.value, *table_terms(xq, tables["activation"], tables["zero_sign"])]
+    ])  # (1 + R', O, C/groups, kh, kw)
     coded = coded_weight_terms(wq, tables, xq.scale)  # (O, C/groups, kh, kw, 1 + R', members)
     member_dots8 = torch.einsum("ocyxjm,jocyx->m", coded, weight_grads)
     return dots.index_copy_(0, tables["eight_bit"], member_dots8)
+
+
+def needs_source(plan: MixturePlan, mode: str, x: torch.Tensor) -> bool:
+    """Whether the codes alone cannot rebuild the activation terms: exact mode (sign-magnitude
+    tables read sign(x)) or tables whose code 0 keeps the sign of x."""
+    return bool(plan.members) and (mode == "exact" or plan.tables(x.device)["zero_sign"])
+
+
+def saved_activation(codes, scale, x, signed: bool) -> Quantized:
+    """The forward's activation codes again: from x when it was kept, else from the codes."""
+    if x is not None:
+        return quantize_activations(x.float(), signed, scale)
+    value = codes.float()
+    return Quantized(value, value, scale, signed)
 
 
 class MixedConvFunction(torch.autograd.Function):
@@ -232,9 +247,10 @@ class MixedConvFunction(torch.autograd.Function):
         with emulation_scope(x):
             out, used_scale, codes, w_deq = mixed_forward(x, weight, mix32, plan, geometry, mode,
                                                           x_scale)
-        keep_inputs = plan.float_index is not None or ctx.needs_input_grad[2]
-        ctx.save_for_backward(codes, used_scale, w_deq, mix32, x if keep_inputs else None,
-                              weight if keep_inputs else None)
+        need_mix = ctx.needs_input_grad[2]
+        keep_x = plan.float_index is not None or (need_mix and needs_source(plan, mode, x))
+        ctx.save_for_backward(codes, used_scale, w_deq, mix32, x if keep_x else None,
+                              weight if keep_x or need_mix else None)
         ctx.plan, ctx.geometry, ctx.mode, ctx.x_dtype = plan, geometry, mode, x.dtype
         ctx.mix_dtype = mix.dtype
         used_scale = used_scale.clone()  # an output of its own (a given scale is an input)
@@ -261,7 +277,9 @@ class MixedConvFunction(torch.autograd.Function):
             if need_w and plan.float_index is None:
                 grad_w = grad_w * total.to(grad_w.dtype)
         if need_mix:
-            grad_mix = member_dots(grad_out, x, weight, scale, plan, g, ctx.mode).to(ctx.mix_dtype)
+            xq = saved_activation(codes, scale, x, plan.signed)
+            grad_mix = member_dots(grad_out, xq, x, weight, plan, g, ctx.mode)
+            grad_mix = grad_mix.to(ctx.mix_dtype)
         return grad_x, grad_w, grad_mix, None, None, None, None
 
 
