@@ -310,7 +310,11 @@ def mixed_approx_conv2d(x, weight, mixture: MultiplierMixture, weights=None, bia
 
 
 class MixedApproxConv2d(EmulatedConv2d):
-    """nn.Conv2d with one weight emulated on a mixture of multipliers (`mixture.weights`)."""
+    """nn.Conv2d with one weight emulated on a mixture of multipliers (`mixture.weights`).
+
+    `rank`: None (each member's default rank) or a search-time cap, applied per member as
+    approx.lowrank.surrogate_rank does (exactly low-rank members keep their rank unless
+    `truncate_low_rank`); cap_emulation_rank sets both."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=False, *, mixture: MultiplierMixture, mode: str = "lowrank",

@@ -179,3 +179,19 @@ def test_conv_factory_builds_mixed_ops():
     convs = [m for m in op.modules() if isinstance(m, MixedApproxConv2d)]
     assert len(convs) == 4 and all(c.mixture is mixture for c in convs)
     assert op(torch.rand(2, 4, 6, 6)).shape == (2, 4, 6, 6)
+
+
+def test_two_mixed_convs_reading_a_shared_tensor_look_up_its_terms_once(monkeypatch):
+    import approx.mixed
+    calls = []
+    lookup = approx.mixed.table_terms
+    monkeypatch.setattr(approx.mixed, "table_terms",
+                        lambda *args: calls.append(1) or lookup(*args))
+    x, weight, weights = operands(1)
+    first, second = MultiplierMixture(MEMBERS), MultiplierMixture(MEMBERS)
+    with shared_codes():
+        source = share(x.clone())
+        outs = [mixed_approx_conv2d(source, weight, m, weights, padding=1)
+                for m in (first, second)]
+    assert len(calls) == 1  # same members: one lookup of the basis terms
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
