@@ -10,14 +10,17 @@ is a lookup and a convolution, so they are re-expressed exactly (to float64 roun
     sum_m w_m emul_m = conv(sign(x) a, B_0) + sum_j conv(sign(x) Q_j(a), B_j),
     B_j(b) = sum_m w_m T_mj(b),  T_m0 = b + V_m c0_m,  T_mj = V_m C_jm  (member m's columns),
 so a mixture costs 1 + R' convolutions and R' lookups, whatever its weights; T is one table.
+MixturePlan holds a mixture's members, their ranks under a rank cap, and these tables per device.
 """
 
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 import torch
 
-from approx.lowrank import error_svd, reachable_codes
+from approx.conv import float_table
+from approx.lowrank import error_svd, reachable_codes, resolve_rank, surrogate_rank
 from approx.lowrank_conv import activation_table_of
 from approx.multiplier import Multiplier, operand_values
 from approx.quantize import sign_extend
@@ -61,3 +64,48 @@ def mixed_tables(members: Members, signed: bool, device: torch.device) -> dict:
     weight = torch.from_numpy(tables.reshape(256, -1)).to(device, torch.float32)
     return {"activation": activation, "zero_sign": zero_sign, "terms": 1 + basis.shape[1],
             "weight": sign_extend(weight, signed).contiguous()}
+
+
+@dataclass(frozen=True, eq=False)
+class MixturePlan:
+    """8-bit members (position in the mixture, multiplier, rank) and the float member's
+    position; per device, the mixed tables (approx.mixed_tables) and index tensors."""
+
+    signed: bool
+    members: tuple[tuple[int, Multiplier, int], ...]
+    float_index: int | None
+    size: int
+    _device_cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, multipliers: tuple[Multiplier | None, ...], signed: bool, rank_cap,
+           truncate_low_rank: bool) -> "MixturePlan":
+        """The plan of a mixture's members (None: the float member) under a rank cap."""
+        members = tuple(
+            (i, m, resolve_rank(m, None) if rank_cap is None
+             else surrogate_rank(m, rank_cap, truncate_low_rank))
+            for i, m in enumerate(multipliers) if m is not None)
+        floats = [i for i, m in enumerate(multipliers) if m is None]
+        return cls(signed, members, floats[0] if floats else None, len(multipliers))
+
+    @property
+    def convolutions(self) -> int:
+        """Float convolutions per forward in mode 'lowrank' (1 + R'; +1 with "float")."""
+        terms = 1 + factor_basis(self.ranked, self.signed)[0].shape[1] if self.members else 0
+        return terms + (self.float_index is not None)
+
+    @property
+    def ranked(self) -> Members:
+        return tuple((m, r) for _, m, r in self.members)
+
+    def tables(self, device: torch.device) -> dict:
+        """mixed_tables plus the 8-bit members' positions and stacked float LUTs (exact mode)."""
+        if device not in self._device_cache:
+            positions = torch.tensor([i for i, _, _ in self.members], dtype=torch.long,
+                                     device=device)
+            tables = {"eight_bit": positions}
+            if self.members:
+                tables.update(mixed_tables(self.ranked, self.signed, device))
+                tables["luts"] = torch.stack([float_table(m, device) for _, m, _ in self.members])
+            self._device_cache[device] = tables
+        return self._device_cache[device]

@@ -182,10 +182,10 @@ def test_conv_factory_builds_mixed_ops():
 
 
 def test_two_mixed_convs_reading_a_shared_tensor_look_up_its_terms_once(monkeypatch):
-    import approx.mixed
+    import approx.mixed_conv
     calls = []
-    lookup = approx.mixed.table_terms
-    monkeypatch.setattr(approx.mixed, "table_terms",
+    lookup = approx.mixed_conv.table_terms
+    monkeypatch.setattr(approx.mixed_conv, "table_terms",
                         lambda *args: calls.append(1) or lookup(*args))
     x, weight, weights = operands(1)
     first, second = MultiplierMixture(MEMBERS), MultiplierMixture(MEMBERS)
