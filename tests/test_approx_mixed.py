@@ -15,8 +15,8 @@ from approx import (
 from approx.sharing import share, shared_codes
 
 MEMBERS = ("exact", "drum6", "kulkarni", "drum4", "bam4_4", "mitchell", "float")
-FORMS = [{"padding": 1, "groups": 1}, {"padding": 1, "groups": 4}, {"padding": 2, "groups": 4,
-                                                                    "dilation": 2}]
+FORMS = [{"padding": 1, "groups": 1}, {"padding": 1, "groups": 4},
+         {"padding": 2, "groups": 4, "dilation": 2}, {"padding": 1, "groups": 4, "stride": 2}]
 
 
 def operands(groups: int, seed: int = 0):
@@ -195,3 +195,32 @@ def test_two_mixed_convs_reading_a_shared_tensor_look_up_its_terms_once(monkeypa
                 for m in (first, second)]
     assert len(calls) == 1  # same members: one lookup of the basis terms
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("form", FORMS[1:])
+def test_mixture_weight_gradient_in_every_geometry(form):
+    x, weight, weights = operands(form["groups"])
+    weights = weights.clone().requires_grad_()
+    mixture = MultiplierMixture(MEMBERS)
+    out = mixed_approx_conv2d(x, weight, mixture, weights, **form)
+    projection = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
+    (out * projection).sum().backward()
+    outputs = torch.stack([(single(x, weight, name, "lowrank", **form) * projection).sum()
+                           for name in MEMBERS])
+    torch.testing.assert_close(weights.grad, outputs, rtol=1e-4, atol=1e-3)
+
+
+def test_channels_last_input_keeps_its_layout_and_values():
+    x, weight, weights = operands(4)
+    mixture = MultiplierMixture(MEMBERS)
+    grads = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        xg = x.contiguous(memory_format=layout).detach().clone(memory_format=layout)
+        xg.requires_grad_()
+        w = weights.clone().requires_grad_()
+        out = mixed_approx_conv2d(xg, weight, mixture, w, padding=1, groups=4)
+        assert out.is_contiguous(memory_format=layout)
+        out.square().sum().backward()
+        grads.append((out.detach(), xg.grad, w.grad))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
