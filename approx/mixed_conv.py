@@ -153,19 +153,23 @@ class MixedConvFunction(torch.autograd.Function):
         plan, g = ctx.plan, ctx.geometry
         need_x, need_w, need_mix = ctx.needs_input_grad[:3]
         total = mix.index_select(0, plan.tables(mix.device)["eight_bit"]).sum()
-        x_eff = (codes.float() * scale).to(ctx.x_dtype)
         w_eff = w_deq * total.to(w_deq.dtype)
+        # 8-bit STE weight gradient: s_x * total * dW(codes, grad), the codes converted once
+        x_eff, grad_w_factor = codes.to(grad_out.dtype), scale * total
         if plan.float_index is not None:  # the float member's own STE: its float conv
             share = mix[plan.float_index]
             w_eff = w_eff + weight * share.to(weight.dtype)
             if need_w:
-                x_eff = x_eff * total.to(x_eff.dtype) + x * share.to(x.dtype)
+                x_eff = (codes.float() * grad_w_factor + x.float() * share).to(ctx.x_dtype)
+                grad_w_factor = None
         grad_x = grad_w = grad_mix = None
         if need_x or need_w:
             grad_x, grad_w = conv2d_backward(grad_out, x_eff, w_eff, g.stride, g.padding,
                                              g.dilation, g.groups, need_x=need_x, need_w=need_w)
-            if need_w and plan.float_index is None:
-                grad_w = grad_w * total.to(grad_w.dtype)
+            if grad_x is not None:
+                grad_x = grad_x.to(ctx.x_dtype)
+            if grad_w is not None and grad_w_factor is not None:
+                grad_w = grad_w * grad_w_factor.to(grad_w.dtype)
         if need_mix:
             xq = saved_activation(codes, scale, x, plan.signed)
             grad_mix = member_dots(grad_out, xq, x, weight, plan, g, ctx.mode)

@@ -224,3 +224,18 @@ def test_channels_last_input_keeps_its_layout_and_values():
         grads.append((out.detach(), xg.grad, w.grad))
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_bfloat16_activations_keep_their_dtype_and_get_gradients():
+    x, weight, weights = operands(4)
+    mixture = MultiplierMixture(MEMBERS)
+    xb = x.to(torch.bfloat16).requires_grad_()
+    w = weights.clone().requires_grad_()
+    conv = MixedApproxConv2d(4, 4, 3, padding=1, groups=4, mixture=mixture)
+    mixture.weights = w
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv(xb)
+    assert out.dtype == torch.bfloat16
+    out.float().square().sum().backward()
+    assert xb.grad.dtype == torch.bfloat16 and conv.weight.grad.dtype == torch.float32
+    assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
