@@ -1,7 +1,8 @@
 """Emulated approximate convolution: `approx_conv2d` (exact LUT sum or fast low-rank mode).
 
-Forward follows the GUIDE contract: operands quantised to 8-bit codes, products taken from the
-multiplier's table, rescaled. Backward is straight-through: the gradient of the float convolution
+Forward follows the GUIDE contract: operands quantised to 8-bit codes (activations with the
+tensor's own scale or a given, calibrated one), products taken from the multiplier's table,
+rescaled. Backward is straight-through: the gradient of the float convolution
 of the dequantised operands with respect to x, weight (and bias).
 """
 
