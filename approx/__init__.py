@@ -3,7 +3,7 @@
 from approx.builtin import builtin_names
 from approx.conv import approx_conv2d
 from approx.errors import MultiplierError
-from approx.mixed import MixedApproxConv2d, MultiplierMixture
+from approx.mixed import MixedApproxConv2d, MultiplierMixture, mixed_approx_conv2d
 from approx.module import ApproxConv2d, set_emulation_mode
 from approx.multiplier import Multiplier
 from approx.registry import available_multipliers, load_multiplier
@@ -18,5 +18,6 @@ __all__ = [
     "available_multipliers",
     "builtin_names",
     "load_multiplier",
+    "mixed_approx_conv2d",
     "set_emulation_mode",
 ]

@@ -24,6 +24,7 @@ Every term is per layer, so per-op costs sum exactly to the network's cost.
 
 from __future__ import annotations
 
+from approx.spec import power_hint
 from energy_estimator.counting import INT8_BITS, LayerCount
 from energy_estimator.table import EnergyTable
 
@@ -64,8 +65,9 @@ def relative_mult_energy(layer: LayerCount, table: EnergyTable) -> float:
         return float(layer.power_mw) / table.exact_mult8_power_mw
     raise EnergyModelError(
         f"layer '{layer.name}' runs on multiplier '{layer.multiplier}', whose power is unknown "
-        f"(relative_energy is None): pass --power_mw P (the multiplier's power in mW; the "
-        f"exact 8-bit multiplier is {table.exact_mult8_power_mw} mW) to estimate its energy")
+        f"(relative_energy is None): to estimate its energy, "
+        f"{power_hint(f'path/to/{layer.multiplier}.bin')}; "
+        f"the exact 8-bit multiplier is {table.exact_mult8_power_mw} mW")
 
 
 def multiplication_energy_pj(layer: LayerCount, table: EnergyTable) -> float:
