@@ -10,6 +10,7 @@ import torch
 import energy_estimator
 import genotypes
 import visualize
+from approx.fidelity import surrogate_lines, surrogate_summary
 from approx.module import float_forward
 from model import NetworkCIFAR
 
@@ -24,6 +25,14 @@ def log_settings(run, config: dict, model, dataset) -> None:
                     f"{len(dataset.test.labels)} test images, {dataset.num_classes} classes; "
                     f"supernet {sum(p.numel() for p in model.weights()) / 1e6:.3f} M weights; "
                     f"uniform-alpha energy {model.reference_energy_uj():.3f} uJ/image")
+
+
+def log_surrogate(run, multipliers, rank_cap, lut_dir) -> None:
+    """Per multiplier, the rank of the search-time surrogate and its error against the
+    exact table (on a realistic conv), so that a capped surrogate is never silent."""
+    if run.write and multipliers:
+        for line in surrogate_lines(surrogate_summary(multipliers, rank_cap, lut_dir)):
+            run.logger.info(f"search surrogate: {line}")
 
 
 def log_step(run, step: int, train_loss: float, arch_stats: dict) -> None:

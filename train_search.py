@@ -29,7 +29,7 @@ import operations
 import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
-from architect import Architect
+from architect import Architect, alphas_frozen
 from candidate_space import EXACT
 from defaults import SEARCH_DEFAULTS
 from model_search import Network
@@ -85,9 +85,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                            "(PC-DARTS freezes the architecture for its first epochs)")
     arch.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
     arch.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP, metavar="R",
-                      help="search-time surrogate: approximate convs use at most R low-rank "
-                           "error terms (each multiplier's own rank if smaller; -1 = no cap). "
-                           "Retraining and evaluation use the full emulation")
+                      help="search-time surrogate: multipliers whose error is not exactly "
+                           "low-rank (Mitchell, EvoApproxLib tables) use at most R low-rank "
+                           "error terms (-1 = no cap); exactly low-rank designs (trunc, bam, "
+                           "drum, kulkarni) always keep their true rank. Retraining and "
+                           "evaluation use the full emulation")
     arch.add_argument("--partial_channels", type=int, default=1, metavar="K",
                       help="PC-DARTS: mixed ops see 1/K of the channels (with edge "
                            "normalisation); 1 = plain DARTS")
@@ -212,11 +214,12 @@ def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats:
     """One SGD step of the weights (DDP averages their gradients). Returns the logits, this
     rank's loss, and the step's loss and `arch_stats` averaged over the ranks."""
     w_optimizer.zero_grad(set_to_none=True)
-    logits = replica(x)
-    loss = model.criterion(logits, y)
-    step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
-    check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
-    loss.backward(inputs=list(model.weights()))  # no alpha gradients: the architect owns them
+    with alphas_frozen(model):  # no alpha gradients: the architect owns them
+        logits = replica(x)
+        loss = model.criterion(logits, y)
+        step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
+        check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
+        loss.backward()
     nn.utils.clip_grad_norm_(model.weights(), grad_clip)
     w_optimizer.step()
     return logits, loss.item(), step_stats
@@ -235,6 +238,9 @@ def run_search(args) -> int:
     config = {**vars(args), "candidates": candidates, "world_size": distributed.world_size()}
     start_epoch, step = experiment.start_or_resume(run, args, config, components)
     search_logging.log_settings(run, config, model, dataset)
+    search_logging.log_surrogate(run, model.space.multipliers or split_names(args.multipliers),
+                                 None if args.approx_rank == -1 else args.approx_rank,
+                                 args.lut_dir)
     try:
         for epoch in range(start_epoch, args.epochs):
             step = search_epoch(epoch, step, args, run, components, loaders, replica)
