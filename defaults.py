@@ -22,9 +22,11 @@ SEARCH_DEFAULTS = {
     "shapes": {"batch_size": 32, "init_channels": 8, "layers": 5, "n_train": 128,
                "n_test": 256, "image_size": 32, "multipliers": "exact,bam4_4",
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
-               "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"], "warmup_epochs": 0},
+               "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"],
+               "energy_image_size": TRAIN_DEFAULTS["shapes"]["image_size"], "warmup_epochs": 0},
     "default": {"batch_size": 64, "init_channels": 16, "layers": 8, "n_train": None,
                 "n_test": None, "image_size": 32, "multipliers": "exact",
                 "energy_channels": TRAIN_DEFAULTS["default"]["init_channels"],
-                "energy_layers": TRAIN_DEFAULTS["default"]["layers"], "warmup_epochs": 0},
+                "energy_layers": TRAIN_DEFAULTS["default"]["layers"],
+                "energy_image_size": TRAIN_DEFAULTS["default"]["image_size"], "warmup_epochs": 0},
 }

@@ -222,15 +222,15 @@ class Network(nn.Module):
     multiplier set of the factorised space (empty: flat candidates, see search_space.py).
 
     Energy is costed on the network that `train.py` will build from the derived genotype:
-    `cost_channels` / `cost_layers` (default: the supernet's own C and layers) size the cost
-    tables, so the expected energy, the budgets and the derived genotype's energy are all in
-    deployed units. `costs` (keyword) reuses precomputed `SupernetCosts` (see `new()`)."""
+    `cost_channels` / `cost_layers` / `cost_input_size` (default: the supernet's own) size the
+    cost tables, so the expected energy, the budgets and the derived genotype's energy are
+    all in deployed units. `costs` (keyword) reuses precomputed `SupernetCosts` (see `new()`)."""
 
     def __init__(self, C, num_classes, layers, criterion, steps=4, multiplier=4,
                  stem_multiplier=3, candidates=None, lut_dir=None, input_size=32,
                  energy_table=None, *, multipliers=(), multiplier_granularity="edge",
-                 energy_objective="total", cost_channels=None, cost_layers=None, costs=None,
-                 channels_last=True, partial_channels=1):
+                 energy_objective="total", cost_channels=None, cost_layers=None,
+                 cost_input_size=None, costs=None, channels_last=True, partial_channels=1):
         super().__init__()
         _check_partial_channels(C, partial_channels)
         self.partial_channels = partial_channels
@@ -241,7 +241,7 @@ class Network(nn.Module):
                              multipliers=self.space.multipliers,
                              multiplier_granularity=multiplier_granularity,
                              energy_objective=energy_objective, cost_channels=cost_channels,
-                             cost_layers=cost_layers)
+                             cost_layers=cost_layers, cost_input_size=cost_input_size)
         self._args = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                           multiplier=multiplier, stem_multiplier=stem_multiplier,
                           lut_dir=lut_dir, input_size=input_size)
@@ -260,7 +260,8 @@ class Network(nn.Module):
         if partial_channels > 1:  # PC-DARTS edge normalisation
             self.betas_normal = nn.Parameter(1e-3 * torch.randn(shape[0]))
             self.betas_reduce = nn.Parameter(1e-3 * torch.randn(shape[0]))
-        self.cost_size = dict(C=cost_channels or C, layers=cost_layers or layers)
+        self.cost_size = dict(C=cost_channels or C, layers=cost_layers or layers,
+                              input_size=cost_input_size or input_size)
         self.costs = costs if costs is not None else self._supernet_costs(energy_table,
                                                                           energy_objective)
         self._reference_energy_uj = self.uniform_energy_uj()

@@ -101,15 +101,15 @@ def genotype_costs(genotype, args, num_classes: int, input_size: int) -> dict:
     budget is for) and at the search size: energy per image (total, arithmetic,
     multiplications), params and MACs."""
     table = energy_estimator.load_energy_table(args.energy_table)
-    sizes = {"deployed": (args.energy_channels, args.energy_layers),
-             "search": (args.init_channels, args.layers)}
+    sizes = {"deployed": (args.energy_channels, args.energy_layers, args.energy_image_size),
+             "search": (args.init_channels, args.layers, input_size)}
     costs = {}
-    for scale, (channels, layers) in sizes.items():
+    for scale, (channels, layers, size) in sizes.items():
         network = NetworkCIFAR(channels, num_classes, layers, False, genotype,
                                lut_dir=args.lut_dir)
         with float_forward():
-            report = energy_estimator.profile(network, (3, input_size, input_size), table)
-        costs[scale] = {"init_channels": channels, "layers": layers,
+            report = energy_estimator.profile(network, (3, size, size), table)
+        costs[scale] = {"init_channels": channels, "layers": layers, "image_size": size,
                         "energy_uj": report.energy_uj, "arith_energy_uj": report.arith_energy_uj,
                         "mult_energy_uj": report.mult_energy_uj, "params": report.params,
                         "macs": report.macs}
@@ -151,7 +151,8 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
     run.logger.info(f"genotype: {genotype}")
     run.logger.info(
         f"genotype {args.energy_objective} energy {energy_uj:.3f} uJ/image on the deployed "
-        f"network (C={args.energy_channels}, {args.energy_layers} cells; uniform alphas "
+        f"network (C={args.energy_channels}, {args.energy_layers} cells, "
+        f"{args.energy_image_size}x{args.energy_image_size}; uniform alphas "
         f"{model.reference_energy_uj():.3f}); held-out accuracy: supernet "
         f"{final.get('test_acc')}, derived cell {final.get('derived_acc')}; written to {path}; "
         f"retrain with: python train.py --genotype {run.path}")

@@ -113,6 +113,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     energy.add_argument("--energy_layers", type=int, default=None,
                         help="cells of the network the energy is costed on (default: "
                              "train.py's --layers for the dataset)")
+    energy.add_argument("--energy_image_size", type=int, default=None,
+                        help="image side the energy is costed at (default: train.py's "
+                             "--image_size for the dataset)")
     return experiment.parse(parser, argv, SEARCH_DEFAULTS)
 
 
@@ -141,7 +144,8 @@ def build(args, dataset: data.Dataset, device: torch.device):
                     lut_dir=args.lut_dir, input_size=dataset.train.images.shape[-1],
                     energy_table=table, partial_channels=args.partial_channels,
                     energy_objective=args.energy_objective, cost_channels=args.energy_channels,
-                    cost_layers=args.energy_layers, **space).to(device)
+                    cost_layers=args.energy_layers, cost_input_size=args.energy_image_size,
+                    **space).to(device)
     candidates = list(model.candidates)
     cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 import energy_estimator
+import train
 import train_search
 from candidate_space import SearchSpace, SearchSpaceError
 from genotypes import GENOTYPE_FILE
@@ -23,7 +24,7 @@ TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_chan
 def net():
     torch.manual_seed(0)
     return Network(4, 10, 3, nn.CrossEntropyLoss(), input_size=16, multipliers=MULTIPLIERS,
-                   cost_channels=6, cost_layers=4)
+                   cost_channels=6, cost_layers=4, cost_input_size=32)
 
 
 def test_derivation_never_splits_an_op_family(net):
@@ -43,7 +44,7 @@ def test_derivation_never_splits_an_op_family(net):
 def test_one_hot_expected_energy_is_the_deployed_networks_profiled_energy(net):
     genotype = net.genotype()
     deployed = NetworkCIFAR(6, 10, 4, False, genotype)
-    profiled = energy_estimator.profile(deployed, (3, 16, 16)).energy_uj
+    profiled = energy_estimator.profile(deployed, (3, 32, 32)).energy_uj
     assert net.genotype_energy_uj(genotype) == pytest.approx(profiled, rel=1e-6)
 
 
@@ -89,3 +90,23 @@ def test_search_records_held_out_accuracy_and_reproduces_from_its_config(tmp_pat
     again = tmp_path / "again"
     assert train_search.main(["--config", str(first / "config.json"), "--save", str(again)]) == 0
     assert json.loads((again / GENOTYPE_FILE).read_text())["genotype"] == record["genotype"]
+
+
+@pytest.mark.slow
+def test_a_budget_met_in_the_search_is_met_by_the_retrain(tmp_path):
+    """The search costs energy on the network train.py builds (same units both sides)."""
+    data = ["--data", str(tmp_path / "data")]
+    deployed = ["--energy_channels", "6", "--energy_layers", "3", "--energy_image_size", "32"]
+    search_dir = tmp_path / "search"
+    assert train_search.main([*TINY, *data, *deployed, "--epochs", "1", "--energy_budget", "60",
+                              "--budget_control", "pi", "--save", str(search_dir)]) == 0
+    record = json.loads((search_dir / GENOTYPE_FILE).read_text())
+    retrain_dir = tmp_path / "retrain"
+    assert train.main(["--dataset", "shapes", *data, "--n_train", "32", "--n_test", "16",
+                       "--genotype", str(search_dir), "--epochs", "1", "--batch_size", "16",
+                       "--init_channels", "6", "--layers", "3", "--image_size", "32",
+                       "--device", "cpu", "--save", str(retrain_dir)]) == 0
+    results = json.loads((retrain_dir / "results.json").read_text())
+    assert results["energy_uj"] == pytest.approx(record["energy_uj"], rel=1e-9)
+    assert (results["energy_uj"] <= 60) == (record["energy_uj"] <= 60)
+    assert "G(energy_uj <= 60)" in json.loads((retrain_dir / "config.json").read_text())["stl"]
