@@ -75,6 +75,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                        help="continue the run in RUN_DIR from its last checkpoint (its saved "
                             "settings are used; --epochs may extend it)")
     group.add_argument("--report_freq", type=int, default=50, help="log every N steps")
+    group.add_argument("--wandb", action="store_true",
+                       help="also log the run to Weights & Biases (needs `pip install wandb`)")
+    group.add_argument("--wandb_project", default="axdarts", help="W&B project of --wandb")
+    group.add_argument("--wandb_mode", default="offline", choices=("offline", "online"),
+                       help="offline: files under <run>/wandb for a later `wandb sync`")
     group.add_argument("--dist_timeout", type=float, default=distributed.DEFAULT_TIMEOUT_S,
                        help="under torchrun: seconds a rank waits for the others before the job "
                             "stops with an error")
@@ -88,7 +93,18 @@ def parse(parser: argparse.ArgumentParser, argv, defaults: dict[str, dict]) -> a
         settings = read_config(args.config, parser)
         parser.set_defaults(**settings)
         args = parser.parse_args(argv)
+    if args.wandb:
+        check_wandb()
     return apply_defaults(args, defaults)
+
+
+def check_wandb() -> None:
+    """--wandb fails now, before any run directory, when the package is missing."""
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ValueError("--wandb needs the wandb package: pip install wandb "
+                         "(or run without --wandb)") from None
 
 
 def read_config(path: str, parser: argparse.ArgumentParser) -> dict:
@@ -161,6 +177,14 @@ def record_config(run: RunDir, config: dict) -> None:
     if run.write:
         run.save_config(config)
         run.writer.add_text("config", config_markdown(config), 0)
+
+
+def attach_tracker(run: RunDir, args, config: dict) -> None:
+    """`--wandb`: mirror the run's history to Weights & Biases (rank 0 only)."""
+    if run.write and getattr(args, "wandb", False):
+        from wandb_logger import WandbMirror
+
+        run.mirror = WandbMirror(run.path, config, args.wandb_project, args.wandb_mode)
 
 
 def load_data(args: argparse.Namespace) -> data.Dataset:
@@ -237,6 +261,7 @@ def evaluate(model, loader, prefix: str) -> dict:
 def start_or_resume(run: RunDir, args, config: dict, components: dict) -> tuple[int, int]:
     """(epoch, step) to start from: a resumed run loads its checkpoint and stretches its cosine
     schedule to the current --epochs; a new run records its config and an epoch-0 checkpoint."""
+    attach_tracker(run, args, config)
     if args.resume:
         epoch, step = restore_training_state(run.load_checkpoint(), components)
         retarget_cosine_schedule(components["scheduler"], args.epochs)

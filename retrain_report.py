@@ -107,6 +107,8 @@ def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
     if run.write:
         atomic_write_json(run.path / RESULTS_FILE, results)
         _log_results(run, results, verdict)
+        if run.mirror is not None:
+            run.mirror.summarise({**results, "stl_robustness": verdict.robustness})
     return results
 
 

@@ -147,6 +147,8 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
         multiplier_set=list(model.space.multipliers), search_space=model.space.describe(),
         note=note, settings=dict(vars(args)),
     )
+    if run.mirror is not None:
+        run.mirror.summarise({"energy_uj": energy_uj, **final, "genotype": str(genotype)})
     run.writer.add_text("genotype/final", f"`{genotype}`", len(run.history))
     run.logger.info(f"genotype: {genotype}")
     run.logger.info(
