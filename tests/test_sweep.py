@@ -5,6 +5,7 @@ import csv
 import json
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import sweep
 from tradeoff import pareto, table
@@ -59,6 +60,8 @@ def test_plots_and_tensorboard_are_written(tiny_sweep):
     for stem in ("tradeoff", "curves", "multipliers", "alphas-search-ew0", "alphas-search-ew2"):
         assert (tiny_sweep / "plots" / f"{stem}.png").stat().st_size > 0
     assert list((tiny_sweep / "summary").glob("events.out.tfevents.*"))
+    hparams = EventAccumulator(str(tiny_sweep / "summary" / "hparams" / "train-ew2")).Reload()
+    assert "final/test_acc" in hparams.Tags()["scalars"]  # the HParams dashboard's metric
 
 
 def markers(sweep_dir):

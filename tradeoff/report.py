@@ -6,6 +6,7 @@ to `<out>/plots/*.png` and put them, the table and the hypervolume into TensorBo
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,7 @@ import numpy as np
 
 from tradeoff import pareto, plots
 from tradeoff.records import Run, find_runs
-from tradeoff.table import build_rows, mark_front, markdown, write_table
+from tradeoff.table import RESULT_FIELDS, build_rows, mark_front, markdown, write_table
 from utils import CHECKPOINT_FILE
 
 PLOTS_DIR = "plots"
@@ -69,12 +70,15 @@ def save_figures(figures: dict, plot_dir: Path) -> dict[str, np.ndarray]:
     return images
 
 
-def to_tensorboard(summary_dir: Path, images: dict, table_markdown: str, front: dict) -> None:
-    """One fresh event file under `summary_dir` (older ones from earlier analyses removed)."""
+def to_tensorboard(summary_dir: Path, images: dict, table_markdown: str, front: dict,
+                   rows: list[dict]) -> None:
+    """One fresh event file under `summary_dir` (older ones from earlier analyses removed),
+    with every run's settings and final metrics in the HParams dashboard."""
     from torch.utils.tensorboard import SummaryWriter
 
     for old in summary_dir.glob("events.out.tfevents.*"):
         old.unlink()
+    shutil.rmtree(summary_dir / "hparams", ignore_errors=True)
     with SummaryWriter(log_dir=str(summary_dir)) as writer:
         for stem, image in images.items():
             writer.add_image(f"tradeoff/{stem}", image, 0, dataformats="HWC")
@@ -83,6 +87,21 @@ def to_tensorboard(summary_dir: Path, images: dict, table_markdown: str, front: 
             writer.add_scalar("tradeoff/hypervolume", front["hypervolume"], 0)
             writer.add_scalar("tradeoff/hypervolume_normalised",
                               front["hypervolume_normalised"], 0)
+        for row in rows:
+            hparams, metrics = hparams_of(row)
+            if metrics:
+                writer.add_hparams(hparams, metrics, run_name=f"hparams/{row['name']}")
+
+
+def hparams_of(row: dict) -> tuple[dict, dict]:
+    """A table row as TensorBoard HParams: its settings (scalar or text fields) and its
+    final metrics (the numeric result fields)."""
+    metrics = {f"final/{key}": float(row[key]) for key in RESULT_FIELDS
+               if isinstance(row.get(key), int | float) and not isinstance(row.get(key), bool)}
+    hparams = {key: value for key, value in row.items()
+               if key not in RESULT_FIELDS and key != "pareto"
+               and isinstance(value, bool | int | float | str)}
+    return hparams, metrics
 
 
 def analyze(root: str | Path, out_dir: str | Path | None = None, reference=None,
@@ -98,7 +117,7 @@ def analyze(root: str | Path, out_dir: str | Path | None = None, reference=None,
     images = save_figures(draw(rows, front, runs), out_dir / PLOTS_DIR)
     table_markdown = markdown(rows)
     if tensorboard:
-        to_tensorboard(out_dir / SUMMARY_DIR, images, table_markdown, front)
+        to_tensorboard(out_dir / SUMMARY_DIR, images, table_markdown, front, rows)
     return {"rows": rows, "front": front, "csv": csv_path, "json": json_path,
             "plots": sorted(str(out_dir / PLOTS_DIR / f"{s}.png") for s in images),
             "markdown": table_markdown, "runs": len(runs)}
