@@ -96,6 +96,9 @@ def add_program_args(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--retrain_channels", type=int, default=8, help="--init_channels")
     train.add_argument("--retrain_layers", type=int, default=5)
     train.add_argument("--retrain_batch_size", type=int, default=64)
+    train.add_argument("--retrain_seeds", type=int, default=1,
+                       help="retrain every genotype with this many seeds (--seed, --seed + 1, "
+                            "...); the table then also gives each genotype's mean and spread")
     train.add_argument("--train_args", default="", help="more train.py flags, quoted")
 
 

@@ -139,3 +139,27 @@ def test_failed_sub_run_stops_the_sweep_clearly(tmp_path, monkeypatch, capsys):
                        "--random_baselines", "0", "--published", ""]) == 1
     error = capsys.readouterr().err
     assert "train-ew0.5 failed with exit status 2" in error and "train.py" in error
+
+
+def test_retrain_seeds_repeat_every_retrain_with_its_own_seed_and_directory(tmp_path):
+    runs = planned(tmp_path, "--energy_weights", "1", "--random_baselines", "1",
+                   "--published", "", "--no-exact_baselines", "--retrain_seeds", "2",
+                   "--seed", "5")
+    assert [r.name for r in runs] == ["search-ew1", "train-ew1-seed5", "train-ew1-seed6",
+                                      "baseline-random-s1-seed5", "baseline-random-s1-seed6"]
+    argv = runs[2].argv
+    assert argv[argv.index("--seed") + 1] == "6"
+    assert argv[argv.index("--save") + 1] == str(tmp_path / "train-ew1-seed6")
+
+
+def test_seed_groups_give_mean_and_spread():
+    from tradeoff.table import seed_groups
+
+    rows = [{"name": "train-ew1-seed5", "kind": "searched", "test_acc": 0.8, "energy_uj": 3.0},
+            {"name": "train-ew1-seed6", "kind": "searched", "test_acc": 0.9, "energy_uj": 3.0},
+            {"name": "baseline-DARTS_V2", "kind": "published", "test_acc": 0.7}]
+    (group,) = seed_groups(rows)
+    assert group["name"] == "train-ew1" and group["seeds"] == 2
+    assert group["test_acc_mean"] == pytest.approx(0.85)
+    assert group["test_acc_std"] == pytest.approx(0.0707107, rel=1e-5)
+    assert (group["test_acc_min"], group["test_acc_max"]) == (0.8, 0.9)

@@ -108,7 +108,35 @@ def plan_sweep(args, sweep_dir: Path) -> list[SubRun]:
     for published in [name for name in args.published.split(",") if name.strip()]:
         for multiplier in [None, *all_multipliers]:
             runs.append(published_run(args, sweep_dir, published.strip(), multiplier))
-    return runs
+    return with_retrain_seeds(runs, args, sweep_dir)
+
+
+SEED_SUFFIX = "-seed"
+
+
+def with_retrain_seeds(runs: list[SubRun], args, sweep_dir: Path) -> list[SubRun]:
+    """With --retrain_seeds N > 1, every retrain runs N times (seeds seed..seed+N-1, named
+    `<name>-seed<k>`), so each genotype's accuracy comes with its seed-to-seed spread."""
+    count = getattr(args, "retrain_seeds", 1)
+    if count <= 1:
+        return runs
+    seeded = []
+    for run in runs:
+        if run.program != "train":
+            seeded.append(run)
+            continue
+        for seed in range(args.seed, args.seed + count):
+            name = f"{run.name}{SEED_SUFFIX}{seed}"
+            argv = _replace_flag(_replace_flag(run.argv, "--seed", str(seed)),
+                                 "--save", str(sweep_dir / name))
+            seeded.append(SubRun(name, run.program, run.kind, argv, genotype=run.genotype,
+                                 needs=run.needs, make=run.make))
+    return seeded
+
+
+def _replace_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    index = argv.index(flag)
+    return [*argv[:index + 1], value, *argv[index + 2:]]
 
 
 def searched_runs(args, sweep_dir, tag, multipliers, flags) -> list[SubRun]:

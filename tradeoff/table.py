@@ -151,9 +151,29 @@ def write_table(rows: list[dict], front: dict, out_dir: Path) -> tuple[Path, Pat
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows([{k: "" if v is None else v for k, v in row.items()} for row in full])
-    json_path.write_text(json.dumps({"columns": fields, "rows": full, "pareto": front},
-                                    indent=2) + "\n")
+    json_path.write_text(json.dumps({"columns": fields, "rows": full, "pareto": front,
+                                     "seed_groups": seed_groups(rows)}, indent=2) + "\n")
     return csv_path, json_path
+
+
+def seed_groups(rows: list[dict]) -> list[dict]:
+    """Runs of one genotype under several seeds (`<name>-seed<k>`, sweep --retrain_seeds):
+    test accuracy mean, sample standard deviation, min and max, and the energy."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        base, sep, seed = row["name"].rpartition("-seed")
+        if sep and seed.isdigit() and row.get("test_acc") is not None:
+            groups.setdefault(base, []).append(row)
+    summary = []
+    for name, members in groups.items():
+        accs = [float(m["test_acc"]) for m in members]
+        mean = sum(accs) / len(accs)
+        spread = (sum((a - mean) ** 2 for a in accs) / max(len(accs) - 1, 1)) ** 0.5
+        summary.append({"name": name, "kind": members[0]["kind"], "seeds": len(accs),
+                        "test_acc_mean": mean, "test_acc_std": spread,
+                        "test_acc_min": min(accs), "test_acc_max": max(accs),
+                        "energy_uj": members[0].get("energy_uj")})
+    return summary
 
 
 def markdown(rows: list[dict]) -> str:
