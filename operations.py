@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from approx import ApproxConv2d, load_multiplier
-from convgrad import conv2d_backward, memory_format_of
+from convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
 
 ConvFactory = Callable[..., nn.Conv2d]
@@ -89,13 +89,28 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
+class StridedPointwiseConv2d(nn.Conv2d):
+    """nn.Conv2d for a strided 1x1 conv. Where convgrad.subsampled_pointwise says so (a CPU
+    channels-last map of few channels, whose oneDNN AVX2 weight gradient is broken), it
+    convolves the subsampled map with stride 1: the same values, and autograd's gradients then
+    come from the stride-1 kernel (double backward included)."""
+
+    def forward(self, x):
+        if not subsampled_pointwise(x, self.weight, self.stride, self.padding, self.dilation):
+            return super().forward(x)
+        return torch.nn.functional.conv2d(subsample(x, self.stride), self.weight, self.bias, 1,
+                                          0, 1, self.groups)
+
+
 class FactorizedReduce(LeadingReLU, nn.Module):
-    """Halve the resolution with two offset stride-2 1x1 convs, concatenated."""
+    """Halve the resolution with two offset stride-2 1x1 convs, concatenated (float convs are
+    StridedPointwiseConv2d; approximate ones route their backward through convgrad)."""
 
     def __init__(self, C_in, C_out, affine=True, conv=nn.Conv2d):
         super().__init__()
         if C_out % 2:
             raise ValueError(f"FactorizedReduce needs an even C_out, got {C_out}")
+        conv = StridedPointwiseConv2d if conv is nn.Conv2d else conv
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
         self.conv_2 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
