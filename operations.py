@@ -232,10 +232,11 @@ FEW_CHANNELS = 8
 
 def _batch_norm_layout(x):
     """The memory format to run aten's BatchNorm in: x's own, except for a channels-last map
-    of at most FEW_CHANNELS channels (PC-DARTS slices), where the channels-last kernel (which
-    vectorises over channels) is up to 6x slower than a round trip through the NCHW one."""
+    of at most FEW_CHANNELS channels (PC-DARTS slices) on the CPU, where the channels-last
+    kernel (which vectorises over channels) is up to 6x slower than a round trip through the
+    NCHW one."""
     layout = memory_format_of(x)
-    if layout == torch.channels_last and x.shape[1] <= FEW_CHANNELS:
+    if layout == torch.channels_last and x.shape[1] <= FEW_CHANNELS and x.device.type == "cpu":
         return torch.contiguous_format
     return layout
 
@@ -266,7 +267,7 @@ class _IndexFreeMaxPool(torch.autograd.Function):
     def forward(ctx, x, kernel_size, stride, padding):
         ctx.save_for_backward(x)
         ctx.geometry = (kernel_size, stride, padding)
-        if stride == [1, 1] and min(kernel_size) > 1:
+        if stride == [1, 1] and min(kernel_size) > 1 and x.device.type == "cpu":
             return _separable_max_pool(x, kernel_size, padding)
         return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
 
@@ -284,7 +285,7 @@ class _IndexFreeMaxPool(torch.autograd.Function):
 def _separable_max_pool(x, kernel_size, padding):
     """Stride-1 max pooling as a pass over rows, then over columns, of elementwise maxima of
     shifted views of the -inf-padded input: the same values as aten's max_pool2d (a max
-    rounds nothing; NaN propagates in both), 1.4-20x faster on channels-last maps."""
+    rounds nothing; NaN propagates in both), 1.4-20x faster on channels-last CPU maps."""
     (k_h, k_w), (pad_h, pad_w) = kernel_size, padding
     padded = torch.nn.functional.pad(x, (pad_w, pad_w, pad_h, pad_h), value=float("-inf"))
     rows = _max_of_shifts(padded, 3, k_w)
