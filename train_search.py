@@ -121,7 +121,8 @@ def build(args, dataset: data.Dataset, device: torch.device):
                           energy_budget_uj=args.energy_budget, budget_control=args.budget_control,
                           momentum=args.momentum, weight_decay=args.weight_decay,
                           reduce_gradients=distributed.average_gradients)
-    weights_part, alphas_part = data.search_split(dataset.train, args.train_portion)
+    weights_part, alphas_part = data.search_split(dataset.train, args.train_portion,
+                                                  args.data_seed)
     loader = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
     batch, val_batch = distributed.shard(args.batch_size), distributed.shard(2 * args.batch_size)
     cutout = args.cutout_length if args.cutout else 0
