@@ -285,10 +285,14 @@ def _decode_image(path: Path, image_size: int) -> torch.Tensor:
     from PIL import Image
     from torchvision.transforms import functional as TF
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image = TF.resize(image, image_size, antialias=True)
-        return TF.pil_to_tensor(TF.center_crop(image, [image_size, image_size]))
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for unreadable files
+        raise DatasetNotFoundError(f"dataset 'folder': {path} is not a readable image "
+                                   f"({type(error).__name__}); remove or replace it") from None
+    image = TF.resize(image, image_size, antialias=True)
+    return TF.pil_to_tensor(TF.center_crop(image, [image_size, image_size]))
 
 
 # --- batched augmentation ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 import data
 import distributed
+import preflight
 from utils import (
     AverageMeter,
     NonFiniteLossError,
@@ -89,6 +90,7 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
 def restore_saved_config(args: argparse.Namespace,
                          kept=("resume", "device", "epochs", "dist_timeout")) -> dict:
     """On --resume, the run's saved settings win over the command line (but for `kept`)."""
+    preflight.check_resume_dir(args.resume)
     saved = RunDir(args.resume, resume=True, write=False).load_config()
     for key, value in saved.items():
         if key not in kept and hasattr(args, key):

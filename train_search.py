@@ -25,6 +25,7 @@ import energy_estimator
 import experiment
 import genotypes
 import operations
+import preflight
 import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
@@ -185,8 +186,10 @@ def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats:
 
 
 def run_search(args) -> int:
+    preflight.check_epochs(args.epochs)
     if args.resume:
         experiment.restore_saved_config(args)
+    preflight.check_multiplier_power("--multipliers", split_names(args.multipliers), args.lut_dir)
     device = experiment.setup(args)
     dataset = experiment.load_data(args)
     candidates, model, w_optimizer, scheduler, architect, loaders = build(args, dataset, device)
