@@ -5,7 +5,8 @@ channels-last shapes of PC-DARTS channel slices."""
 import pytest
 import torch
 
-from operations import FactorizedReduce, build_op
+from genotypes import PRIMITIVES
+from operations import FactorizedReduce, StridedPointwiseConv2d, build_op, make_lean
 
 
 def _gradients(module, x, dtype):
@@ -34,13 +35,20 @@ def test_factorized_reduce_gradients_on_few_channels(channels):
     _check_against_float64(make, x)
 
 
-@pytest.mark.parametrize("name", ["skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-                                  "dil_conv_5x5", "max_pool_3x3", "avg_pool_3x3"])
-def test_reduction_ops_gradients_on_few_channels(name):
-    x = torch.randn(8, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+@pytest.mark.parametrize("name", PRIMITIVES[1:])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("channels", [2, 4])
+def test_lean_supernet_ops_on_few_channels(name, stride, channels):
+    """Each candidate as the supernet runs it (lean layers, convgrad's backward)."""
+    x = torch.randn(8, channels, 8, 8, generator=torch.Generator().manual_seed(1))
     def make():
         torch.manual_seed(0)
-        return build_op(name, 4, 2, affine=True).to(memory_format=torch.channels_last)
+        op = build_op(name, channels, stride, affine=False)
+        return make_lean(op.to(memory_format=torch.channels_last))
     _check_against_float64(make, x)
 
 
+def test_strided_pointwise_conv_is_a_plain_conv_elsewhere():
+    conv = StridedPointwiseConv2d(16, 8, 1, stride=2, bias=False)
+    x = torch.randn(2, 16, 8, 8).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(x, conv.weight, stride=2))
