@@ -5,6 +5,7 @@ one line naming the input and the fix (the CLIs print it and exit with status 2)
 from __future__ import annotations
 
 import difflib
+import json
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +35,11 @@ def check_resume_dir(path: str | Path) -> None:
     if not (path / CONFIG_FILE).is_file():
         raise PreflightError(f"--resume {path}: no {CONFIG_FILE} there, so not a run "
                              f"directory; pass the directory of an earlier run")
+    try:
+        json.loads((path / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise PreflightError(f"--resume {path}: {CONFIG_FILE} is unreadable ({error}); start "
+                             f"the run again with a new --save directory") from None
     checkpoint = path / CHECKPOINT_FILE
     if not checkpoint.is_file():
         raise PreflightError(f"--resume {path}: no {CHECKPOINT_FILE} there (the run stopped "
