@@ -17,6 +17,16 @@ reduction cell; aten's backward takes 20-40x their forward time) reads only one 
 component of its padded input, xpad[::s, ::s], with dilation d / s and stride 1:
 y[p] = sum_i w[i] * xpad[s * (p + (d / s) * i)]. Its gradients are those of that stride-1
 convolution; the input gradient is zero off the component.
+
+A strided 1x1 convolution of a channels-last map with fewer than FEW_CHANNELS_1X1 input
+channels (FactorizedReduce on a PC-DARTS channel slice) is computed as the stride-1 1x1
+convolution of the subsampled map x[:, :, ::s, ::s] (`subsampled_pointwise`): oneDNN's AVX2
+kernel for its weight gradient (jit_avx2_1x1_convolution_bwd_weights_t, which copies the
+strided input to a unit-stride buffer) overruns its buffer there: wrong gradients, heap
+corruption, a segfault or a hang (torch 2.14.1, ONEDNN_MAX_CPU_ISA=AVX2; the AVX-512 kernel is
+correct). The stride-1 kernel is correct for every channel count and here as fast or faster.
+
+Every rewrite here applies on the CPU only: CUDA runs aten's own backward.
 """
 
 import torch
@@ -29,12 +39,16 @@ def conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups,
     grad_y's dtype (bfloat16 after an autocast forward), returned in x's and weight's."""
     dtypes = x.dtype, weight.dtype
     x, weight = x.to(grad_y.dtype), weight.to(grad_y.dtype)
-    grads = _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w)
+    backward = _backward if grad_y.device.type == "cpu" else _aten_backward
+    grads = backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w)
     return tuple(None if g is None else g.to(dtype) for g, dtype in zip(grads, dtypes,
                                                                          strict=True))
 
 
 def _backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):
+    if subsampled_pointwise(x, weight, stride, padding, dilation):
+        return _subsampled_pointwise_backward(grad_y, x, weight, stride, groups, need_x,
+                                              need_w)
     if _phase_conv_applies(x, weight, stride, dilation, groups):
         return _phase_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x,
                                need_w)
@@ -67,6 +81,35 @@ def _depthwise_5x5_weight_grad(grad_y, x, padding):
             grad_w[:, :, top:top + 3, left:left + 3] = _aten_backward(
                 grad_y, window, block_weight, (1, 1), (0, 0), (1, 1), channels, False, True)[1]
     return grad_w
+
+
+FEW_CHANNELS_1X1 = 8  # one AVX2 vector of float32: below it oneDNN's strided 1x1 kernel fails
+
+
+def subsampled_pointwise(x, weight, stride, padding, dilation) -> bool:
+    """A strided, unpadded 1x1 conv of a CPU channels-last map with fewer than FEW_CHANNELS_1X1
+    input channels: run it as the stride-1 conv of `subsample(x, stride)` (see module doc)."""
+    return (x.device.type == "cpu" and x.dim() == 4 and tuple(weight.shape[2:]) == (1, 1)
+            and tuple(stride) != (1, 1) and not any(padding) and max(dilation) == 1
+            and x.shape[1] < FEW_CHANNELS_1X1 and memory_format_of(x) == torch.channels_last)
+
+
+def subsample(x, stride):
+    """x[:, :, ::s_h, ::s_w] as a dense tensor in x's memory format: the pixels a strided 1x1
+    convolution reads."""
+    return x[:, :, ::stride[0], ::stride[1]].contiguous(memory_format=memory_format_of(x))
+
+
+def _subsampled_pointwise_backward(grad_y, x, weight, stride, groups, need_x, need_w):
+    """Gradients of a strided 1x1 conv from those of the stride-1 conv of the subsampled map
+    (the input gradient is zero off the subsampled pixels)."""
+    grad_sub, grad_w = _aten_backward(grad_y, subsample(x, stride), weight, (1, 1), (0, 0),
+                                      (1, 1), groups, need_x, need_w)
+    grad_x = None
+    if need_x:
+        grad_x = torch.zeros_like(x, memory_format=memory_format_of(x))
+        grad_x[:, :, ::stride[0], ::stride[1]] = grad_sub
+    return grad_x, grad_w
 
 
 def _phase_backward(grad_y, x, weight, stride, padding, dilation, groups, need_x, need_w):

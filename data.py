@@ -105,9 +105,12 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     return Dataset(name, train, test, len(classes), mean, std, tuple(classes))
 
 
-def search_split(data: ImageData, train_portion: float) -> tuple[ImageData, ImageData]:
-    """The DARTS search split: the first int(portion * N) images train the weights, the rest
-    the architecture (no shuffle, as DARTS's indices[:split] and indices[split:])."""
+def search_split(data: ImageData, train_portion: float,
+                 seed: int = 0) -> tuple[ImageData, ImageData]:
+    """The search split: int(portion * N) images train the weights, the rest the architecture.
+    Stratified and seeded, the same for every dataset: each class's images are shuffled and
+    spread evenly over the order, so both parts hold every class (of two images or more) in
+    the proportion of the whole (a class-sorted folder split in halves would not)."""
     if not 0 < train_portion < 1:
         raise ValueError(f"train_portion must be in (0, 1) for a search (the rest trains the "
                          f"architecture), got {train_portion}")
@@ -115,7 +118,21 @@ def search_split(data: ImageData, train_portion: float) -> tuple[ImageData, Imag
     if split < 1 or split >= len(data):
         raise ValueError(f"train_portion {train_portion} of {len(data)} images leaves an empty "
                          f"part ({split} for weights, {len(data) - split} for alphas)")
-    return data.subset(slice(0, split)), data.subset(slice(split, None))
+    order = _stratified_order(data.labels, torch.Generator().manual_seed(seed))
+    return data.subset(order[:split].sort().values), data.subset(order[split:].sort().values)
+
+
+def _stratified_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Every index once, each class's (in a random order) at evenly spaced quantiles
+    (i + 0.5) / n_class, ties between classes broken at random: any prefix is class-balanced."""
+    quantile = torch.empty(len(labels), dtype=torch.float64)
+    for label in labels.unique():
+        members = (labels == label).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        quantile[members] = (torch.arange(len(members), dtype=torch.float64) + 0.5) / len(members)
+    tie_break = torch.randperm(len(labels), generator=generator)
+    by_tie = quantile[tie_break].sort(stable=True).indices
+    return tie_break[by_tie]
 
 
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple, tuple]:
@@ -268,10 +285,14 @@ def _decode_image(path: Path, image_size: int) -> torch.Tensor:
     from PIL import Image
     from torchvision.transforms import functional as TF
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image = TF.resize(image, image_size, antialias=True)
-        return TF.pil_to_tensor(TF.center_crop(image, [image_size, image_size]))
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for unreadable files
+        raise DatasetNotFoundError(f"dataset 'folder': {path} is not a readable image "
+                                   f"({type(error).__name__}); remove or replace it") from None
+    image = TF.resize(image, image_size, antialias=True)
+    return TF.pil_to_tensor(TF.center_crop(image, [image_size, image_size]))
 
 
 # --- batched augmentation ---------------------------------------------------------------------

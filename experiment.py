@@ -18,10 +18,12 @@ import torch.nn as nn
 
 import data
 import distributed
+import preflight
 from utils import (
     AverageMeter,
     NonFiniteLossError,
     RunDir,
+    RunWriteError,
     accuracy,
     config_markdown,
     default_run_dir,
@@ -34,6 +36,7 @@ from utils import (
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE = 3
 EXIT_PEER_FAILED = 4
+EXIT_WRITE_FAILED = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -151,6 +154,7 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
 def restore_saved_config(args: argparse.Namespace,
                          kept=("resume", "device", "epochs", "dist_timeout")) -> dict:
     """On --resume, the run's saved settings win over the command line (but for `kept`)."""
+    preflight.check_resume_dir(args.resume)
     saved = RunDir(args.resume, resume=True, write=False).load_config()
     for key, value in saved.items():
         if key not in kept and hasattr(args, key):
@@ -219,28 +223,36 @@ def run_guarded(run: Callable[[], int]) -> int:
 
 
 def _run_reporting_errors(run: Callable[[], int]) -> int:
-    debug = bool(os.environ.get("AXDARTS_DEBUG"))
     try:
         status = run()
         distributed.barrier()  # ranks leave together, after rank 0 has written its results
         return status
-    except RuntimeError as error:
-        if not distributed.is_enabled():
+    except Exception as error:
+        message, status = _one_line(error)
+        if status is None:
             raise
-        print(f"error: {distributed.describe_failure(error)}", file=sys.stderr)
-        if debug:
+        print(f"error: {message}", file=sys.stderr)
+        if os.environ.get("AXDARTS_DEBUG"):
             raise
-        return EXIT_PEER_FAILED
-    except NonFiniteLossError as error:
-        print(f"error: {error}", file=sys.stderr)
-        if debug:
-            raise
-        return EXIT_NON_FINITE
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        if debug:
-            raise
-        return EXIT_BAD_INPUT
+        return status
+
+
+# the errors that end a run with one line, and their exit statuses (first match wins)
+_ONE_LINE_ERRORS = ((NonFiniteLossError, EXIT_NON_FINITE), (RunWriteError, EXIT_WRITE_FAILED),
+                    ((ValueError, FileNotFoundError), EXIT_BAD_INPUT))
+
+
+def _one_line(error: Exception) -> tuple[str | None, int | None]:
+    """(message, exit status) of an error reported in one line; (None, None) to re-raise it
+    (a RuntimeError outside torchrun is a bug, whose traceback is wanted)."""
+    if isinstance(error, RuntimeError):
+        if distributed.is_enabled():
+            return distributed.describe_failure(error), EXIT_PEER_FAILED
+        return None, None
+    for types, status in _ONE_LINE_ERRORS:
+        if isinstance(error, types):
+            return str(error), status
+    return None, None
 
 
 @torch.no_grad()

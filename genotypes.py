@@ -86,7 +86,7 @@ def validate(genotype: Genotype, source: str = "genotype") -> Genotype:
             _validate_edge(edge, node=position // 2, cell=cell, source=source)
         concat = list(getattr(genotype, f"{cell}_concat"))
         num_states = 2 + len(edges) // 2
-        if not concat or any(not 0 <= int(i) < num_states for i in concat):
+        if not concat or any(not (isinstance(i, int) and 0 <= i < num_states) for i in concat):
             raise GenotypeError(f"{source}: '{cell}_concat' {concat} must index states "
                                 f"0..{num_states - 1}")
     return genotype._replace(normal_concat=list(genotype.normal_concat),
@@ -126,10 +126,14 @@ def to_dict(genotype: Genotype) -> dict:
 
 
 def from_dict(data: dict, source: str = "genotype") -> Genotype:
-    missing = [field for field in Genotype._fields if field not in data]
+    fields = ", ".join(Genotype._fields)
+    missing = [field for field in Genotype._fields if not isinstance(data, dict)
+               or field not in data]
     if missing:
         raise GenotypeError(f"{source}: missing field(s) {', '.join(missing)}; a genotype JSON "
-                            f"holds {', '.join(Genotype._fields)}")
+                            f"holds {fields}")
+    if not all(isinstance(data[field], list) for field in Genotype._fields):
+        raise GenotypeError(f"{source}: the fields {fields} must be JSON lists")
     genotype = Genotype(
         normal=[tuple(edge) if isinstance(edge, list) else edge for edge in data["normal"]],
         normal_concat=data["normal_concat"],

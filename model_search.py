@@ -142,12 +142,15 @@ def _build_candidate(name, C, stride, space: SearchSpace, lut_dir):
 class ConvAvgPool2d(nn.AvgPool2d):
     """avg_pool (count_include_pad=False) as a depthwise box-filter convolution divided by the
     count of real pixels: the same values up to float rounding, but oneDNN's depthwise
-    convolution and its input gradient run ~10x faster than aten's avg_pool2d backward."""
+    convolution and its input gradient run ~10x faster than aten's avg_pool2d backward on the
+    CPU (elsewhere aten's avg_pool2d runs)."""
 
     def __init__(self, kernel_size, stride, padding):
         super().__init__(kernel_size, stride, padding, count_include_pad=False)
 
     def forward(self, x):
+        if x.device.type != "cpu":
+            return super().forward(x)
         kernel = torch.ones(x.shape[1], 1, self.kernel_size, self.kernel_size,
                             device=x.device, dtype=x.dtype)
         sums = F.conv2d(x, kernel, stride=self.stride, padding=self.padding, groups=x.shape[1])

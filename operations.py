@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from approx import ApproxConv2d, MixedApproxConv2d, MultiplierMixture, load_multiplier
-from convgrad import conv2d_backward, memory_format_of
+from convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
 
 ConvFactory = Callable[..., nn.Conv2d]
@@ -89,13 +89,28 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
+class StridedPointwiseConv2d(nn.Conv2d):
+    """nn.Conv2d for a strided 1x1 conv. Where convgrad.subsampled_pointwise says so (a CPU
+    channels-last map of few channels, whose oneDNN AVX2 weight gradient is broken), it
+    convolves the subsampled map with stride 1: the same values, and autograd's gradients then
+    come from the stride-1 kernel (double backward included)."""
+
+    def forward(self, x):
+        if not subsampled_pointwise(x, self.weight, self.stride, self.padding, self.dilation):
+            return super().forward(x)
+        return torch.nn.functional.conv2d(subsample(x, self.stride), self.weight, self.bias, 1,
+                                          0, 1, self.groups)
+
+
 class FactorizedReduce(LeadingReLU, nn.Module):
-    """Halve the resolution with two offset stride-2 1x1 convs, concatenated."""
+    """Halve the resolution with two offset stride-2 1x1 convs, concatenated (float convs are
+    StridedPointwiseConv2d; approximate ones route their backward through convgrad)."""
 
     def __init__(self, C_in, C_out, affine=True, conv=nn.Conv2d):
         super().__init__()
         if C_out % 2:
             raise ValueError(f"FactorizedReduce needs an even C_out, got {C_out}")
+        conv = StridedPointwiseConv2d if conv is nn.Conv2d else conv
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
         self.conv_2 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
@@ -228,10 +243,11 @@ FEW_CHANNELS = 8
 
 def _batch_norm_layout(x):
     """The memory format to run aten's BatchNorm in: x's own, except for a channels-last map
-    of at most FEW_CHANNELS channels (PC-DARTS slices), where the channels-last kernel (which
-    vectorises over channels) is up to 6x slower than a round trip through the NCHW one."""
+    of at most FEW_CHANNELS channels (PC-DARTS slices) on the CPU, where the channels-last
+    kernel (which vectorises over channels) is up to 6x slower than a round trip through the
+    NCHW one."""
     layout = memory_format_of(x)
-    if layout == torch.channels_last and x.shape[1] <= FEW_CHANNELS:
+    if layout == torch.channels_last and x.shape[1] <= FEW_CHANNELS and x.device.type == "cpu":
         return torch.contiguous_format
     return layout
 
@@ -262,7 +278,7 @@ class _IndexFreeMaxPool(torch.autograd.Function):
     def forward(ctx, x, kernel_size, stride, padding):
         ctx.save_for_backward(x)
         ctx.geometry = (kernel_size, stride, padding)
-        if stride == [1, 1] and min(kernel_size) > 1:
+        if stride == [1, 1] and min(kernel_size) > 1 and x.device.type == "cpu":
             return _separable_max_pool(x, kernel_size, padding)
         return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
 
@@ -280,7 +296,7 @@ class _IndexFreeMaxPool(torch.autograd.Function):
 def _separable_max_pool(x, kernel_size, padding):
     """Stride-1 max pooling as a pass over rows, then over columns, of elementwise maxima of
     shifted views of the -inf-padded input: the same values as aten's max_pool2d (a max
-    rounds nothing; NaN propagates in both), 1.4-20x faster on channels-last maps."""
+    rounds nothing; NaN propagates in both), 1.4-20x faster on channels-last CPU maps."""
     (k_h, k_w), (pad_h, pad_w) = kernel_size, padding
     padded = torch.nn.functional.pad(x, (pad_w, pad_w, pad_h, pad_h), value=float("-inf"))
     rows = _max_of_shifts(padded, 3, k_w)

@@ -12,15 +12,20 @@ import approx
 import energy_estimator
 import experiment
 import genotypes
+import preflight
 import stl
 from utils import atomic_write_json
 
 RESULTS_FILE = "results.json"
+# the numeric keys of train.py's per-epoch record: the signals an STL spec can read
+RETRAIN_SIGNALS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
+                   "energy_uj", "energy_arith_uj", "energy_memory_uj", "epoch_s")
 
 
 def check_spec(spec: str) -> None:
-    """Parse the STL spec before training starts (a bad spec fails in seconds, not hours)."""
-    stl.parse(spec)
+    """Parse the STL spec and check its signals before training starts (a bad spec or a
+    misspelled signal fails in seconds, not after the whole run)."""
+    preflight.check_stl_signals("--stl", spec, stl.parse(spec).signals(), RETRAIN_SIGNALS)
 
 
 def log_start(run, genotype, genotype_record: dict, cost, dataset) -> None:

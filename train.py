@@ -25,6 +25,7 @@ import distributed
 import energy_estimator
 import experiment
 import genotypes
+import preflight
 import retrain_report
 from defaults import TRAIN_DEFAULTS
 from model import NetworkCIFAR
@@ -141,8 +142,11 @@ def resolve_genotype(args, saved_config: dict):
 
 
 def run_training(args) -> int:
+    preflight.check_epochs(args.epochs)
     saved_config = experiment.restore_saved_config(args) if args.resume else {}
     genotype, genotype_record = resolve_genotype(args, saved_config)
+    preflight.check_multiplier_power(f"--genotype {args.genotype}",
+                                     preflight.genotype_multipliers(genotype), args.lut_dir)
     stl_spec = args.stl or default_stl_spec(genotype_record)
     retrain_report.check_spec(stl_spec)
     device = experiment.setup(args)

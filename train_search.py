@@ -26,6 +26,7 @@ import experiment
 import genotypes
 import one_shot
 import operations
+import preflight
 import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
@@ -158,7 +159,8 @@ def build(args, dataset: data.Dataset, device: torch.device):
                           energy_budget_uj=args.energy_budget, budget_control=args.budget_control,
                           momentum=args.momentum, weight_decay=args.weight_decay,
                           reduce_gradients=distributed.average_gradients)
-    weights_part, alphas_part = data.search_split(dataset.train, args.train_portion)
+    weights_part, alphas_part = data.search_split(dataset.train, args.train_portion,
+                                                  args.data_seed)
     loader = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
     batch, val_batch = distributed.shard(args.batch_size), distributed.shard(2 * args.batch_size)
     cutout = args.cutout_length if args.cutout else 0
@@ -230,8 +232,10 @@ def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats:
 
 
 def run_search(args) -> int:
+    preflight.check_epochs(args.epochs)
     if args.resume:
         experiment.restore_saved_config(args)
+    preflight.check_multiplier_power("--multipliers", split_names(args.multipliers), args.lut_dir)
     device = experiment.setup(args)
     dataset = experiment.load_data(args)
     candidates, model, w_optimizer, scheduler, architect, loaders = build(args, dataset, device)

@@ -32,6 +32,10 @@ class RunDirError(ValueError):
     """A run directory that cannot be created, reused or resumed."""
 
 
+class RunWriteError(Exception):
+    """A run file that could not be written (a full disk): the previous version is intact."""
+
+
 def check_finite(value: torch.Tensor, what: str) -> torch.Tensor:
     if not torch.isfinite(value).all():
         raise NonFiniteLossError(
@@ -162,6 +166,8 @@ class RunDir:
             raise RunDirError(f"--save {self.path} already holds a run; pass --resume {self.path} "
                               f"to continue it or choose another --save directory")
         self.path.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.glob(".*.tmp"):  # an atomic write cut short by a kill
+            stale.unlink(missing_ok=True)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -176,9 +182,22 @@ class RunDir:
             self._writer = SummaryWriter(log_dir=str(self.path))
         return self._writer
 
+    @contextlib.contextmanager
+    def _writing(self, name: str):
+        """An OSError (a full disk) writing `name` becomes a one-line RunWriteError; the atomic
+        write leaves the file's previous version in place."""
+        try:
+            yield
+        except OSError as error:
+            raise RunWriteError(
+                f"cannot write {self.path / name} ({error.strerror or error}); its previous "
+                f"version is kept: free disk space and continue with --resume {self.path}"
+            ) from None
+
     def save_config(self, config: dict) -> None:
         if self.write:
-            atomic_write_json(self.path / CONFIG_FILE, config)
+            with self._writing(CONFIG_FILE):
+                atomic_write_json(self.path / CONFIG_FILE, config)
 
     def load_config(self) -> dict:
         return json.loads((self.path / CONFIG_FILE).read_text())
@@ -186,13 +205,15 @@ class RunDir:
     def append_history(self, record: dict) -> None:
         self.history.append(record)
         if self.write:
-            atomic_write_json(self.path / HISTORY_FILE, self.history)
+            with self._writing(HISTORY_FILE):
+                atomic_write_json(self.path / HISTORY_FILE, self.history)
             if self.mirror is not None:
                 self.mirror.log_epoch(record)
 
     def save_checkpoint(self, state: dict) -> None:
         if self.write:
-            atomic_torch_save({**state, "history": self.history}, self.checkpoint_path)
+            with self._writing(CHECKPOINT_FILE):
+                atomic_torch_save({**state, "history": self.history}, self.checkpoint_path)
 
     def load_checkpoint(self, map_location="cpu") -> dict:
         try:

@@ -82,7 +82,9 @@ def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except OSError as error:
-        raise EnergyTableError(f"cannot read energy table {path}: {error}") from None
+        raise EnergyTableError(f"cannot read energy table {path} ({error.strerror}); pass a "
+                               f"JSON file laid out as {DEFAULT_TABLE_PATH.name}, or no "
+                               f"--energy_table for the default") from None
     except json.JSONDecodeError as error:
         raise EnergyTableError(f"energy table {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict):

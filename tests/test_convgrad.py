@@ -20,6 +20,7 @@ GEOMETRIES = {  # (in channels, out channels, kernel, stride, padding, dilation,
     "depthwise_no_padding": (6, 6, 3, 1, 0, 1, 6),
     "dense_3x3": (6, 4, 3, 1, 1, 1, 1),
     "pointwise": (6, 4, 1, 1, 0, 1, 1),
+    "pointwise_stride2": (4, 4, 1, 2, 0, 1, 1),  # channels-last: the subsampled route
 }
 
 

@@ -133,16 +133,34 @@ def test_image_folder_is_decoded_resized_and_centre_cropped(tmp_path):
     assert dataset.test.images[2, :, 0, 0].tolist() == [10, 10, 200]
 
 
-def test_search_split_is_the_darts_prefix_split():
+def test_search_split_is_a_seeded_stratified_partition():
     images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1).expand(100, 3, 2, 2)
-    split = data.ImageData(images.contiguous(), torch.arange(100))
-    weights_part, alphas_part = data.search_split(split, 0.7)
+    split = data.ImageData(images.contiguous(), torch.arange(100) // 25)  # class-sorted
+    weights_part, alphas_part = data.search_split(split, 0.7, seed=3)
     assert len(weights_part) == 70 and len(alphas_part) == 30
-    assert weights_part.labels.tolist() == list(range(70))
-    assert alphas_part.labels.tolist() == list(range(70, 100))
+    ids = weights_part.images[:, 0, 0, 0].tolist() + alphas_part.images[:, 0, 0, 0].tolist()
+    assert sorted(ids) == list(range(100))
+    assert set(torch.bincount(alphas_part.labels).tolist()) <= {7, 8}  # 30 % of each 25
+    again, _ = data.search_split(split, 0.7, seed=3)
+    assert torch.equal(again.images, weights_part.images)
+    other, _ = data.search_split(split, 0.7, seed=4)
+    assert not torch.equal(other.images, weights_part.images)
     for portion in (0.0, 1.0, 1.5, -0.2):
         with pytest.raises(ValueError, match="train_portion"):
             data.search_split(split, portion)
+
+
+def test_search_split_of_a_class_sorted_folder_holds_every_class_in_both_halves(tmp_path):
+    colours = [(20 * k, 255 - 20 * k, 7 * k) for k in range(5)]
+    for index, colour in enumerate(colours):
+        for copy in range(4):
+            write_png(tmp_path / "train" / f"class{index}" / f"{copy}.png", colour, (8, 8))
+        write_png(tmp_path / "val" / f"class{index}" / "0.png", colour, (8, 8))
+    dataset = data.load_dataset("folder", root=tmp_path, image_size=8)
+    assert dataset.train.labels.tolist() == sorted(dataset.train.labels.tolist())
+    weights_part, alphas_part = data.search_split(dataset.train, 0.5)
+    for part in (weights_part, alphas_part):
+        assert torch.bincount(part.labels, minlength=5).tolist() == [2] * 5
 
 
 def test_image_data_checks_its_tensors():

@@ -93,7 +93,8 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, flag, 
     assert not run.exists()
 
 
-def test_partial_channel_search_runs(tmp_path):
-    status, run = search(tmp_path, "pc", "--epochs", "1", "--partial_channels", "2",
+@pytest.mark.parametrize("partial_channels", ["2", "4"])
+def test_partial_channel_search_runs(tmp_path, partial_channels):
+    status, run = search(tmp_path, "pc", "--epochs", "1", "--partial_channels", partial_channels,
                          "--multipliers", "")
     assert status == 0 and (run / GENOTYPE_FILE).is_file()

@@ -7,6 +7,8 @@ import pytest
 import torch
 
 import genotypes
+import retrain_report
+import stl
 import train
 
 TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
@@ -33,6 +35,8 @@ def test_tiny_retrain_writes_results_with_every_field(tmp_path):
     assert results["stl"]["spec"].startswith("G(energy_uj <= 1e+09)")
     history = json.loads((run / "history.json").read_text())
     assert {"test_acc", "train_loss", "lr", "energy_uj"} <= set(history[-1])
+    # the signals the STL preflight accepts are exactly those the retrain records
+    assert set(stl.trace_from_history(history)) == set(retrain_report.RETRAIN_SIGNALS)
 
 
 def test_stl_strict_exit_status(tmp_path):
