@@ -19,7 +19,8 @@ from utils import atomic_write_json
 RESULTS_FILE = "results.json"
 # the numeric keys of train.py's per-epoch record: the signals an STL spec can read
 RETRAIN_SIGNALS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
-                   "energy_uj", "energy_arith_uj", "energy_memory_uj", "epoch_s")
+                   "energy_uj", "energy_arith_uj", "energy_memory_uj", "energy_mult_uj",
+                   "epoch_s")
 
 
 def check_spec(spec: str) -> None:

@@ -31,7 +31,7 @@ import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
 from architect import Architect, alphas_frozen
-from candidate_space import EXACT
+from candidate_space import EXACT, FLOAT
 from defaults import SEARCH_DEFAULTS
 from model_search import Network
 from utils import (
@@ -235,7 +235,8 @@ def run_search(args) -> int:
     preflight.check_epochs(args.epochs)
     if args.resume:
         experiment.restore_saved_config(args)
-    preflight.check_multiplier_power("--multipliers", split_names(args.multipliers), args.lut_dir)
+    preflight.check_multiplier_power("--multipliers", [m for m in split_names(args.multipliers)
+                                                       if m != FLOAT], args.lut_dir)
     device = experiment.setup(args)
     dataset = experiment.load_data(args)
     candidates, model, w_optimizer, scheduler, architect, loaders = build(args, dataset, device)
