@@ -117,6 +117,8 @@ def _validate_edge(edge, node: int, cell: str, source: str) -> None:
 
 
 def to_dict(genotype: Genotype) -> dict:
+    if not isinstance(genotype, Genotype):  # another genotype kind, e.g. a ResNet backbone
+        return genotype.to_dict()
     return {
         "normal": [[op, int(i)] for op, i in genotype.normal],
         "normal_concat": [int(i) for i in genotype.normal_concat],
@@ -126,6 +128,10 @@ def to_dict(genotype: Genotype) -> dict:
 
 
 def from_dict(data: dict, source: str = "genotype") -> Genotype:
+    import backbones
+
+    if backbones.is_backbone_dict(data):
+        return backbones.from_dict(data, source)
     missing = [field for field in Genotype._fields if field not in data]
     if missing:
         raise GenotypeError(f"{source}: missing field(s) {', '.join(missing)}; a genotype JSON "
@@ -210,6 +216,11 @@ def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
         return record["genotype"], {**record, "source": str(run), "reason": reason}
     if spec in PUBLISHED:
         return PUBLISHED[spec], {"source": spec, "reason": "published genotype"}
+    import backbones
+
+    backbone = backbones.named(spec)
+    if backbone is not None:
+        return backbone, {"source": spec, "reason": "published backbone"}
     path = Path(spec)
     if path.is_dir():
         path = path / GENOTYPE_FILE
@@ -217,5 +228,6 @@ def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
         record = read_record(path)
         return record["genotype"], {**record, "source": str(path), "reason": "file"}
     raise GenotypeError(f"--genotype {spec}: not 'best', a published name "
-                        f"({', '.join(PUBLISHED)}), a JSON file or a run directory with "
+                        f"({', '.join(PUBLISHED)}; backbones resnet8, resnet14, resnet20, "
+                        f"optionally @<multiplier>), a JSON file or a run directory with "
                         f"{GENOTYPE_FILE}")

@@ -55,8 +55,9 @@ def log_epoch(run, record: dict, model, architect) -> None:
     _log_alphas(writer, model, epoch)
     genotype = genotypes.from_dict(record["genotype"])
     writer.add_text("genotype", f"`{genotype}`", epoch)
-    for cell, image in visualize.save_genotype_figures(genotype, run.path).items():
-        writer.add_image(f"genotype/{cell}", image, epoch, dataformats="HWC")
+    if isinstance(genotype, genotypes.Genotype):  # cells are drawn; a backbone is its text
+        for cell, image in visualize.save_genotype_figures(genotype, run.path).items():
+            writer.add_image(f"genotype/{cell}", image, epoch, dataformats="HWC")
     writer.flush()
     run.logger.info(
         f"epoch {epoch}: train loss {record['train_loss']:.3f} acc {record['train_acc']:.3f} | "
@@ -78,7 +79,9 @@ def _log_alphas(writer, model, epoch: int) -> None:
     for cell, weights in model.alpha_softmax().items():
         weights = weights.detach().cpu()
         title = f"softmax(alpha) {cell}"
-        figure = visualize.alpha_heatmap(weights.numpy(), model.candidates, title)
+        rows, columns = (model.alpha_axes(cell) if hasattr(model, "alpha_axes")
+                         else (None, model.candidates))
+        figure = visualize.alpha_heatmap(weights.numpy(), columns, title, rows)
         writer.add_image(f"alphas/{cell}", visualize.figure_to_array(figure), epoch,
                          dataformats="HWC")
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)

@@ -26,7 +26,7 @@ import energy_estimator
 import experiment
 import genotypes
 import retrain_report
-from model import NetworkCIFAR
+from backbones.resnet import build_network
 from utils import (
     AverageMeter,
     accuracy,
@@ -91,8 +91,8 @@ def default_stl_spec(genotype_record: dict) -> str:
 
 
 def build(args, dataset: data.Dataset, genotype, device):
-    model = NetworkCIFAR(args.init_channels, dataset.num_classes, args.layers, args.auxiliary,
-                         genotype, lut_dir=args.lut_dir).to(device)
+    model = build_network(genotype, args.init_channels, dataset.num_classes, args.layers,
+                          args.auxiliary, lut_dir=args.lut_dir).to(device)
     optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)

@@ -29,6 +29,7 @@ import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
 from architect import Architect
+from backbones import cli as backbone_cli
 from model_search import Network
 from utils import (
     AverageMeter,
@@ -68,6 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--cutout", action="store_true", help="use cutout in the search")
     train.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
     arch = parser.add_argument_group("architecture")
+    arch.add_argument("--space", default="darts", choices=("darts", "resnet"),
+                      help="search space: DARTS cells, or a ResNet backbone (stages, blocks, "
+                           "width and a multiplier per conv; see the backbone flags)")
     arch.add_argument("--unrolled", action="store_true", help="second-order (unrolled) step")
     arch.add_argument("--arch_learning_rate", type=float, default=3e-4, help="Adam lr of alphas")
     arch.add_argument("--arch_weight_decay", type=float, default=1e-3, help="alpha weight decay")
@@ -94,6 +98,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     energy.add_argument("--budget_control", default=None, choices=("pi",),
                         help="adapt lambda each step so the genotype settles under the budget")
     energy.add_argument("--energy_table", default=None, help="JSON file of energy constants")
+    backbone_cli.add_search_args(parser)
     return experiment.apply_defaults(parser.parse_args(argv), SEARCH_DEFAULTS)
 
 
@@ -103,13 +108,18 @@ def split_names(text: str) -> list[str]:
 
 def build(args, dataset: data.Dataset, device: torch.device):
     """Candidate set, supernet, optimisers and loaders (all inputs checked before any write)."""
-    candidates = operations.candidate_ops(split_names(args.primitives),
-                                          split_names(args.multipliers), args.lut_dir)
     table = energy_estimator.load_energy_table(args.energy_table)
-    model = Network(args.init_channels, dataset.num_classes, args.layers, nn.CrossEntropyLoss(),
-                    candidates=candidates, lut_dir=args.lut_dir,
-                    input_size=dataset.train.images.shape[-1], energy_table=table,
-                    partial_channels=args.partial_channels).to(device)
+    if args.space == "resnet":
+        candidates, model = backbone_cli.build_supernet(args, dataset,
+                                                        split_names(args.multipliers), table)
+        model = model.to(device)
+    else:
+        candidates = operations.candidate_ops(split_names(args.primitives),
+                                              split_names(args.multipliers), args.lut_dir)
+        model = Network(args.init_channels, dataset.num_classes, args.layers,
+                        nn.CrossEntropyLoss(), candidates=candidates, lut_dir=args.lut_dir,
+                        input_size=dataset.train.images.shape[-1], energy_table=table,
+                        partial_channels=args.partial_channels).to(device)
     cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from genotypes import GenotypeError
+
 KIND = "resnet"
 FLOAT = "float"  # a float32 convolution (no multiplier)
 SHORTCUTS = ("A", "B")
@@ -88,7 +90,7 @@ class ResNetGenotype:
                 f"{self.shortcut}, multipliers={list(self.multipliers)})")
 
 
-class BackboneError(ValueError):
+class BackboneError(GenotypeError):
     """A backbone genotype that cannot be parsed or validated."""
 
 

@@ -74,6 +74,17 @@ def factory(multiplier: str, lut_dir=None):
     return conv_factory(None if multiplier == FLOAT else multiplier, lut_dir)
 
 
+def build_network(genotype, C, num_classes, layers, auxiliary, lut_dir=None):
+    """The discrete network of any genotype kind: a `ResNetCIFAR` for a backbone (C, layers
+    and auxiliary do not apply: the genotype fixes its widths and depth), else DARTS's
+    `model.NetworkCIFAR(C, num_classes, layers, auxiliary, genotype)`."""
+    if isinstance(genotype, ResNetGenotype):
+        return ResNetCIFAR(genotype, num_classes, lut_dir)
+    from model import NetworkCIFAR
+
+    return NetworkCIFAR(C, num_classes, layers, auxiliary, genotype, lut_dir=lut_dir)
+
+
 class ResNetCIFAR(nn.Module):
     """The network of a ResNetGenotype; module names match `genotype.layers()`."""
 
