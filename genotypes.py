@@ -205,6 +205,19 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
     return run, record, reason
 
 
+def published(name: str):
+    """The published cell genotype or backbone (`resnet20`, `resnet8@exact`) named `name`,
+    or None."""
+    import backbones
+
+    if name in PUBLISHED:
+        return PUBLISHED[name]
+    try:
+        return backbones.named(name)
+    except GenotypeError:
+        return None
+
+
 def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
     """Resolve `--genotype`: `best`, a published name, a JSON file or a run directory.
 
