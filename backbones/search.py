@@ -48,7 +48,7 @@ class MixedConv(nn.Module):
         with shared_codes():
             x = share(x)
             for p, conv in zip(self.probs, self.convs, strict=True):
-                out = conv(x) * p if out is None else out.add_(conv(x) * p)
+                out = conv(x) * p if out is None else out.addcmul_(conv(x), p)
         return out
 
 
