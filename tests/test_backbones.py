@@ -136,8 +136,12 @@ def test_tiny_backbone_search_writes_a_genotype_that_retrains(tmp_path):
     assert train_search.main([*common, "--space", "resnet", "--resnet_widths", "2,4",
                               "--resnet_blocks", "1,2", "--resnet_stages", "2,3",
                               "--multipliers", "bam4_4", "--save", str(search)]) == 0
+    assert train_search.main(["--resume", str(search), "--epochs", "2"]) == 0
+    history = json.loads((search / "history.json").read_text())
+    assert [record["epoch"] for record in history] == [1, 2]
+    assert set(history[-1]["alphas"]) == {"multipliers", "depth", "width", "stages"}
     record = json.loads((search / genotypes.GENOTYPE_FILE).read_text())
-    assert record["genotype"]["kind"] == "resnet"
+    assert record["genotype"]["kind"] == "resnet" and record["epochs"] == 2
     assert record["candidates"] == ["float", "exact", "bam4_4"]
     retrain = tmp_path / "train"
     assert train.main([*common, "--genotype", str(search), "--save", str(retrain)]) == 0
