@@ -3,7 +3,8 @@
 Trains the supernet's weights on one half of the training set and its architecture weights
 (alphas) on the other half against `CE_val + energy term`, logs everything to the run directory
 and TensorBoard, and writes the derived genotype to `<run>/genotype.json`, where
-`train.py --genotype best` finds it.
+`train.py --genotype best` finds it. `--space resnet` searches a ResNet backbone (stages,
+blocks per stage, width and a multiplier per conv) instead of DARTS cells (backbones/).
 
 Under torchrun (`torchrun --nproc_per_node N train_search.py ...`) the search is data-parallel:
 --batch_size is the global batch, weights are averaged by DDP, alpha gradients by the

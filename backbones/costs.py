@@ -118,8 +118,8 @@ def space_costs(space: ResNetSpace, num_classes: int, input_size: int = 32, lut_
                         name = f"{prefix}{row.name}"
                         if name in index:
                             costs.conv[index[name], w, m] = row.energy_uj
-                        elif float_cost is not None:
-                            float_cost[...] += row.energy_uj if m == 0 else 0.0
+                        elif m == 0:  # float32 layers: the same on every multiplier
+                            float_cost += row.energy_uj
             for n, stages in enumerate(space.stage_choices):
                 channels = base * 2 ** (stages - 1)
                 size = _resolution(input_size, stages)
@@ -129,7 +129,8 @@ def space_costs(space: ResNetSpace, num_classes: int, input_size: int = 32, lut_
 
 
 def _parts(net, space, input_size, w, costs):
-    """(name prefix, module, input size, view of its float-part cost) of the stem and blocks."""
+    """(name prefix, module, input size, view into the table of its float-part cost) of the
+    stem and of every block."""
     yield "stem.", net.stem, (3, input_size, input_size), costs.stem[w]
     channels = net.genotype.widths[0]
     for s, stage in enumerate(net.stages()):

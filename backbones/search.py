@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from approx.sharing import share, shared_codes
 from backbones import costs as space_costs
 from backbones import resnet
-from backbones.genotype import ResNetGenotype, make
+from backbones.genotype import ResNetGenotype, conv_layers, make
 
 ALPHA_TABLES = ("multipliers", "depth", "width", "stages")
 
@@ -205,7 +205,8 @@ class ResNetSupernet(nn.Module):
         eye = functools.partial(_one_hot, dtype=torch.float64)
         chosen = dict(zip((layer.name for layer in genotype.layers()), genotype.multipliers,
                           strict=True))
-        slot = torch.stack([eye(self.candidates.index(chosen.get(s.name, "exact")),
+        # slots the genotype lacks have probability 0 of existing: any row will do
+        slot = torch.stack([eye(self.candidates.index(chosen.get(s.name, self.candidates[0])),
                                 len(self.candidates)) for s in space.slots])
         blocks = list(genotype.blocks) + [space.block_choices[0]] * (space.max_stages - stages)
         depth = torch.stack([eye(space.block_choices.index(b), len(space.block_choices))
@@ -223,9 +224,9 @@ class ResNetSupernet(nn.Module):
         blocks = [space.block_choices[int(p["depth"][s].argmax())] for s in range(stages)]
         rows = {slot.name: row for slot, row in zip(space.slots, space.slot_rows, strict=True)}
         best = p["multipliers"].argmax(dim=-1).tolist()
-        layers = make(blocks, space.widths(base, stages), "exact", space.shortcut).layers()
-        return make(blocks, space.widths(base, stages),
-                    [self.candidates[best[rows[layer.name]]] for layer in layers],
+        widths = space.widths(base, stages)
+        layers = conv_layers(blocks, widths, space.shortcut)
+        return make(blocks, widths, [self.candidates[best[rows[layer.name]]] for layer in layers],
                     space.shortcut)
 
 
