@@ -168,3 +168,29 @@ def expected_energy_uj(costs: BackboneCosts, space: ResNetSpace, slot_probs, dep
                  + torch.einsum("sb,sbw->w", block_exists, costs.block.to(**like))
                  + stage_probs @ costs.head.to(**like))
     return width_probs @ per_width
+
+
+def one_hot_choices(space: ResNetSpace, genotype):
+    """(slot, depth, width, stage) float64 one-hot tables of a genotype of `space`, the
+    arguments of `expected_energy_uj` that give its energy."""
+    base, stages = genotype.widths[0], genotype.stages
+    if (stages not in space.stage_choices or base not in space.width_choices
+            or list(genotype.widths) != space.widths(base, stages)
+            or any(b not in space.block_choices for b in genotype.blocks)
+            or genotype.shortcut != space.shortcut
+            or any(m not in space.candidates for m in genotype.multipliers)):
+        raise ValueError(f"genotype {genotype} is outside the search space {space}")
+    chosen = dict(zip((layer.name for layer in genotype.layers()), genotype.multipliers,
+                      strict=True))
+    # slots the genotype lacks have probability 0 of existing: any row will do
+    slot = torch.stack([_one_hot(space.candidates.index(chosen.get(s.name, FLOAT)),
+                                 len(space.candidates)) for s in space.slots])
+    blocks = list(genotype.blocks) + [space.block_choices[0]] * (space.max_stages - stages)
+    depth = torch.stack([_one_hot(space.block_choices.index(b), len(space.block_choices))
+                         for b in blocks])
+    return (slot, depth, _one_hot(space.width_choices.index(base), len(space.width_choices)),
+            _one_hot(space.stage_choices.index(stages), len(space.stage_choices)))
+
+
+def _one_hot(index: int, size: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.tensor(index), size).to(torch.float64)

@@ -189,30 +189,8 @@ class ResNetSupernet(nn.Module):
     def genotype_energy_uj(self, genotype: ResNetGenotype | None = None) -> float:
         """Energy per image (µJ) of a genotype of this space: E at its one-hot choices."""
         genotype = self.genotype() if genotype is None else genotype
-        return float(space_costs.expected_energy_uj(self.costs, self.space,
-                                                    *self.one_hot(genotype)))
-
-    def one_hot(self, genotype: ResNetGenotype):
-        """(slot, depth, width, stage) float64 one-hot tables of a genotype of this space."""
-        space = self.space
-        base, stages = genotype.widths[0], genotype.stages
-        if (stages not in space.stage_choices or base not in space.width_choices
-                or list(genotype.widths) != space.widths(base, stages)
-                or any(b not in space.block_choices for b in genotype.blocks)
-                or genotype.shortcut != space.shortcut
-                or any(m not in self.candidates for m in genotype.multipliers)):
-            raise ValueError(f"genotype {genotype} is outside the search space {space}")
-        eye = functools.partial(_one_hot, dtype=torch.float64)
-        chosen = dict(zip((layer.name for layer in genotype.layers()), genotype.multipliers,
-                          strict=True))
-        # slots the genotype lacks have probability 0 of existing: any row will do
-        slot = torch.stack([eye(self.candidates.index(chosen.get(s.name, self.candidates[0])),
-                                len(self.candidates)) for s in space.slots])
-        blocks = list(genotype.blocks) + [space.block_choices[0]] * (space.max_stages - stages)
-        depth = torch.stack([eye(space.block_choices.index(b), len(space.block_choices))
-                             for b in blocks])
-        return (slot, depth, eye(space.width_choices.index(base), len(space.width_choices)),
-                eye(space.stage_choices.index(stages), len(space.stage_choices)))
+        return float(space_costs.expected_energy_uj(
+            self.costs, self.space, *space_costs.one_hot_choices(self.space, genotype)))
 
     # --- discrete architecture --------------------------------------------------------
     def genotype(self) -> ResNetGenotype:
@@ -228,7 +206,3 @@ class ResNetSupernet(nn.Module):
         layers = conv_layers(blocks, widths, space.shortcut)
         return make(blocks, widths, [self.candidates[best[rows[layer.name]]] for layer in layers],
                     space.shortcut)
-
-
-def _one_hot(index: int, size: int, dtype) -> torch.Tensor:
-    return F.one_hot(torch.tensor(index), size).to(dtype)
