@@ -187,3 +187,20 @@ def test_one_hot_supernet_computes_the_derived_network():
     # equal for float convs; the emulated ones sum over the masked (zero) channels too, whose
     # float32 accumulation order can flip an 8-bit code downstream (logits ~0.2 here)
     assert difference < 1e-3, difference
+
+
+def test_sweep_plans_published_backbones_as_baselines(tmp_path):
+    import sweep
+    from tradeoff import plan
+    from tradeoff.table import multiplier_shares
+
+    args, _ = sweep.resolve_args(["--out", str(tmp_path), "--energy_weights", "0",
+                                  "--multiplier_sets", "bam4_4", "--random_baselines", "0",
+                                  "--published", "resnet8"])
+    runs = {run.name: run for run in plan.plan_sweep(args, tmp_path)}
+    assert {"baseline-resnet8", "baseline-resnet8@bam4_4"} <= set(runs)
+    run = runs["baseline-resnet8@bam4_4"]
+    assert plan.make_genotype(run, tmp_path)
+    record = genotypes.read_record(run.genotype)
+    assert record["genotype"] == named("resnet8@bam4_4")
+    assert multiplier_shares(genotypes.to_dict(record["genotype"])) == (7, {"bam4_4": 1.0})
