@@ -229,17 +229,17 @@ def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
         return record["genotype"], {**record, "source": str(run), "reason": reason}
     if spec in PUBLISHED:
         return PUBLISHED[spec], {"source": spec, "reason": "published genotype"}
-    import backbones
-
-    backbone = backbones.named(spec)
-    if backbone is not None:
-        return backbone, {"source": spec, "reason": "published backbone"}
     path = Path(spec)
     if path.is_dir():
         path = path / GENOTYPE_FILE
     if path.is_file():
         record = read_record(path)
         return record["genotype"], {**record, "source": str(path), "reason": "file"}
+    import backbones
+
+    backbone = backbones.named(spec)
+    if backbone is not None:
+        return backbone, {"source": spec, "reason": "published backbone"}
     raise GenotypeError(f"--genotype {spec}: not 'best', a published name "
                         f"({', '.join(PUBLISHED)}; backbones resnet8, resnet14, resnet20, "
                         f"optionally @<multiplier>), a JSON file or a run directory with "

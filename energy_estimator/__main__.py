@@ -1,10 +1,10 @@
 """`python -m energy_estimator --genotype DARTS_V2`: cost report of a CIFAR-style network.
 
 Builds `model.NetworkCIFAR(init_channels, num_classes, layers, auxiliary=False, genotype)` from
-a resolved `--genotype` (a published name, a JSON file, a run directory or `best`; a backbone
-genotype such as `resnet20@mul8u_197B` builds its `ResNetCIFAR`, --init_channels and --layers
-do not apply), prints the
-per-layer table (grouped by `--depth` name components) and the totals per image.
+a resolved `--genotype` (a published name, a JSON file, a run directory or `best`), prints the
+per-layer table (grouped by `--depth` name components) and the totals per image. A backbone
+genotype (`resnet20@mul8u_197B`, a backbone file or search) builds its `ResNetCIFAR`;
+--init_channels and --layers do not apply to it.
 """
 
 from __future__ import annotations
