@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn as nn
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import energy_estimator
 import genotypes
@@ -140,6 +141,8 @@ def test_tiny_backbone_search_writes_a_genotype_that_retrains(tmp_path):
     history = json.loads((search / "history.json").read_text())
     assert [record["epoch"] for record in history] == [1, 2]
     assert set(history[-1]["alphas"]) == {"multipliers", "depth", "width", "stages"}
+    images = EventAccumulator(str(search), size_guidance={"images": 0}).Reload().Tags()["images"]
+    assert {f"alphas/{table}" for table in history[-1]["alphas"]} <= set(images)
     record = json.loads((search / genotypes.GENOTYPE_FILE).read_text())
     assert record["genotype"]["kind"] == "resnet" and record["epochs"] == 2
     assert record["candidates"] == ["float", "exact", "bam4_4"]
