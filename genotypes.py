@@ -117,6 +117,8 @@ def _validate_edge(edge, node: int, cell: str, source: str) -> None:
 
 
 def to_dict(genotype: Genotype) -> dict:
+    if not isinstance(genotype, Genotype):  # another genotype kind, e.g. a ResNet backbone
+        return genotype.to_dict()
     return {
         "normal": [[op, int(i)] for op, i in genotype.normal],
         "normal_concat": [int(i) for i in genotype.normal_concat],
@@ -126,6 +128,10 @@ def to_dict(genotype: Genotype) -> dict:
 
 
 def from_dict(data: dict, source: str = "genotype") -> Genotype:
+    import backbones
+
+    if backbones.is_backbone_dict(data):
+        return backbones.from_dict(data, source)
     fields = ", ".join(Genotype._fields)
     missing = [field for field in Genotype._fields if not isinstance(data, dict)
                or field not in data]
@@ -229,6 +235,19 @@ def _describe(record: dict) -> str:
     return ", ".join(parts)
 
 
+def published(name: str):
+    """The published cell genotype or backbone (`resnet20`, `resnet8@exact`) named `name`,
+    or None."""
+    import backbones
+
+    if name in PUBLISHED:
+        return PUBLISHED[name]
+    try:
+        return backbones.named(name)
+    except GenotypeError:
+        return None
+
+
 def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
     """Resolve `--genotype`: `best`, a published name, a JSON file or a run directory.
 
@@ -246,6 +265,12 @@ def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
     if path.is_file():
         record = read_record(path)
         return record["genotype"], {**record, "source": str(path), "reason": "file"}
+    import backbones
+
+    backbone = backbones.named(spec)
+    if backbone is not None:
+        return backbone, {"source": spec, "reason": "published backbone"}
     raise GenotypeError(f"--genotype {spec}: not 'best', a published name "
-                        f"({', '.join(PUBLISHED)}), a JSON file or a run directory with "
+                        f"({', '.join(PUBLISHED)}; backbones resnet8, resnet14, resnet20, "
+                        f"optionally @<multiplier>), a JSON file or a run directory with "
                         f"{GENOTYPE_FILE}")

@@ -71,7 +71,11 @@ def check_multiplier_power(flag: str, multipliers: Iterable[str], lut_dir=None) 
                                  f"be estimated; use a catalogued table or a built-in multiplier")
 
 
-def genotype_multipliers(genotype: Genotype) -> list[str]:
-    """The multipliers named by a genotype's ops (`op@multiplier`), each once."""
-    names = (split_op_name(op)[1] for op, _ in [*genotype.normal, *genotype.reduce])
-    return sorted({name for name in names if name is not None})
+def genotype_multipliers(genotype) -> list[str]:
+    """The multipliers a genotype runs on (a cell's `op@multiplier` names, or a backbone's
+    per-layer multipliers), each once; float convs have none."""
+    if isinstance(genotype, Genotype):
+        names = [split_op_name(op)[1] for op, _ in [*genotype.normal, *genotype.reduce]]
+    else:
+        names = list(genotype.multipliers)
+    return sorted({name for name in names if name not in (None, "float")})

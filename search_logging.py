@@ -12,7 +12,8 @@ import genotypes
 import visualize
 from approx.fidelity import surrogate_lines, surrogate_summary
 from approx.module import float_forward
-from model import NetworkCIFAR
+from backbones.resnet import build_network
+from candidate_space import SearchSpace
 
 
 def log_settings(run, config: dict, model, dataset) -> None:
@@ -67,8 +68,9 @@ def log_epoch(run, record: dict, model, architect) -> None:
     _log_alphas(writer, model, epoch)
     genotype = genotypes.from_dict(record["genotype"])
     writer.add_text("genotype", f"`{genotype}`", epoch)
-    for cell, image in visualize.save_genotype_figures(genotype, run.path).items():
-        writer.add_image(f"genotype/{cell}", image, epoch, dataformats="HWC")
+    if isinstance(genotype, genotypes.Genotype):  # cells are drawn; a backbone is its text
+        for cell, image in visualize.save_genotype_figures(genotype, run.path).items():
+            writer.add_image(f"genotype/{cell}", image, epoch, dataformats="HWC")
     writer.flush()
     run.logger.info(
         f"epoch {epoch}: train loss {record['train_loss']:.3f} acc {record['train_acc']:.3f} | "
@@ -90,7 +92,9 @@ def _log_alphas(writer, model, epoch: int) -> None:
     for cell, weights in model.alpha_softmax().items():
         weights = weights.detach().cpu()
         title = f"softmax(alpha) {cell}"
-        figure = visualize.alpha_heatmap(weights.numpy(), model.candidates, title)
+        rows, columns = (model.alpha_axes(cell) if hasattr(model, "alpha_axes")
+                         else (None, model.candidates))
+        figure = visualize.alpha_heatmap(weights.numpy(), columns, title, rows)
         writer.add_image(f"alphas/{cell}", visualize.figure_to_array(figure), epoch,
                          dataformats="HWC")
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
@@ -105,8 +109,7 @@ def genotype_costs(genotype, args, num_classes: int, input_size: int) -> dict:
              "search": (args.init_channels, args.layers, input_size)}
     costs = {}
     for scale, (channels, layers, size) in sizes.items():
-        network = NetworkCIFAR(channels, num_classes, layers, False, genotype,
-                               lut_dir=args.lut_dir)
+        network = build_network(genotype, channels, num_classes, layers, False, args.lut_dir)
         with float_forward():
             report = energy_estimator.profile(network, (3, size, size), table)
         costs[scale] = {"init_channels": channels, "layers": layers, "image_size": size,
@@ -138,13 +141,15 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
     with torch.no_grad():
         expected_uj = float(model.expected_energy_uj())
     costs = genotype_costs(genotype, args, dataset.num_classes, dataset.train.images.shape[-1])
+    space = model.space if isinstance(model.space, SearchSpace) else None  # None: a backbone
     path = genotypes.save(
         genotype, run.path / genotypes.GENOTYPE_FILE,
         energy_uj=energy_uj, energy_objective=args.energy_objective,
         expected_energy_uj=expected_uj, uniform_energy_uj=model.reference_energy_uj(),
         costs=costs, val_acc=last.get("val_acc"), **final,
         energy_budget_uj=args.energy_budget, epochs=len(run.history), candidates=candidates,
-        multiplier_set=list(model.space.multipliers), search_space=model.space.describe(),
+        multiplier_set=list(space.multipliers) if space else None,
+        search_space=space.describe() if space else args.space,
         note=note, settings=dict(vars(args)),
     )
     if run.mirror is not None:

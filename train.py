@@ -27,8 +27,8 @@ import experiment
 import genotypes
 import preflight
 import retrain_report
+from backbones.resnet import build_network
 from defaults import TRAIN_DEFAULTS
-from model import NetworkCIFAR
 from utils import (
     AverageMeter,
     accuracy,
@@ -90,8 +90,8 @@ def default_stl_spec(genotype_record: dict) -> str:
 
 
 def build(args, dataset: data.Dataset, genotype, device):
-    model = NetworkCIFAR(args.init_channels, dataset.num_classes, args.layers, args.auxiliary,
-                         genotype, lut_dir=args.lut_dir).to(device)
+    model = build_network(genotype, args.init_channels, dataset.num_classes, args.layers,
+                          args.auxiliary, lut_dir=args.lut_dir).to(device)
     optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)

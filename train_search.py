@@ -3,7 +3,8 @@
 Trains the supernet's weights on one half of the training set and its architecture weights
 (alphas) on the other half against `CE_val + energy term`, logs everything to the run directory
 and TensorBoard, and writes the derived genotype to `<run>/genotype.json`, where
-`train.py --genotype best` finds it.
+`train.py --genotype best` finds it. `--space resnet` searches a ResNet backbone (stages,
+blocks per stage, width and a multiplier per conv) instead of DARTS cells (backbones/).
 
 Under torchrun (`torchrun --nproc_per_node N train_search.py ...`) the search is data-parallel:
 --batch_size is the global batch, weights are averaged by DDP, alpha gradients by the
@@ -31,6 +32,7 @@ import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
 from architect import Architect, alphas_frozen
+from backbones import cli as backbone_cli
 from candidate_space import EXACT, FLOAT
 from defaults import SEARCH_DEFAULTS
 from model_search import Network
@@ -63,6 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--cutout", action="store_true", help="use cutout in the search")
     train.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
     arch = parser.add_argument_group("architecture")
+    arch.add_argument("--space", default="darts", choices=("darts", "resnet"),
+                      help="search space: DARTS cells, or a ResNet backbone (stages, blocks, "
+                           "width and a multiplier per conv; see the backbone flags)")
     arch.add_argument("--unrolled", action="store_true", help="second-order (unrolled) step")
     arch.add_argument("--arch_learning_rate", type=float, default=3e-4, help="Adam lr of alphas")
     arch.add_argument("--arch_weight_decay", type=float, default=1e-3, help="alpha weight decay")
@@ -117,6 +122,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     energy.add_argument("--energy_image_size", type=int, default=None,
                         help="image side the energy is costed at (default: train.py's "
                              "--image_size for the dataset)")
+    backbone_cli.add_search_args(parser)
     return experiment.parse(parser, argv, SEARCH_DEFAULTS)
 
 
@@ -139,15 +145,21 @@ def search_space_args(args) -> dict:
 
 def build(args, dataset: data.Dataset, device: torch.device):
     """Candidate set, supernet, optimisers and loaders (all inputs checked before any write)."""
-    space = search_space_args(args)
     table = energy_estimator.load_energy_table(args.energy_table)
-    model = Network(args.init_channels, dataset.num_classes, args.layers, nn.CrossEntropyLoss(),
-                    lut_dir=args.lut_dir, input_size=dataset.train.images.shape[-1],
-                    energy_table=table, partial_channels=args.partial_channels,
-                    energy_objective=args.energy_objective, cost_channels=args.energy_channels,
-                    cost_layers=args.energy_layers, cost_input_size=args.energy_image_size,
-                    **space).to(device)
-    candidates = list(model.candidates)
+    if args.space == "resnet":
+        candidates, model = backbone_cli.build_supernet(args, dataset,
+                                                        split_names(args.multipliers), table)
+        model = model.to(device)
+    else:
+        model = Network(args.init_channels, dataset.num_classes, args.layers,
+                        nn.CrossEntropyLoss(), lut_dir=args.lut_dir,
+                        input_size=dataset.train.images.shape[-1], energy_table=table,
+                        partial_channels=args.partial_channels,
+                        energy_objective=args.energy_objective,
+                        cost_channels=args.energy_channels, cost_layers=args.energy_layers,
+                        cost_input_size=args.energy_image_size,
+                        **search_space_args(args)).to(device)
+        candidates = list(model.candidates)
     cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)
@@ -247,7 +259,8 @@ def run_search(args) -> int:
     config = {**vars(args), "candidates": candidates, "world_size": distributed.world_size()}
     start_epoch, step = experiment.start_or_resume(run, args, config, components)
     search_logging.log_settings(run, config, model, dataset)
-    search_logging.log_surrogate(run, model.space.multipliers or split_names(args.multipliers),
+    multipliers = (model.space.multipliers if isinstance(model, Network) else candidates)
+    search_logging.log_surrogate(run, multipliers or split_names(args.multipliers),
                                  None if args.approx_rank == -1 else args.approx_rank,
                                  args.lut_dir)
     try:
@@ -283,9 +296,11 @@ def search_epoch(epoch, step, args, run, components, loaders, replica) -> int:
 def held_out_accuracy(model, loaders) -> dict:
     """Accuracy on the held-out test images (seen by neither weights nor alphas) of the
     supernet and of the derived cell (one-shot, see one_shot.py)."""
-    return {**experiment.evaluate(model, loaders["test"], "test"),
-            **one_shot.derived_accuracy(model, model.genotype(), loaders["train"],
-                                        loaders["test"], experiment.evaluate)}
+    held_out = experiment.evaluate(model, loaders["test"], "test")
+    if hasattr(model, "discretised"):
+        held_out.update(one_shot.derived_accuracy(model, model.genotype(), loaders["train"],
+                                                  loaders["test"], experiment.evaluate))
+    return held_out
 
 
 def main(argv=None) -> int:

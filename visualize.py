@@ -29,13 +29,15 @@ def edge_labels(steps: int) -> list[str]:
     return [f"{names[j]}->{i}" for i in range(steps) for j in range(2 + i)]
 
 
-def alpha_heatmap(weights: np.ndarray, candidates: list[str], title: str):
-    """A figure of softmax(alpha): one row per edge, one column per candidate op."""
-    steps = _steps_for_edges(weights.shape[0])
+def alpha_heatmap(weights: np.ndarray, candidates: list[str], title: str, row_labels=None):
+    """A figure of softmax(alpha): one row per edge (or per `row_labels`), one column per
+    candidate op."""
+    if row_labels is None:
+        row_labels = edge_labels(_steps_for_edges(weights.shape[0]))
     figure, axis = plt.subplots(figsize=(1.0 + 0.55 * len(candidates), 0.8 + 0.3 * len(weights)))
     image = axis.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
     axis.set_xticks(range(len(candidates)), candidates, rotation=70, ha="right", fontsize=7)
-    axis.set_yticks(range(len(weights)), edge_labels(steps), fontsize=7)
+    axis.set_yticks(range(len(weights)), row_labels, fontsize=7)
     axis.set_title(title, fontsize=9)
     figure.colorbar(image, ax=axis, fraction=0.04)
     return figure

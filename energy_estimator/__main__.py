@@ -2,7 +2,9 @@
 
 Builds `model.NetworkCIFAR(init_channels, num_classes, layers, auxiliary=False, genotype)` from
 a resolved `--genotype` (a published name, a JSON file, a run directory or `best`), prints the
-per-layer table (grouped by `--depth` name components) and the totals per image.
+per-layer table (grouped by `--depth` name components) and the totals per image. A backbone
+genotype (`resnet20@mul8u_197B`, a backbone file or search) builds its `ResNetCIFAR`;
+--init_channels and --layers do not apply to it.
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_network(args: argparse.Namespace):
+    """NetworkCIFAR of a cell genotype, or the ResNetCIFAR of a backbone genotype."""
+    from backbones.resnet import build_network as network_of
     from genotypes import resolve
-    from model import NetworkCIFAR
 
     genotype, _ = resolve(args.genotype, runs_dir=args.runs_dir)
     num_classes = args.num_classes or NUM_CLASSES[args.dataset]
-    return NetworkCIFAR(args.init_channels, num_classes, args.layers, False, genotype,
-                        lut_dir=args.lut_dir)
+    return network_of(genotype, args.init_channels, num_classes, args.layers, False,
+                      lut_dir=args.lut_dir)
 
 
 def main(argv=None) -> None:
@@ -59,8 +62,9 @@ def main(argv=None) -> None:
         report = profile(network, input_size, energy_table=table)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
-    print(f"genotype {args.genotype}: NetworkCIFAR C={args.init_channels}, "
-          f"layers={args.layers}, input {input_size}")
+    shape = (f"C={args.init_channels}, layers={args.layers}" if hasattr(network, "cells")
+             else str(network.genotype))
+    print(f"genotype {args.genotype}: {type(network).__name__} {shape}, input {input_size}")
     print(report.table(depth=args.depth or None))
     record = {"genotype": args.genotype, **report.to_dict()}
     if args.latency:

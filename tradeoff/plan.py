@@ -165,8 +165,9 @@ def random_runs(args, sweep_dir, suffix, multipliers) -> list[SubRun]:
 
 
 def published_run(args, sweep_dir, published: str, multiplier: str | None) -> SubRun:
-    if published not in genotypes.PUBLISHED:
-        raise ValueError(f"--published {published}: not one of {', '.join(genotypes.PUBLISHED)}")
+    if genotypes.published(published) is None:
+        raise ValueError(f"--published {published}: not one of {', '.join(genotypes.PUBLISHED)}"
+                         f" or a backbone (resnet8, resnet14, resnet20)")
     name = f"baseline-{published}" + (f"@{Path(multiplier).stem}" if multiplier else "")
     return file_run(args, sweep_dir, name, "published",
                     make={"published": published, "multiplier": multiplier})
@@ -195,12 +196,16 @@ def map_ops(genotype: genotypes.Genotype, rename) -> genotypes.Genotype:
 
 def with_multiplier(genotype, multiplier: str | None):
     """Every conv op on `multiplier` (None: the float ops as published)."""
+    if not isinstance(genotype, genotypes.Genotype):  # a backbone: every conv
+        return genotype if multiplier is None else genotype.with_multiplier(multiplier)
     return map_ops(genotype, lambda op: op if multiplier is None or conv_multiplier(op) is None
                    else f"{genotypes.split_op_name(op)[0]}@{multiplier}")
 
 
 def stripped(genotype):
     """The same cell with every '@multiplier' removed: all conv ops in float32."""
+    if not isinstance(genotype, genotypes.Genotype):
+        return genotype.with_multiplier(None)
     return map_ops(genotype, lambda op: genotypes.split_op_name(op)[0])
 
 
@@ -216,7 +221,7 @@ def make_genotype(run: SubRun, sweep_dir: Path) -> bool:
         meta = {"kind": "random", "label": make["label"], "seed": make["seed"],
                 "candidates": make["random"], "multipliers": make.get("multipliers")}
     elif "published" in make:
-        genotype = with_multiplier(genotypes.PUBLISHED[make["published"]], make["multiplier"])
+        genotype = with_multiplier(genotypes.published(make["published"]), make["multiplier"])
         meta = {"kind": "published", "published": make["published"],
                 "multiplier": make["multiplier"],
                 "label": run.name.removeprefix("baseline-") + ("" if make["multiplier"]

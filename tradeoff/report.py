@@ -23,7 +23,10 @@ SUMMARY_DIR = "summary"
 
 def search_alphas(run: Run) -> tuple[dict[str, np.ndarray], str] | None:
     """Softmaxed alphas [epochs, edges, candidates] per cell: from history.json's per-epoch
-    'alphas' when recorded, else the final alphas in the checkpoint (one point)."""
+    'alphas' when recorded, else the final alphas in the checkpoint (one point). None for a
+    backbone search (no cells; its alpha heatmaps are in its TensorBoard log)."""
+    if run.record.get("genotype", {}).get("kind") is not None:
+        return None
     per_epoch = [record.get("alphas") for record in run.history]
     if per_epoch and all(per_epoch):
         tables = [a if isinstance(a, dict) else dict(zip(("normal", "reduce"), a, strict=True))

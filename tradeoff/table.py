@@ -9,6 +9,7 @@ import csv
 import json
 from pathlib import Path
 
+import backbones
 import genotypes
 from tradeoff import pareto
 from tradeoff.records import Run, source_record
@@ -38,9 +39,12 @@ def conv_multiplier(op_name: str) -> str | None:
 
 
 def multiplier_shares(genotype: dict) -> tuple[int, dict[str, float]]:
-    """(number of conv ops, share of each arithmetic among them) over both cells."""
+    """(number of conv ops, share of each arithmetic among them) over both cells (a backbone:
+    over its convs)."""
     ops = [op for cell in ("normal", "reduce") for op, _ in genotype.get(cell, [])]
     kinds = [m for m in map(conv_multiplier, ops) if m is not None]
+    if backbones.is_backbone_dict(genotype):
+        kinds = [FLOAT_OPS if m == backbones.FLOAT else m for m in genotype["multipliers"]]
     return len(kinds), {m: kinds.count(m) / len(kinds) for m in dict.fromkeys(kinds)}
 
 
@@ -81,7 +85,7 @@ def train_row(run: Run, searches: dict[Path, Run]) -> dict:
         if search is not None:
             row.update(search_fields(search.record), search_dir=str(search.path))
     else:
-        published = results.get("genotype_source") in genotypes.PUBLISHED
+        published = genotypes.published(str(results.get("genotype_source"))) is not None
         row.update(kind="published" if published else "other",
                    label=results.get("genotype_source") if published else run.name)
     return _with_shares(row, results["genotype"])

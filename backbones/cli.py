@@ -1,0 +1,64 @@
+"""Command-line wiring of the backbone space for train_search.py (`--space resnet`): its flags,
+their per-dataset defaults, the `ResNetSpace` they describe and the supernet."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch.nn as nn
+
+from backbones.costs import ALWAYS, ResNetSpace
+from backbones.search import ResNetSupernet
+from operations import OperationError, conv_factory
+
+# The embedded dataset gets a space whose largest network is a ResNet-20 at 16/32/64 channels
+# (so that the default search fits 15 minutes on 2 CPU cores); elsewhere the choices of a
+# typical backbone search (2 or 3 stages, 2-4 blocks, base width 16 or 32).
+SPACE_DEFAULTS = {
+    "shapes": {"resnet_stages": "3", "resnet_blocks": "1,2,3", "resnet_widths": "8,16"},
+    "default": {"resnet_stages": "2,3", "resnet_blocks": "2,3,4", "resnet_widths": "16,32"},
+}
+
+
+def add_search_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("backbone space (--space resnet)")
+    group.add_argument("--resnet_stages", default=None,
+                       help="choices of the number of stages (shapes: 3, else 2,3)")
+    group.add_argument("--resnet_blocks", default=None,
+                       help="choices of basic blocks per stage (shapes: 1,2,3, else 2,3,4)")
+    group.add_argument("--resnet_widths", default=None,
+                       help="choices of the base width, doubled per stage (shapes: 8,16, "
+                            "else 16,32)")
+    group.add_argument("--resnet_granularity", default="layer", choices=("layer", "stage"),
+                       help="one multiplier choice per conv layer or per stage")
+    group.add_argument("--resnet_shortcut", default="A", choices=("A", "B"),
+                       help="A: zero-padding identity (He et al.), B: 1x1 conv projection")
+
+
+def integers(text: str) -> tuple[int, ...]:
+    return tuple(int(item) for item in str(text).split(",") if item.strip())
+
+
+def space_from_args(args: argparse.Namespace, multipliers: list[str]) -> ResNetSpace:
+    """The space of the flags; the candidates are float, exact and `multipliers` (checked)."""
+    for key, value in SPACE_DEFAULTS.get(args.dataset, SPACE_DEFAULTS["default"]).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    candidates = tuple(dict.fromkeys([*ALWAYS, *multipliers]))
+    for name in candidates[len(ALWAYS):]:
+        conv_factory(name, args.lut_dir)  # a bad name or table fails before any write
+    try:
+        return ResNetSpace(integers(args.resnet_stages), integers(args.resnet_blocks),
+                           integers(args.resnet_widths), candidates, args.resnet_shortcut,
+                           args.resnet_granularity)
+    except ValueError as error:
+        raise OperationError(f"--space resnet: {error}") from None
+
+
+def build_supernet(args, dataset, multipliers: list[str], energy_table):
+    """(candidate multipliers, supernet) for train_search.py."""
+    space = space_from_args(args, multipliers)
+    model = ResNetSupernet(space, dataset.num_classes, nn.CrossEntropyLoss(),
+                           lut_dir=args.lut_dir, input_size=dataset.train.images.shape[-1],
+                           energy_table=energy_table)
+    return list(space.candidates), model
