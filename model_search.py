@@ -26,6 +26,7 @@ from convgrad import memory_format_of
 from energy_estimator import search_space
 from genotypes import PRIMITIVES, Genotype, split_op_name
 from operations import OPS, FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
+from supernet_params import AlphaWeightSplit
 
 
 def num_edges(steps: int) -> int:
@@ -220,7 +221,7 @@ def _check_partial_channels(C, partial_channels):
                          f"channel count C={C}")
 
 
-class Network(nn.Module):
+class Network(AlphaWeightSplit, nn.Module):
     """The supernet. `candidates`: the op candidates of every edge; `multipliers`: the
     multiplier set of the factorised space (empty: flat candidates, see search_space.py).
 
@@ -384,24 +385,6 @@ class Network(nn.Module):
         if self.partial_channels > 1:
             yield "betas_normal", self.betas_normal
             yield "betas_reduce", self.betas_reduce
-
-    def alphas(self):
-        for _, alpha in self.named_alphas():
-            yield alpha
-
-    def arch_parameters(self):
-        """DARTS name: the list of the two alpha tables."""
-        return list(self.alphas())
-
-    def named_weights(self):
-        alpha_names = {name for name, _ in self.named_alphas()}
-        for name, param in self.named_parameters():
-            if name not in alpha_names:
-                yield name, param
-
-    def weights(self):
-        for _, param in self.named_weights():
-            yield param
 
     def new(self):
         """A fresh supernet (new weights) with a copy of these alphas and the same costs."""

@@ -25,6 +25,7 @@ from approx.sharing import share, shared_codes
 from backbones import costs as space_costs
 from backbones import resnet
 from backbones.genotype import ResNetGenotype, conv_layers, make
+from supernet_params import AlphaWeightSplit
 
 ALPHA_TABLES = ("multipliers", "depth", "width", "stages")
 
@@ -63,7 +64,7 @@ class ChannelMask(nn.Module):
         return x * self.mask.view(1, -1, 1, 1).to(x.dtype)
 
 
-class ResNetSupernet(nn.Module):
+class ResNetSupernet(AlphaWeightSplit, nn.Module):
     """The supernet of a `costs.ResNetSpace`; `costs` (keyword) reuses its energy tables."""
 
     def __init__(self, space: space_costs.ResNetSpace, num_classes: int, criterion,
@@ -140,23 +141,6 @@ class ResNetSupernet(nn.Module):
     def named_alphas(self):
         for name, alpha in self.named_alpha_tables():
             yield f"alphas_{name}", alpha
-
-    def alphas(self):
-        for _, alpha in self.named_alphas():
-            yield alpha
-
-    def arch_parameters(self):
-        return list(self.alphas())
-
-    def named_weights(self):
-        alpha_names = {name for name, _ in self.named_alphas()}
-        for name, param in self.named_parameters():
-            if name not in alpha_names:
-                yield name, param
-
-    def weights(self):
-        for _, param in self.named_weights():
-            yield param
 
     def alpha_softmax(self) -> dict:
         """Detached softmax of every table, as 2-D tables (width and stages: one row)."""
