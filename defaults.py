@@ -1,32 +1,49 @@
 """Per-dataset defaults of the two programs, in one place.
 
 The search reads the retrain's network size from here: it costs energy on the network that
-`train.py` will build from the derived genotype (`--energy_channels`, `--energy_layers`), so
-budgets mean the same thing in both programs. CIFAR values are DARTS's (Liu et al., 2019);
-the embedded `shapes` values are sized so that each default run ends within 15 minutes on a
-2-core CPU (see the README's "Default runs" section for the choice).
+`train.py` will build from the derived genotype (`--energy_channels`, `--energy_layers`,
+`--energy_image_size`), so budgets mean the same thing in both programs. CIFAR values are
+DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each default run
+ends within about 15 minutes on a 2-core CPU and still learns (README, "Default runs"):
+16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
+5x5 convs (half the conv work of a step), batch 256 with lr 0.1 as PC-DARTS (Xu et al., 2020)
+uses, a weight warm-up before the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an alpha
+learning rate sized for the ~150 architecture steps of the run (DARTS's 3e-4 is for ~20k).
 """
+
+from genotypes import PRIMITIVES
+
+SHAPES_PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+                     "dil_conv_3x3")
+# the exact 8-bit multiplier (always in the set) plus built-ins spanning error and energy:
+# drum6 (MRE 1.9 %, 0.81 x exact energy), kulkarni (3.3 %, 0.68), drum4 (5.9 %, 0.5),
+# bam4_4 (13.6 %, 0.5); all exactly low-rank, so the search's emulation is exact
+SHAPES_MULTIPLIERS = "exact,drum6,kulkarni,drum4,bam4_4"
 
 # train.py
 TRAIN_DEFAULTS = {
-    "shapes": {"batch_size": 64, "epochs": 15, "init_channels": 12, "layers": 6,
-               "n_train": 2048, "n_test": 1024, "image_size": 32, "auxiliary": False,
-               "cutout": False, "drop_path_prob": 0.0},
-    "default": {"batch_size": 96, "epochs": 600, "init_channels": 36, "layers": 20,
-                "n_train": None, "n_test": None, "image_size": 32, "auxiliary": True,
-                "cutout": True, "drop_path_prob": 0.2},
+    "shapes": {"batch_size": 128, "learning_rate": 0.1, "epochs": 15, "init_channels": 12,
+               "layers": 6, "n_train": 10000, "n_test": 1024, "image_size": 16,
+               "auxiliary": False, "cutout": False, "drop_path_prob": 0.0},
+    "default": {"batch_size": 96, "learning_rate": 0.025, "epochs": 600, "init_channels": 36,
+                "layers": 20, "n_train": None, "n_test": None, "image_size": 32,
+                "auxiliary": True, "cutout": True, "drop_path_prob": 0.2},
 }
 
-# train_search.py; energy_channels / energy_layers: the retrain network of the same dataset
+# train_search.py; energy_*: the retrain network of the same dataset (deployed units)
 SEARCH_DEFAULTS = {
-    "shapes": {"batch_size": 32, "init_channels": 8, "layers": 5, "n_train": 128,
-               "n_test": 256, "image_size": 32, "multipliers": "exact,bam4_4",
+    "shapes": {"batch_size": 256, "learning_rate": 0.1, "init_channels": 8, "layers": 5,
+               "n_train": 2400, "n_test": 1000, "val_images": 512, "image_size": 16,
+               "primitives": ",".join(SHAPES_PRIMITIVES), "multipliers": SHAPES_MULTIPLIERS,
+               "warmup_epochs": "40%", "arch_learning_rate": 5e-3,
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
                "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"],
-               "energy_image_size": TRAIN_DEFAULTS["shapes"]["image_size"], "warmup_epochs": 0},
-    "default": {"batch_size": 64, "init_channels": 16, "layers": 8, "n_train": None,
-                "n_test": None, "image_size": 32, "multipliers": "exact",
+               "energy_image_size": TRAIN_DEFAULTS["shapes"]["image_size"]},
+    "default": {"batch_size": 64, "learning_rate": 0.025, "init_channels": 16, "layers": 8,
+                "n_train": None, "n_test": None, "val_images": None, "image_size": 32,
+                "primitives": ",".join(PRIMITIVES), "multipliers": "exact",
+                "warmup_epochs": 0, "arch_learning_rate": 3e-4,
                 "energy_channels": TRAIN_DEFAULTS["default"]["init_channels"],
                 "energy_layers": TRAIN_DEFAULTS["default"]["layers"],
-                "energy_image_size": TRAIN_DEFAULTS["default"]["image_size"], "warmup_epochs": 0},
+                "energy_image_size": TRAIN_DEFAULTS["default"]["image_size"]},
 }

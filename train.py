@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     train = parser.add_argument_group("training (DARTS flags)")
     train.add_argument("--batch_size", type=int, default=None,
                        help="global batch size (under torchrun, split evenly over the ranks)")
-    train.add_argument("--learning_rate", type=float, default=0.025, help="initial lr (cosine)")
+    train.add_argument("--learning_rate", type=float, default=None, help="initial lr (cosine)")
     train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     train.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
     train.add_argument("--epochs", type=int, default=None, help="training epochs")

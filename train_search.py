@@ -52,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     train = parser.add_argument_group("weights (DARTS flags)")
     train.add_argument("--batch_size", type=int, default=None,
                        help="global batch size (under torchrun, split evenly over the ranks)")
-    train.add_argument("--learning_rate", type=float, default=0.025, help="initial weight lr")
+    train.add_argument("--learning_rate", type=float, default=None, help="initial weight lr")
     train.add_argument("--learning_rate_min", type=float, default=0.001, help="final cosine lr")
     train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     train.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
@@ -61,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--layers", type=int, default=None, help="supernet cells")
     train.add_argument("--train_portion", type=float, default=0.5,
                        help="share of the training set for weights (the rest trains alphas)")
+    train.add_argument("--val_images", type=int, default=None,
+                       help="evaluate the supernet each epoch on this many images of the "
+                            "alphas' part (default: all of it)")
     train.add_argument("--grad_clip", type=float, default=5.0, help="gradient norm clip")
     train.add_argument("--cutout", action="store_true", help="use cutout in the search")
     train.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
@@ -69,10 +72,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="search space: DARTS cells, or a ResNet backbone (stages, blocks, "
                            "width and a multiplier per conv; see the backbone flags)")
     arch.add_argument("--unrolled", action="store_true", help="second-order (unrolled) step")
-    arch.add_argument("--arch_learning_rate", type=float, default=3e-4, help="Adam lr of alphas")
+    arch.add_argument("--arch_learning_rate", type=float, default=None,
+                      help="Adam lr of the alphas")
     arch.add_argument("--arch_weight_decay", type=float, default=1e-3, help="alpha weight decay")
-    arch.add_argument("--primitives", default=",".join(genotypes.PRIMITIVES),
-                      help="comma-separated candidate ops")
+    arch.add_argument("--primitives", default=None,
+                      help="comma-separated candidate ops (default: per dataset; the 8 DARTS "
+                           "ops are " + ",".join(genotypes.PRIMITIVES) + ")")
     arch.add_argument("--multipliers", default=None,
                       help="comma-separated multiplier set of the conv ops: built-in names, "
                            "EvoApprox names with --lut_dir, a .bin path, 'float' (a float32 "
@@ -86,9 +91,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                       choices=("edge", "cell", "network"),
                       help="factorised: one multiplier distribution per edge and conv op, per "
                            "cell type and conv op, or one for the whole network")
-    arch.add_argument("--warmup_epochs", type=int, default=None,
-                      help="epochs that train the weights only before the alphas move "
-                           "(PC-DARTS freezes the architecture for its first epochs)")
+    arch.add_argument("--warmup_epochs", default=None,
+                      help="epochs that train the weights only before the alphas move, as a "
+                           "count or a share of --epochs ('40%%'); PC-DARTS freezes the "
+                           "architecture for its first 15 of 50 epochs")
     arch.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
     arch.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP, metavar="R",
                       help="search-time surrogate: multipliers whose error is not exactly "
@@ -123,7 +129,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="image side the energy is costed at (default: train.py's "
                              "--image_size for the dataset)")
     backbone_cli.add_search_args(parser)
-    return experiment.parse(parser, argv, SEARCH_DEFAULTS)
+    args = experiment.parse(parser, argv, SEARCH_DEFAULTS)
+    warmup_epochs(args.warmup_epochs, args.epochs)  # a bad value fails now
+    return args
+
+
+def warmup_epochs(value, epochs: int) -> int:
+    """--warmup_epochs as a count: 'N' epochs, or 'P%' of the search's epochs."""
+    text = str(value).strip()
+    try:
+        count = round(epochs * float(text[:-1]) / 100) if text.endswith("%") else int(text)
+    except ValueError:
+        raise ValueError(f"--warmup_epochs {value!r}: give a number of epochs or a share of "
+                         f"--epochs such as '40%'") from None
+    if count < 0:
+        raise ValueError(f"--warmup_epochs {value!r} must not be negative")
+    return count
 
 
 def split_names(text: str) -> list[str]:
@@ -180,7 +201,8 @@ def build(args, dataset: data.Dataset, device: torch.device):
         "train": data.BatchLoader(weights_part, train=True, cutout=cutout, **batch, **loader),
         "arch": data.BatchLoader(alphas_part, train=True, cutout=cutout, **batch,
                                  **{**loader, "seed": args.seed + 1}),
-        "val": data.BatchLoader(alphas_part, train=False, **val_batch, **loader),
+        "val": data.BatchLoader(alphas_part.subset(slice(0, args.val_images)), train=False,
+                                **val_batch, **loader),
         "test": data.BatchLoader(dataset.test, train=False, **val_batch, **loader),
     }
     return candidates, model, w_optimizer, scheduler, architect, loaders
@@ -204,7 +226,7 @@ def train_epoch(model, replica, architect, loaders, w_optimizer, lr, args, run, 
     loaders["train"].set_epoch(epoch)
     arch_batches = endless(loaders["arch"], epoch)
     stats = {}
-    warming_up = epoch < args.warmup_epochs
+    warming_up = epoch < warmup_epochs(args.warmup_epochs, args.epochs)
     for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}",
                          show=distributed.is_main()):
         arch_x, arch_y = next(arch_batches)
