@@ -280,14 +280,28 @@ def weights_frozen(model):
     """The network weights do not require grad within the block, so a backward for the
     alphas only skips every weight gradient (custom autograd Functions, such as the
     approximate convolutions, cannot otherwise tell that a gradient is not wanted)."""
-    weights = [w for w in model.weights() if w.requires_grad]
-    for w in weights:
-        w.requires_grad_(False)
+    with _frozen(model.weights()):
+        yield
+
+
+@contextmanager
+def alphas_frozen(model):
+    """The alphas do not require grad within the block: the weight step's backward then
+    computes no alpha gradient, not even inside the mixed-multiplier convolutions."""
+    with _frozen(model.alphas()):
+        yield
+
+
+@contextmanager
+def _frozen(parameters):
+    frozen = [p for p in parameters if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
     try:
         yield
     finally:
-        for w in weights:
-            w.requires_grad_(True)
+        for p in frozen:
+            p.requires_grad_(True)
 
 
 def _perturb(weights, vector, scale):

@@ -6,6 +6,7 @@ a non-zero exit status."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -43,8 +44,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Show every flag's default in --help and keep the description's line breaks."""
 
 
+# keys a run's config.json records that are not settings of a new run
+CONFIG_RECORD_ONLY = ("save", "resume", "candidates", "world_size", "genotype_source", "stl_spec")
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and run")
+    group.add_argument("--config", default=None, metavar="FILE",
+                       help="JSON or YAML file of settings (e.g. a run's config.json, to "
+                            "reproduce it); flags given on the command line override it")
     group.add_argument("--dataset", default="shapes", choices=data.DATASETS,
                        help="dataset; 'shapes' is the embedded procedural set (no download)")
     group.add_argument("--data", default=None,
@@ -55,6 +63,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                        help="use this many training images (default: per-dataset, see below)")
     group.add_argument("--n_test", type=int, default=None,
                        help="use this many test images (default: per-dataset)")
+    group.add_argument("--image_size", type=int, default=None,
+                       help="image side in pixels (shapes renders at it; other datasets are "
+                            "resized; default: per-dataset)")
     group.add_argument("--seed", type=int, default=2, help="random seed of the run")
     group.add_argument("--data_seed", type=int, default=0,
                        help="seed of the embedded dataset and of --n_train/--n_test subsets "
@@ -67,9 +78,60 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                        help="continue the run in RUN_DIR from its last checkpoint (its saved "
                             "settings are used; --epochs may extend it)")
     group.add_argument("--report_freq", type=int, default=50, help="log every N steps")
+    group.add_argument("--wandb", action="store_true",
+                       help="also log the run to Weights & Biases (needs `pip install wandb`)")
+    group.add_argument("--wandb_project", default="axdarts", help="W&B project of --wandb")
+    group.add_argument("--wandb_mode", default="offline", choices=("offline", "online"),
+                       help="offline: files under <run>/wandb for a later `wandb sync`")
     group.add_argument("--dist_timeout", type=float, default=distributed.DEFAULT_TIMEOUT_S,
                        help="under torchrun: seconds a rank waits for the others before the job "
                             "stops with an error")
+
+
+def parse(parser: argparse.ArgumentParser, argv, defaults: dict[str, dict]) -> argparse.Namespace:
+    """Parse the command line over the settings of `--config FILE` (if given), then fill the
+    per-dataset defaults of the flags still unset."""
+    args = parser.parse_args(argv)
+    if args.config:
+        settings = read_config(args.config, parser)
+        parser.set_defaults(**settings)
+        args = parser.parse_args(argv)
+    if args.wandb:
+        check_wandb()
+    return apply_defaults(args, defaults)
+
+
+def check_wandb() -> None:
+    """--wandb fails now, before any run directory, when the package is missing."""
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ValueError("--wandb needs the wandb package: pip install wandb "
+                         "(or run without --wandb)") from None
+
+
+def read_config(path: str, parser: argparse.ArgumentParser) -> dict:
+    """The settings of a JSON or YAML file, checked against the program's flags."""
+    try:
+        text = Path(path).read_text()
+        if Path(path).suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            settings = yaml.safe_load(text)
+        else:
+            settings = json.loads(text)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--config {path}: cannot read it ({error}); pass a JSON or YAML "
+                         f"file of settings such as a run's config.json") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"--config {path}: expected a mapping of flag names to values")
+    known = {action.dest for action in parser._actions}
+    unknown = sorted(set(settings) - known - set(CONFIG_RECORD_ONLY))
+    if unknown:
+        raise ValueError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; "
+                         f"see --help for this program's flags")
+    return {key: value for key, value in settings.items()
+            if key in known and key not in CONFIG_RECORD_ONLY + ("config",)}
 
 
 def apply_defaults(args: argparse.Namespace, defaults: dict[str, dict]) -> argparse.Namespace:
@@ -121,9 +183,18 @@ def record_config(run: RunDir, config: dict) -> None:
         run.writer.add_text("config", config_markdown(config), 0)
 
 
+def attach_tracker(run: RunDir, args, config: dict) -> None:
+    """`--wandb`: mirror the run's history to Weights & Biases (rank 0 only)."""
+    if run.write and getattr(args, "wandb", False):
+        from wandb_logger import WandbMirror
+
+        run.mirror = WandbMirror(run.path, config, args.wandb_project, args.wandb_mode)
+
+
 def load_data(args: argparse.Namespace) -> data.Dataset:
     return data.load_dataset(args.dataset, root=args.data, download=args.download,
-                             n_train=args.n_train, n_test=args.n_test, seed=args.data_seed)
+                             n_train=args.n_train, n_test=args.n_test, seed=args.data_seed,
+                             image_size=args.image_size)
 
 
 def setup(args: argparse.Namespace):
@@ -202,6 +273,7 @@ def evaluate(model, loader, prefix: str) -> dict:
 def start_or_resume(run: RunDir, args, config: dict, components: dict) -> tuple[int, int]:
     """(epoch, step) to start from: a resumed run loads its checkpoint and stretches its cosine
     schedule to the current --epochs; a new run records its config and an epoch-0 checkpoint."""
+    attach_tracker(run, args, config)
     if args.resume:
         epoch, step = restore_training_state(run.load_checkpoint(), components)
         retarget_cosine_schedule(components["scheduler"], args.epochs)

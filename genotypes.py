@@ -187,7 +187,12 @@ def meets_budget(record: dict) -> bool:
 
 
 def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
-    """The completed search with the highest validation accuracy among budget-meeting runs."""
+    """`--genotype best`: among the completed searches whose derived genotype meets its
+    energy budget (a run without a budget meets it), the one whose derived cell scored the
+    highest held-out accuracy (`derived_acc`: the discretised cell on test images that
+    neither its weights nor its alphas saw); ties go to the lower energy. Searches written
+    before `derived_acc` existed rank below every search that has it, by their `val_acc`.
+    When no search met its budget, all are ranked. The reason lists what was compared."""
     searches = completed_searches(runs_dir)
     if not searches:
         raise GenotypeError(f"--genotype best: no completed search (*/{GENOTYPE_FILE}) under "
@@ -195,12 +200,33 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
                             f"({', '.join(PUBLISHED)}), a JSON file or a run directory")
     eligible = [(run, record) for run, record in searches if meets_budget(record)]
     pool = eligible or searches
-    run, record = max(pool, key=lambda item: item[1].get("val_acc") or 0.0)
-    reason = (f"highest search validation accuracy {record.get('val_acc')} among "
-              f"{len(pool)} of {len(searches)} completed searches"
-              + (" that met their energy budget or had none" if eligible
-                 else " (none met its budget)"))
-    return run, record, reason
+    run, record = max(pool, key=lambda item: _best_key(item[1]))
+    scope = ("that met their energy budget (or had none)" if eligible
+             else "(none met its budget, so all were ranked)")
+    lines = [f"highest held-out accuracy of the derived cell among {len(pool)} of "
+             f"{len(searches)} completed searches {scope}; compared:"]
+    for other, other_record in searches:
+        lines.append(f"  {'*' if other == run else ' '} {other}: " + _describe(other_record))
+    return run, record, "\n".join(lines)
+
+
+def _best_key(record: dict) -> tuple:
+    derived = record.get("derived_acc")
+    energy = record.get("energy_uj")
+    energy = float("inf") if energy is None else energy
+    if derived is not None:
+        return 1, derived, -energy
+    return 0, record.get("val_acc") or 0.0, -energy
+
+
+def _describe(record: dict) -> str:
+    budget = record.get("energy_budget_uj")
+    energy = record.get("energy_uj")
+    parts = [f"derived acc {record.get('derived_acc')}", f"val acc {record.get('val_acc')}",
+             f"energy {energy if energy is None else round(energy, 3)} uJ",
+             f"budget {budget if budget is not None else 'none'}",
+             "meets budget" if meets_budget(record) else "over budget"]
+    return ", ".join(parts)
 
 
 def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:

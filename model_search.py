@@ -12,17 +12,20 @@ offset_i = sum_{k<i} (2 + k).
 
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from approx import MixedApproxConv2d, MultiplierMixture
 from approx.sharing import share, shared_codes
+from candidate_space import FLOAT, NONE_OP, SearchSpace
 from convgrad import memory_format_of
 from energy_estimator import search_space
 from genotypes import PRIMITIVES, Genotype, split_op_name
-from operations import FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
-
-NONE_OP = "none"
+from operations import OPS, FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
 
 
 def num_edges(steps: int) -> int:
@@ -40,23 +43,36 @@ class MixedOp(nn.Module):
     saves only what backward needs: no per-op product tensor is allocated.
     """
 
-    def __init__(self, C, stride, candidates, lut_dir=None, partial_channels=1):
+    def __init__(self, C, stride, space, lut_dir=None, partial_channels=1):
+        """`space`: a SearchSpace, or a sequence of candidate names (the flat space)."""
         super().__init__()
-        self.candidates = tuple(candidates)
-        if all(name == NONE_OP for name in self.candidates):
-            raise ValueError(f"MixedOp needs at least one op besides '{NONE_OP}'")
+        if not isinstance(space, SearchSpace):
+            space = SearchSpace(tuple(space))
+        self.candidates = space.ops
         self.partial_channels = partial_channels
         self.stride = stride
-        self._ops = nn.ModuleList(_build_candidate(name, C // partial_channels, stride, lut_dir)
-                                  for name in self.candidates)
+        ops, self._mixtures = [], {}
+        for k, name in enumerate(self.candidates):
+            op, mixture = _build_candidate(name, C // partial_channels, stride, space, lut_dir)
+            ops.append(op)
+            if mixture is not None:
+                self._mixtures[k] = mixture
+        self._ops = nn.ModuleList(ops)
         self._active = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
         self.needs_relu = any(isinstance(self._ops[k], LeadingReLU) for k in self._active)
+        # conv op k reads row `_mixture_rows[k]` of the edge's multiplier weights
+        self._mixture_rows = {k: row for row, k in enumerate(self._mixtures)}
 
-    def forward(self, x, weights, x_relu=None, out=None, edge_weight=None, x_part=None):
+    def forward(self, x, weights, x_relu=None, out=None, edge_weight=None, x_part=None,
+                multiplier_weights=None):
         """sum_k weights[k] * op_k(x) (times `edge_weight`), added to `out` in place if given.
 
-        PC-DARTS (partial_channels > 1): the ops read `x_part`, x's first C/K channels
-        (`first_channels`, sliced here if None), and `x_relu` is the ReLU of that part."""
+        Factorised space: conv op k runs on the mixture of multipliers weighted by row k of
+        `multiplier_weights` ([conv ops, multipliers]). PC-DARTS (partial_channels > 1): the
+        ops read `x_part`, x's first C/K channels (`first_channels`, sliced here if None), and
+        `x_relu` is the ReLU of that part."""
+        for k, mixture in self._mixtures.items():
+            mixture.weights = multiplier_weights[self._mixture_rows[k]]
         if self.partial_channels > 1:
             return _accumulate(out, self._partial_forward(x, weights, x_relu, x_part),
                                edge_weight)
@@ -108,13 +124,19 @@ def channel_shuffle(x, groups):
         memory_format=memory_format_of(x))
 
 
-def _build_candidate(name, C, stride, lut_dir):
-    op = build_op(name, C, stride, affine=False, lut_dir=lut_dir)
+def _build_candidate(name, C, stride, space: SearchSpace, lut_dir):
+    """The op `name` on one edge, and its MultiplierMixture when its convs mix multipliers."""
+    mixture = None
+    if name in space.conv_ops:
+        mixture = MultiplierMixture(space.multipliers, lut_dir=lut_dir)
+        op = OPS[name](C, stride, False, functools.partial(MixedApproxConv2d, mixture=mixture))
+    else:
+        op = build_op(name, C, stride, affine=False, lut_dir=lut_dir)
     if isinstance(op, nn.AvgPool2d):
         op = ConvAvgPool2d(op.kernel_size, op.stride, op.padding)
     if "pool" in split_op_name(name)[0]:
         op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-    return op
+    return op, mixture
 
 
 class ConvAvgPool2d(nn.AvgPool2d):
@@ -144,7 +166,7 @@ class SearchCell(nn.Module):
     ops reading it."""
 
     def __init__(self, steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev,
-                 candidates, lut_dir=None, partial_channels=1):
+                 space: SearchSpace, lut_dir=None, partial_channels=1):
         super().__init__()
         self.reduction = reduction
         self._steps = steps
@@ -159,12 +181,13 @@ class SearchCell(nn.Module):
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                self._ops.append(MixedOp(C, stride, candidates, lut_dir, partial_channels))
+                self._ops.append(MixedOp(C, stride, space, lut_dir, partial_channels))
         self._needs_relu = self._ops[0].needs_relu
         self._part = C // partial_channels if partial_channels > 1 else None
 
-    def forward(self, s0, s1, weights, edge_weights=None):
-        """`edge_weights` (PC-DARTS edge normalisation): one weight per edge, or None."""
+    def forward(self, s0, s1, weights, edge_weights=None, multiplier_weights=None):
+        """`edge_weights` (PC-DARTS edge normalisation): one weight per edge, or None;
+        `multiplier_weights` (factorised space): [edges, conv ops, multipliers], or None."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         with shared_codes():
             op_inputs = [self._op_inputs(s) for s in states]
@@ -173,9 +196,10 @@ class SearchCell(nn.Module):
                 node = None
                 for j, (h, (h_part, h_relu)) in enumerate(zip(states, op_inputs, strict=True)):
                     edge = offset + j
-                    node = self._ops[edge](h, weights[edge], h_relu, node,
-                                           None if edge_weights is None else edge_weights[edge],
-                                           h_part)
+                    node = self._ops[edge](
+                        h, weights[edge], h_relu, node,
+                        None if edge_weights is None else edge_weights[edge], h_part,
+                        None if multiplier_weights is None else multiplier_weights[edge])
                 offset += len(states)
                 states.append(node)
                 if offset < len(self._ops):  # the last node feeds no edge of this cell
@@ -197,16 +221,30 @@ def _check_partial_channels(C, partial_channels):
 
 
 class Network(nn.Module):
-    """The supernet. `costs` (keyword) reuses precomputed `SupernetCosts` (see `new()`)."""
+    """The supernet. `candidates`: the op candidates of every edge; `multipliers`: the
+    multiplier set of the factorised space (empty: flat candidates, see search_space.py).
+
+    Energy is costed on the network that `train.py` will build from the derived genotype:
+    `cost_channels` / `cost_layers` / `cost_input_size` (default: the supernet's own) size the
+    cost tables, so the expected energy, the budgets and the derived genotype's energy are
+    all in deployed units. `costs` (keyword) reuses precomputed `SupernetCosts` (see `new()`)."""
 
     def __init__(self, C, num_classes, layers, criterion, steps=4, multiplier=4,
                  stem_multiplier=3, candidates=None, lut_dir=None, input_size=32,
-                 energy_table=None, *, costs=None, channels_last=True, partial_channels=1):
+                 energy_table=None, *, multipliers=(), multiplier_granularity="edge",
+                 energy_objective="total", cost_channels=None, cost_layers=None,
+                 cost_input_size=None, costs=None, channels_last=True, partial_channels=1):
         super().__init__()
         _check_partial_channels(C, partial_channels)
         self.partial_channels = partial_channels
-        self._options = dict(channels_last=channels_last, partial_channels=partial_channels)
-        self.candidates = tuple(PRIMITIVES if candidates is None else candidates)
+        self.space = SearchSpace(tuple(PRIMITIVES if candidates is None else candidates),
+                                 tuple(multipliers), multiplier_granularity)
+        self.candidates = self.space.ops
+        self._options = dict(channels_last=channels_last, partial_channels=partial_channels,
+                             multipliers=self.space.multipliers,
+                             multiplier_granularity=multiplier_granularity,
+                             energy_objective=energy_objective, cost_channels=cost_channels,
+                             cost_layers=cost_layers, cost_input_size=cost_input_size)
         self._args = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                           multiplier=multiplier, stem_multiplier=stem_multiplier,
                           lut_dir=lut_dir, input_size=input_size)
@@ -217,21 +255,32 @@ class Network(nn.Module):
         shape = (num_edges(steps), len(self.candidates))
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
+        if self.space.conv_ops:
+            mult_shape = self.space.multiplier_shape(shape[0])
+            self.multiplier_alphas_normal = nn.Parameter(1e-3 * torch.randn(mult_shape))
+            if multiplier_granularity != "network":  # one table shared by both cell types
+                self.multiplier_alphas_reduce = nn.Parameter(1e-3 * torch.randn(mult_shape))
         if partial_channels > 1:  # PC-DARTS edge normalisation
             self.betas_normal = nn.Parameter(1e-3 * torch.randn(shape[0]))
             self.betas_reduce = nn.Parameter(1e-3 * torch.randn(shape[0]))
-        self.costs = costs if costs is not None else self._supernet_costs(energy_table)
-        self._reference_energy_uj = self._uniform_energy_uj()
+        self.cost_size = dict(C=cost_channels or C, layers=cost_layers or layers,
+                              input_size=cost_input_size or input_size)
+        self.costs = costs if costs is not None else self._supernet_costs(energy_table,
+                                                                          energy_objective)
+        self._reference_energy_uj = self.uniform_energy_uj()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
         make_lean(self.cells)
 
-    def _supernet_costs(self, energy_table):
-        """Cost tables; the RNG is forked because profiling builds (randomly initialised) ops,
-        and a cached cost table must not change what a seed gives."""
+    def _supernet_costs(self, energy_table, objective):
+        """Cost tables at the deployed size; the RNG is forked because profiling builds
+        (randomly initialised) ops, and a cached cost table must not change what a seed
+        gives."""
+        args = {**self._args, **self.cost_size}
         with torch.random.fork_rng(devices=[]):
-            return search_space.supernet_costs(list(self.candidates), energy_table=energy_table,
-                                               **self._args)
+            return search_space.supernet_costs(list(self.space.columns),
+                                               energy_table=energy_table, objective=objective,
+                                               **args)
 
     def _build_layers(self, C, num_classes, layers, steps, multiplier, stem_multiplier,
                       lut_dir):
@@ -246,7 +295,7 @@ class Network(nn.Module):
             if reduction:
                 C_curr *= 2
             self.cells.append(SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr,
-                                         reduction, reduction_prev, self.candidates, lut_dir,
+                                         reduction, reduction_prev, self.space, lut_dir,
                                          self.partial_channels))
             reduction_prev = reduction
             C_prev_prev, C_prev = C_prev, multiplier * C_curr
@@ -255,14 +304,62 @@ class Network(nn.Module):
 
     # --- forward and loss -------------------------------------------------------------
     def forward(self, x):
-        weights = {False: F.softmax(self.alphas_normal, dim=-1),
-                   True: F.softmax(self.alphas_reduce, dim=-1)}
-        edge_weights = {False: self._edge_weights(getattr(self, "betas_normal", None)),
-                        True: self._edge_weights(getattr(self, "betas_reduce", None))}
+        weights = self._fixed_weights or self._mixture_weights()
         s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.reduction], edge_weights[cell.reduction])
+            s0, s1 = s1, cell(s0, s1, *weights[cell.reduction])
         return self.classifier(self.global_pooling(s1).flatten(1))
+
+    _fixed_weights = None  # set inside `discretised()`
+
+    def _mixture_weights(self) -> dict:
+        """{reduction: (op weights, PC-DARTS edge weights, multiplier weights)} per cell type."""
+        return {reduction: (F.softmax(getattr(self, f"alphas_{cell}"), dim=-1),
+                            self._edge_weights(getattr(self, f"betas_{cell}", None)),
+                            self.multiplier_weights(cell))
+                for reduction, cell in ((False, "normal"), (True, "reduce"))}
+
+    @contextmanager
+    def discretised(self, genotype: Genotype):
+        """Within this block the supernet computes `genotype`'s network with its weights:
+        one-hot op and multiplier weights on the genotype's edges, zero on the others."""
+        fixed = {}
+        for reduction, cell in ((False, "normal"), (True, "reduce")):
+            ops = torch.zeros_like(self.alphas_normal)
+            mults = self.multiplier_weights(cell, detach=True)
+            mults = None if mults is None else torch.zeros_like(mults)
+            offsets = search_space.edge_offsets(self._steps)
+            for position, (name, j) in enumerate(getattr(genotype, cell)):
+                edge = offsets[position // 2] + j
+                base, multiplier = split_op_name(name)
+                ops[edge, self.candidates.index(base if self.space.factorised else name)] = 1.0
+                if base in self.space.conv_ops:
+                    m = self.space.multipliers.index(multiplier or FLOAT)
+                    mults[edge, self.space.conv_ops.index(base), m] = 1.0
+            edge_weights = None if self.partial_channels == 1 else ops.amax(dim=1)
+            fixed[reduction] = (ops, edge_weights, mults)
+        self._fixed_weights = fixed
+        try:
+            yield self
+        finally:
+            self._fixed_weights = None
+
+    def multiplier_weights(self, cell: str, detach: bool = False) -> torch.Tensor | None:
+        """softmax of a cell type's multiplier alphas, [edges, conv ops, multipliers]
+        (None in the flat space)."""
+        logits = self.multiplier_logits(cell)
+        if logits is None:
+            return None
+        weights = F.softmax(logits.detach() if detach else logits, dim=-1)
+        return self.space.expand_multiplier_weights(weights, num_edges(self._steps))
+
+    def multiplier_logits(self, cell: str) -> torch.Tensor | None:
+        """The multiplier alphas a cell type reads (one shared table at 'network')."""
+        if not self.space.conv_ops:
+            return None
+        if self.space.granularity == "network":
+            return self.multiplier_alphas_normal
+        return getattr(self, f"multiplier_alphas_{cell}")
 
     def _edge_weights(self, betas):
         """PC-DARTS edge normalisation: softmax of the betas over each node's input edges."""
@@ -276,9 +373,14 @@ class Network(nn.Module):
 
     # --- parameter groups -------------------------------------------------------------
     def named_alphas(self):
-        """The architecture parameters: the two op tables (and PC-DARTS's edge betas)."""
+        """The architecture parameters: the two op tables, the multiplier tables of the
+        factorised space, and PC-DARTS's edge betas."""
         yield "alphas_normal", self.alphas_normal
         yield "alphas_reduce", self.alphas_reduce
+        if self.space.conv_ops:
+            yield "multiplier_alphas_normal", self.multiplier_alphas_normal
+            if self.space.granularity != "network":
+                yield "multiplier_alphas_reduce", self.multiplier_alphas_reduce
         if self.partial_channels > 1:
             yield "betas_normal", self.betas_normal
             yield "betas_reduce", self.betas_reduce
@@ -318,40 +420,56 @@ class Network(nn.Module):
                 for name, alpha in self.named_alphas() if name.startswith("alphas_")}
 
     # --- energy -----------------------------------------------------------------------
-    def expected_energy_uj(self, alphas_normal=None, alphas_reduce=None):
-        """E(alpha): expected energy per image (µJ), differentiable in the alphas."""
-        alphas_normal = self.alphas_normal if alphas_normal is None else alphas_normal
-        alphas_reduce = self.alphas_reduce if alphas_reduce is None else alphas_reduce
-        return search_space.expected_energy_uj(self.costs, alphas_normal, alphas_reduce)
+    def expected_energy_uj(self, alphas_normal=None, alphas_reduce=None, *,
+                           uniform: bool = False):
+        """E(alpha): expected energy per image (µJ) of the deployed network, differentiable
+        in the alphas; op logits may be given (e.g. one-hot), `uniform`: at all-zero alphas
+        (the loss normaliser)."""
+        total = self.costs.fixed_uj
+        given = {"normal": alphas_normal, "reduce": alphas_reduce}
+        for cell in ("normal", "reduce"):
+            logits = getattr(self, f"alphas_{cell}") if given[cell] is None else given[cell]
+            mult = self.multiplier_weights(cell)
+            if uniform:
+                logits = torch.zeros_like(logits)
+                mult = None if mult is None else torch.full_like(mult, 1.0 / mult.shape[-1])
+            table = getattr(self.costs, cell).to(device=logits.device, dtype=logits.dtype)
+            op_costs = self.space.effective_costs(table, mult)
+            total = total + (F.softmax(logits, dim=-1) * op_costs).sum()
+        return total
 
-    def _uniform_energy_uj(self):
-        zeros = torch.zeros_like(self.alphas_normal)
-        return float(self.expected_energy_uj(zeros, zeros))
+    def uniform_energy_uj(self) -> float:
+        with torch.no_grad():
+            return float(self.expected_energy_uj(uniform=True))
 
     def reference_energy_uj(self) -> float:
         """E_ref: the expected energy at uniform alphas (all zeros), the loss normaliser."""
         return self._reference_energy_uj
 
     def genotype_energy_uj(self, genotype=None) -> float:
-        """Energy per image (µJ) of a derived genotype (default: `self.genotype()`)."""
+        """Energy per image (µJ, deployed size) of a derived genotype (default: `genotype()`)."""
         genotype = self.genotype() if genotype is None else genotype
         return float(search_space.genotype_energy_uj(self.costs, genotype,
-                                                     list(self.candidates)))
+                                                     list(self.space.columns)))
 
     # --- discrete architecture --------------------------------------------------------
     def genotype(self) -> Genotype:
         """The DARTS derivation: per node, the two incoming edges whose strongest non-`none`
-        op has the largest softmax weight, each with that op (full name, `@multiplier` kept)."""
+        op has the largest softmax weight, each with that op; in the factorised space a conv
+        op then takes its edge's strongest multiplier (`op@m`; `float` gives the plain op)."""
         tables = self.alpha_softmax()
         if self.partial_channels > 1:  # PC-DARTS: edges ranked by op weight * edge weight
             for cell in tables:
                 betas = getattr(self, f"betas_{cell}").detach()
                 tables[cell] = tables[cell] * self._edge_weights(betas).unsqueeze(1)
         concat = list(range(2, 2 + self._steps))
-        return Genotype(normal=self._derive_cell(tables["normal"]), normal_concat=concat,
-                        reduce=self._derive_cell(tables["reduce"]), reduce_concat=concat)
+        return Genotype(
+            normal=self._derive_cell(tables["normal"], self.multiplier_weights("normal", True)),
+            normal_concat=concat,
+            reduce=self._derive_cell(tables["reduce"], self.multiplier_weights("reduce", True)),
+            reduce_concat=concat)
 
-    def _derive_cell(self, weights):
+    def _derive_cell(self, weights, multiplier_weights):
         weights = weights.cpu().tolist()
         usable = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
         chosen, start = [], 0
@@ -360,6 +478,14 @@ class Network(nn.Module):
             best_op = [max(usable, key=lambda k, row=row: row[k]) for row in rows]
             strength = [row[k] for row, k in zip(rows, best_op, strict=True)]
             top_two = sorted(range(len(rows)), key=lambda j: -strength[j])[:2]
-            chosen += [(self.candidates[best_op[j]], j) for j in top_two]
+            chosen += [(self._derived_name(best_op[j], start + j, multiplier_weights), j)
+                       for j in top_two]
             start += 2 + i
         return chosen
+
+    def _derived_name(self, k: int, edge: int, multiplier_weights) -> str:
+        op = self.candidates[k]
+        if op not in self.space.conv_ops:
+            return op
+        row = multiplier_weights[edge, self.space.conv_ops.index(op)]
+        return self.space.op_name(op, self.space.multipliers[int(row.argmax())])

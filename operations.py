@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn as nn
 
-from approx import ApproxConv2d, load_multiplier
+from approx import ApproxConv2d, MixedApproxConv2d, MultiplierMixture, load_multiplier
 from convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
 
@@ -147,10 +147,13 @@ OPS: dict[str, Callable[..., nn.Module]] = {
 assert set(OPS) == set(PRIMITIVES), "OPS and genotypes.PRIMITIVES must name the same ops"
 
 
-def conv_factory(multiplier: str | None, lut_dir=None) -> ConvFactory:
-    """`nn.Conv2d` for float32, else an `ApproxConv2d` bound to the named multiplier."""
+def conv_factory(multiplier: str | MultiplierMixture | None, lut_dir=None) -> ConvFactory:
+    """`nn.Conv2d` for float32, an `ApproxConv2d` bound to the named multiplier (a spec, e.g.
+    `my_mul.bin:0.21`), or a `MixedApproxConv2d` reading a `MultiplierMixture`."""
     if multiplier is None:
         return nn.Conv2d
+    if isinstance(multiplier, MultiplierMixture):
+        return functools.partial(MixedApproxConv2d, mixture=multiplier)
     try:
         resolved = load_multiplier(multiplier, lut_dir=lut_dir)
     except ValueError as error:
@@ -171,6 +174,14 @@ def check_op_name(name: str, lut_dir=None) -> None:
     if problem:
         raise OperationError(problem)
     conv_factory(split_op_name(name)[1], lut_dir)
+
+
+def check_multipliers(names: Iterable[str], lut_dir=None) -> None:
+    """Raise OperationError for a multiplier set member that cannot be loaded ('float', a
+    float32 conv, is always valid)."""
+    for name in names:
+        if name != "float":
+            conv_factory(name, lut_dir)
 
 
 def candidate_ops(primitives: Iterable[str] = PRIMITIVES, multipliers: Iterable[str] = (),

@@ -19,7 +19,7 @@ from utils import atomic_write_json
 RESULTS_FILE = "results.json"
 # the numeric keys of train.py's per-epoch record: the signals an STL spec can read
 RETRAIN_SIGNALS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
-                   "energy_uj", "energy_arith_uj", "energy_memory_uj", "epoch_s")
+                   "energy_uj", "energy_arith_uj", "energy_memory_uj", "energy_mult_uj", "epoch_s")
 
 
 def check_spec(spec: str) -> None:
@@ -104,7 +104,7 @@ def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
         **accuracies, "epochs": len(run.history),
         "params": cost.params, "macs": cost.macs, "energy_uj": cost.energy_uj,
         "energy_arith_uj": cost.arith_energy_uj, "energy_memory_uj": cost.memory_energy_uj,
-        "latency_ms_per_image": latency,
+        "energy_mult_uj": cost.mult_energy_uj, "latency_ms_per_image": latency,
         "train_s": sum(record["epoch_s"] for record in run.history),
         "final_eval_s": time.time() - started,
         "stl": verdict.to_dict(), "cost": cost.to_dict(),
@@ -112,6 +112,8 @@ def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
     if run.write:
         atomic_write_json(run.path / RESULTS_FILE, results)
         _log_results(run, results, verdict)
+        if run.mirror is not None:
+            run.mirror.summarise({**results, "stl_robustness": verdict.robustness})
     return results
 
 

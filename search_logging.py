@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import torch
 
+import energy_estimator
 import genotypes
 import visualize
+from approx.fidelity import surrogate_lines, surrogate_summary
+from approx.module import float_forward
+from model import NetworkCIFAR
 
 
 def log_settings(run, config: dict, model, dataset) -> None:
@@ -21,6 +25,14 @@ def log_settings(run, config: dict, model, dataset) -> None:
                     f"{len(dataset.test.labels)} test images, {dataset.num_classes} classes; "
                     f"supernet {sum(p.numel() for p in model.weights()) / 1e6:.3f} M weights; "
                     f"uniform-alpha energy {model.reference_energy_uj():.3f} uJ/image")
+
+
+def log_surrogate(run, multipliers, rank_cap, lut_dir) -> None:
+    """Per multiplier, the rank of the search-time surrogate and its error against the
+    exact table (on a realistic conv), so that a capped surrogate is never silent."""
+    if run.write and multipliers:
+        for line in surrogate_lines(surrogate_summary(multipliers, rank_cap, lut_dir)):
+            run.logger.info(f"search surrogate: {line}")
 
 
 def log_step(run, step: int, train_loss: float, arch_stats: dict) -> None:
@@ -84,8 +96,29 @@ def _log_alphas(writer, model, epoch: int) -> None:
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
 
 
-def write_result(run, args, model, architect, candidates) -> None:
-    """The final genotype with its energy, validation accuracy and the search settings.
+def genotype_costs(genotype, args, num_classes: int, input_size: int) -> dict:
+    """The derived genotype's network costed at the deployed size (the retrain network the
+    budget is for) and at the search size: energy per image (total, arithmetic,
+    multiplications), params and MACs."""
+    table = energy_estimator.load_energy_table(args.energy_table)
+    sizes = {"deployed": (args.energy_channels, args.energy_layers, args.energy_image_size),
+             "search": (args.init_channels, args.layers, input_size)}
+    costs = {}
+    for scale, (channels, layers, size) in sizes.items():
+        network = NetworkCIFAR(channels, num_classes, layers, False, genotype,
+                               lut_dir=args.lut_dir)
+        with float_forward():
+            report = energy_estimator.profile(network, (3, size, size), table)
+        costs[scale] = {"init_channels": channels, "layers": layers, "image_size": size,
+                        "energy_uj": report.energy_uj, "arith_energy_uj": report.arith_energy_uj,
+                        "mult_energy_uj": report.mult_energy_uj, "params": report.params,
+                        "macs": report.macs}
+    return costs
+
+
+def write_result(run, args, model, architect, candidates, final: dict, dataset) -> None:
+    """The final genotype with its energy (in the units of the budget: the search's energy
+    objective on the deployed network), its held-out accuracies and the search settings.
 
     A budget-controlled search whose final genotype sits over budget reports the last
     genotype it derived under budget instead (the derived energy moves in jumps, so the last
@@ -104,14 +137,24 @@ def write_result(run, args, model, architect, candidates) -> None:
         run.logger.info(note)
     with torch.no_grad():
         expected_uj = float(model.expected_energy_uj())
+    costs = genotype_costs(genotype, args, dataset.num_classes, dataset.train.images.shape[-1])
     path = genotypes.save(
         genotype, run.path / genotypes.GENOTYPE_FILE,
-        energy_uj=energy_uj, expected_energy_uj=expected_uj, val_acc=last.get("val_acc"),
+        energy_uj=energy_uj, energy_objective=args.energy_objective,
+        expected_energy_uj=expected_uj, uniform_energy_uj=model.reference_energy_uj(),
+        costs=costs, val_acc=last.get("val_acc"), **final,
         energy_budget_uj=args.energy_budget, epochs=len(run.history), candidates=candidates,
+        multiplier_set=list(model.space.multipliers), search_space=model.space.describe(),
         note=note, settings=dict(vars(args)),
     )
+    if run.mirror is not None:
+        run.mirror.summarise({"energy_uj": energy_uj, **final, "genotype": str(genotype)})
     run.writer.add_text("genotype/final", f"`{genotype}`", len(run.history))
     run.logger.info(f"genotype: {genotype}")
-    run.logger.info(f"genotype energy {energy_uj:.3f} uJ/image, search val acc "
-                    f"{last.get('val_acc')}; written to {path}; retrain with: "
-                    f"python train.py --genotype {run.path}")
+    run.logger.info(
+        f"genotype {args.energy_objective} energy {energy_uj:.3f} uJ/image on the deployed "
+        f"network (C={args.energy_channels}, {args.energy_layers} cells, "
+        f"{args.energy_image_size}x{args.energy_image_size}; uniform alphas "
+        f"{model.reference_energy_uj():.3f}); held-out accuracy: supernet "
+        f"{final.get('test_acc')}, derived cell {final.get('derived_acc')}; written to {path}; "
+        f"retrain with: python train.py --genotype {run.path}")

@@ -24,12 +24,15 @@ import distributed
 import energy_estimator
 import experiment
 import genotypes
+import one_shot
 import operations
 import preflight
 import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
-from architect import Architect
+from architect import Architect, alphas_frozen
+from candidate_space import EXACT
+from defaults import SEARCH_DEFAULTS
 from model_search import Network
 from utils import (
     AverageMeter,
@@ -38,15 +41,6 @@ from utils import (
     progress,
     training_state,
 )
-
-# DARTS CIFAR-10 search settings; the embedded dataset gets a smaller supernet and fewer
-# images so that the default 50-epoch search ends within 15 minutes on a 2-core CPU.
-SEARCH_DEFAULTS = {
-    "shapes": {"batch_size": 32, "init_channels": 8, "layers": 5, "n_train": 128,
-               "n_test": 256, "multipliers": "bam4_4"},
-    "default": {"batch_size": 64, "init_channels": 16, "layers": 8, "n_train": None,
-                "n_test": None, "multipliers": ""},
-}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -75,13 +69,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     arch.add_argument("--primitives", default=",".join(genotypes.PRIMITIVES),
                       help="comma-separated candidate ops")
     arch.add_argument("--multipliers", default=None,
-                      help="comma-separated multipliers; each adds '<conv op>@<multiplier>' "
-                           "candidates (built-in names, or EvoApprox names with --lut_dir)")
+                      help="comma-separated multiplier set of the conv ops: built-in names, "
+                           "EvoApprox names with --lut_dir, a .bin path, 'float' (a float32 "
+                           "conv); 'exact' (exact 8-bit) is always included")
+    arch.add_argument("--multiplier_search", default="factorised",
+                      choices=("factorised", "flat"),
+                      help="factorised: per edge, alphas over the ops and, per conv op, a "
+                           "distribution over the multipliers; flat: each multiplier adds "
+                           "'<conv op>@<multiplier>' candidates beside the float ops")
+    arch.add_argument("--multiplier_granularity", default="edge",
+                      choices=("edge", "cell", "network"),
+                      help="factorised: one multiplier distribution per edge and conv op, per "
+                           "cell type and conv op, or one for the whole network")
+    arch.add_argument("--warmup_epochs", type=int, default=None,
+                      help="epochs that train the weights only before the alphas move "
+                           "(PC-DARTS freezes the architecture for its first epochs)")
     arch.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
     arch.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP, metavar="R",
-                      help="search-time surrogate: approximate convs use at most R low-rank "
-                           "error terms (each multiplier's own rank if smaller; -1 = no cap). "
-                           "Retraining and evaluation use the full emulation")
+                      help="search-time surrogate: multipliers whose error is not exactly "
+                           "low-rank (Mitchell, EvoApproxLib tables) use at most R low-rank "
+                           "error terms (-1 = no cap); exactly low-rank designs (trunc, bam, "
+                           "drum, kulkarni) always keep their true rank. Retraining and "
+                           "evaluation use the full emulation")
     arch.add_argument("--partial_channels", type=int, default=1, metavar="K",
                       help="PC-DARTS: mixed ops see 1/K of the channels (with edge "
                            "normalisation); 1 = plain DARTS")
@@ -95,22 +104,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     energy.add_argument("--budget_control", default=None, choices=("pi",),
                         help="adapt lambda each step so the genotype settles under the budget")
     energy.add_argument("--energy_table", default=None, help="JSON file of energy constants")
-    return experiment.apply_defaults(parser.parse_args(argv), SEARCH_DEFAULTS)
+    energy.add_argument("--energy_objective", default="total",
+                        choices=("total", "arithmetic", "multiplier"),
+                        help="energy the search optimises and budgets: arithmetic + data "
+                             "movement, arithmetic only, or the multiplications only")
+    energy.add_argument("--energy_channels", type=int, default=None,
+                        help="C of the network the energy is costed on (the retrain's; "
+                             "default: train.py's --init_channels for the dataset)")
+    energy.add_argument("--energy_layers", type=int, default=None,
+                        help="cells of the network the energy is costed on (default: "
+                             "train.py's --layers for the dataset)")
+    energy.add_argument("--energy_image_size", type=int, default=None,
+                        help="image side the energy is costed at (default: train.py's "
+                             "--image_size for the dataset)")
+    return experiment.parse(parser, argv, SEARCH_DEFAULTS)
 
 
 def split_names(text: str) -> list[str]:
     return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
+def search_space_args(args) -> dict:
+    """The candidate ops and multiplier set of the supernet (each name checked now)."""
+    primitives, multipliers = split_names(args.primitives), split_names(args.multipliers)
+    if args.multiplier_search == "flat":
+        return {"candidates": operations.candidate_ops(primitives, multipliers, args.lut_dir)}
+    if EXACT not in multipliers:
+        multipliers.insert(0, EXACT)
+    operations.check_multipliers(multipliers, args.lut_dir)
+    return {"candidates": operations.candidate_ops(primitives, (), args.lut_dir),
+            "multipliers": tuple(multipliers),
+            "multiplier_granularity": args.multiplier_granularity}
+
+
 def build(args, dataset: data.Dataset, device: torch.device):
     """Candidate set, supernet, optimisers and loaders (all inputs checked before any write)."""
-    candidates = operations.candidate_ops(split_names(args.primitives),
-                                          split_names(args.multipliers), args.lut_dir)
+    space = search_space_args(args)
     table = energy_estimator.load_energy_table(args.energy_table)
     model = Network(args.init_channels, dataset.num_classes, args.layers, nn.CrossEntropyLoss(),
-                    candidates=candidates, lut_dir=args.lut_dir,
-                    input_size=dataset.train.images.shape[-1], energy_table=table,
-                    partial_channels=args.partial_channels).to(device)
+                    lut_dir=args.lut_dir, input_size=dataset.train.images.shape[-1],
+                    energy_table=table, partial_channels=args.partial_channels,
+                    energy_objective=args.energy_objective, cost_channels=args.energy_channels,
+                    cost_layers=args.energy_layers, cost_input_size=args.energy_image_size,
+                    **space).to(device)
+    candidates = list(model.candidates)
     cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)
@@ -132,6 +169,7 @@ def build(args, dataset: data.Dataset, device: torch.device):
         "arch": data.BatchLoader(alphas_part, train=True, cutout=cutout, **batch,
                                  **{**loader, "seed": args.seed + 1}),
         "val": data.BatchLoader(alphas_part, train=False, **val_batch, **loader),
+        "test": data.BatchLoader(dataset.test, train=False, **val_batch, **loader),
     }
     return candidates, model, w_optimizer, scheduler, architect, loaders
 
@@ -154,20 +192,27 @@ def train_epoch(model, replica, architect, loaders, w_optimizer, lr, args, run, 
     loaders["train"].set_epoch(epoch)
     arch_batches = endless(loaders["arch"], epoch)
     stats = {}
+    warming_up = epoch < args.warmup_epochs
     for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}",
                          show=distributed.is_main()):
         arch_x, arch_y = next(arch_batches)
-        stats = architect.step(x, y, arch_x, arch_y, lr, w_optimizer, unrolled=args.unrolled)
+        if warming_up:  # weights only: alphas stay uniform while the ops learn
+            stats = {"energy_weight": architect.energy_weight}
+        else:
+            stats = architect.step(x, y, arch_x, arch_y, lr, w_optimizer,
+                                   unrolled=args.unrolled)
         logits, loss, step_stats = weight_step(model, replica, w_optimizer, x, y, args.grad_clip,
                                                stats)
         meters["loss"].update(loss, len(y))
         meters["acc"].update(accuracy(logits, y), len(y))
-        meters["arch_loss"].update(stats["loss"], len(arch_y))
+        if not warming_up:
+            meters["arch_loss"].update(stats["loss"], len(arch_y))
         step += 1
         search_logging.log_step(run, step, step_stats["train_loss"], step_stats)
     distributed.sum_meters(meters)
     return {"train_loss": meters["loss"].avg, "train_acc": meters["acc"].avg,
-            "arch_loss": meters["arch_loss"].avg, "energy_weight": stats.get("energy_weight"),
+            "arch_loss": meters["arch_loss"].avg if meters["arch_loss"].count else None,
+            "energy_weight": stats.get("energy_weight"),
             "steps": step}
 
 
@@ -175,11 +220,12 @@ def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats:
     """One SGD step of the weights (DDP averages their gradients). Returns the logits, this
     rank's loss, and the step's loss and `arch_stats` averaged over the ranks."""
     w_optimizer.zero_grad(set_to_none=True)
-    logits = replica(x)
-    loss = model.criterion(logits, y)
-    step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
-    check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
-    loss.backward(inputs=list(model.weights()))  # no alpha gradients: the architect owns them
+    with alphas_frozen(model):  # no alpha gradients: the architect owns them
+        logits = replica(x)
+        loss = model.criterion(logits, y)
+        step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
+        check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
+        loss.backward()
     nn.utils.clip_grad_norm_(model.weights(), grad_clip)
     w_optimizer.step()
     return logits, loss.item(), step_stats
@@ -200,12 +246,16 @@ def run_search(args) -> int:
     config = {**vars(args), "candidates": candidates, "world_size": distributed.world_size()}
     start_epoch, step = experiment.start_or_resume(run, args, config, components)
     search_logging.log_settings(run, config, model, dataset)
+    search_logging.log_surrogate(run, model.space.multipliers or split_names(args.multipliers),
+                                 None if args.approx_rank == -1 else args.approx_rank,
+                                 args.lut_dir)
     try:
         for epoch in range(start_epoch, args.epochs):
             step = search_epoch(epoch, step, args, run, components, loaders, replica)
     except KeyboardInterrupt:
         return experiment.stop_interrupted(run)
-    search_logging.write_result(run, args, model, architect, candidates)
+    final = held_out_accuracy(model, loaders)
+    search_logging.write_result(run, args, model, architect, candidates, final, dataset)
     run.close()
     return 0
 
@@ -227,6 +277,14 @@ def search_epoch(epoch, step, args, run, components, loaders, replica) -> int:
     search_logging.log_epoch(run, record, model, architect)
     run.save_checkpoint(training_state(epoch + 1, step, components))
     return step
+
+
+def held_out_accuracy(model, loaders) -> dict:
+    """Accuracy on the held-out test images (seen by neither weights nor alphas) of the
+    supernet and of the derived cell (one-shot, see one_shot.py)."""
+    return {**experiment.evaluate(model, loaders["test"], "test"),
+            **one_shot.derived_accuracy(model, model.genotype(), loaders["train"],
+                                        loaders["test"], experiment.evaluate)}
 
 
 def main(argv=None) -> int:

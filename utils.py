@@ -156,6 +156,7 @@ class RunDir:
             self._prepare(resume)
         self.logger = _make_logger(self.path / LOG_FILE if write else None)
         self._writer = None
+        self.mirror = None  # optional experiment tracker (wandb_logger.WandbMirror)
 
     def _prepare(self, resume: bool) -> None:
         if resume and not (self.path / CHECKPOINT_FILE).is_file():
@@ -206,6 +207,8 @@ class RunDir:
         if self.write:
             with self._writing(HISTORY_FILE):
                 atomic_write_json(self.path / HISTORY_FILE, self.history)
+            if self.mirror is not None:
+                self.mirror.log_epoch(record)
 
     def save_checkpoint(self, state: dict) -> None:
         if self.write:
@@ -223,6 +226,9 @@ class RunDir:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+        if self.mirror is not None:
+            self.mirror.finish()
+            self.mirror = None
         for handler in list(self.logger.handlers):
             handler.close()
             self.logger.removeHandler(handler)

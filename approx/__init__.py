@@ -3,17 +3,21 @@
 from approx.builtin import builtin_names
 from approx.conv import approx_conv2d
 from approx.errors import MultiplierError
+from approx.mixed import MixedApproxConv2d, MultiplierMixture, mixed_approx_conv2d
 from approx.module import ApproxConv2d, set_emulation_mode
 from approx.multiplier import Multiplier
 from approx.registry import available_multipliers, load_multiplier
 
 __all__ = [
     "ApproxConv2d",
+    "MixedApproxConv2d",
     "Multiplier",
     "MultiplierError",
+    "MultiplierMixture",
     "approx_conv2d",
     "available_multipliers",
     "builtin_names",
     "load_multiplier",
+    "mixed_approx_conv2d",
     "set_emulation_mode",
 ]

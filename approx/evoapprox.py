@@ -17,6 +17,7 @@ import numpy as np
 
 from approx.binfile import read_table_bytes, table_from_bytes
 from approx.multiplier import Multiplier, exact_products
+from approx.spec import power_hint
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.csv")
 SOURCE = "EvoApproxLib (Mrazek et al., Brno University of Technology), releases master and v2022"
@@ -106,10 +107,10 @@ def describe_known(name: str, matches: list[Circuit]) -> tuple[str, str]:
     return (conflict or identity), conflict
 
 
-def unknown_note(sha256: str) -> str:
+def unknown_note(sha256: str, spec: str) -> str:
     return (
         f"sha256 {sha256[:16]}... is not in the EvoApproxLib catalogue: error metrics come from "
-        "the table, but its energy is unknown; pass --power_mw (load_multiplier(power_mw=...))"
+        f"the table, but its energy is unknown; {power_hint(spec)}"
     )
 
 
@@ -121,7 +122,7 @@ def load_table_file(path: Path, name: str | None = None) -> Multiplier:
     matches = circuits_with_hash(sha256)
     signed = matches[0].signed if matches else guess_signed(name, raw)
     if not matches:
-        note, warning = unknown_note(sha256), ""
+        note, warning = unknown_note(sha256, str(path)), ""
     else:
         note, warning = describe_known(name, matches)
     if warning:

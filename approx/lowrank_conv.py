@@ -26,11 +26,16 @@ def activation_table(multiplier: Multiplier, rank: int, device: torch.device,
     """(R, rows) table of sign(x) U_r(a) indexed by `value + levels`, and whether it has the two
     extra rows (code 0 of a negative / positive x) needed when U_r(0) is not zero."""
     u, _ = factor_tables(multiplier, rank, device, dtype)
-    top = levels(multiplier.signed)
-    values = torch.arange(-top, top + 1, device=device)
-    if multiplier.signed:
+    return activation_table_of(u, multiplier.signed)
+
+
+def activation_table_of(u: torch.Tensor, signed: bool) -> tuple[torch.Tensor, bool]:
+    """activation_table for activation-side factors `u` (256 x R, indexed like the LUT)."""
+    top = levels(signed)
+    values = torch.arange(-top, top + 1, device=u.device)
+    if signed:
         return u[values & 255].T.contiguous(), False  # int8 bit patterns: no separate sign
-    rows = torch.sign(values).to(dtype).unsqueeze(1) * u[values.abs()]
+    rows = torch.sign(values).to(u.dtype).unsqueeze(1) * u[values.abs()]
     zero_sign = bool(u[0].any())
     if zero_sign:
         rows = torch.cat([rows, -u[:1], u[:1]])
@@ -47,23 +52,31 @@ def activation_rows(xq: Quantized, zero_sign: bool) -> torch.Tensor:
     return rows
 
 
-def lookup(table_row: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """table_row[rows] in the layout of `rows` (a channels-last map stays channels-last)."""
+def lookup(tables: torch.Tensor, rows: torch.Tensor) -> list[torch.Tensor]:
+    """[table[rows] for each row of `tables`] in the layout of `rows` (a channels-last map stays
+    channels-last), written into one buffer."""
     order = (0, 2, 3, 1) if rows.dim() == 4 and not rows.is_contiguous() else None
     packed = rows if order is None else rows.permute(order)
     if not packed.is_contiguous():
-        return table_row[rows.long()]
-    gathered = table_row.index_select(0, packed.reshape(-1)).view(packed.shape)
-    return gathered if order is None else gathered.permute(0, 3, 1, 2)
+        return [table[rows.long()] for table in tables]
+    flat = packed.reshape(-1)
+    out = torch.empty((len(tables), flat.numel()), dtype=tables.dtype, device=tables.device)
+    for table, term in zip(tables, out, strict=True):
+        torch.index_select(table, 0, flat, out=term)
+    terms = out.view(len(tables), *packed.shape)
+    return list(terms) if order is None else [t.permute(0, 3, 1, 2) for t in terms]
+
+
+def table_terms(xq: Quantized, table: torch.Tensor, zero_sign: bool) -> list[torch.Tensor]:
+    """[table[r][row of each activation]] for the R rows of an activation table."""
+    return lookup(table, activation_rows(xq, zero_sign)) if len(table) else []
 
 
 def activation_terms(xq: Quantized, multiplier: Multiplier, rank: int) -> list[torch.Tensor]:
     """[sign(x) U_r(a) for r = 1..rank], each shaped (and laid out) like x."""
     if rank == 0:
         return []
-    table, zero_sign = activation_table(multiplier, rank, xq.value.device, xq.value.dtype)
-    rows = activation_rows(xq, zero_sign)
-    return [lookup(table[r], rows) for r in range(rank)]
+    return table_terms(xq, *activation_table(multiplier, rank, xq.value.device, xq.value.dtype))
 
 
 @cache
@@ -82,16 +95,32 @@ def weight_terms(wq: Quantized, multiplier: Multiplier, rank: int,
                  x_scale: torch.Tensor) -> torch.Tensor:
     """(1 + rank, O, C/groups, kh, kw): s_x s_w [sign(w) b, sign(w) V_1(b), ...]."""
     table = weight_table(multiplier, rank, wq.value.device, wq.value.dtype)
-    terms = F.embedding(wq.sign_index(), table) * (wq.scale * x_scale).unsqueeze(-1)
+    return terms_from_table(wq, table, x_scale)
+
+
+def terms_from_table(wq: Quantized, table: torch.Tensor, x_scale: torch.Tensor,
+                     column_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """(columns, O, C/groups, kh, kw): s_x s_w table[sign_index(w)], each column times its weight
+    (when given: a mixture of multipliers weights each one's columns, approx.mixed)."""
+    factor = (wq.scale * x_scale).unsqueeze(-1)
+    if column_weights is not None:
+        factor = factor * column_weights
+    terms = F.embedding(wq.sign_index(), table) * factor
     return terms.permute(4, 0, 1, 2, 3).contiguous()
+
+
+def term_convs(x_value: torch.Tensor, x_terms: list[torch.Tensor], w_terms: torch.Tensor,
+               geometry: Geometry) -> torch.Tensor:
+    """conv(x_value, w_terms[0]) + sum_r conv(x_terms[r], w_terms[r + 1]), accumulated in place."""
+    kwargs = geometry.conv_kwargs()
+    out = F.conv2d(x_value, w_terms[0], **kwargs)
+    for x_term, w_term in zip(x_terms, w_terms[1:], strict=True):
+        out.add_(F.conv2d(x_term, w_term, **kwargs))
+    return out
 
 
 def lowrank_conv(xq: Quantized, x_terms: list[torch.Tensor], wq: Quantized,
                  multiplier: Multiplier, geometry: Geometry) -> torch.Tensor:
     """The low-rank emulated convolution (no bias) from the activation codes and terms."""
     w_terms = weight_terms(wq, multiplier, len(x_terms), xq.scale)
-    kwargs = geometry.conv_kwargs()
-    out = F.conv2d(xq.value, w_terms[0], **kwargs)
-    for x_term, w_term in zip(x_terms, w_terms[1:], strict=True):
-        out.add_(F.conv2d(x_term, w_term, **kwargs))
-    return out
+    return term_convs(xq.value, x_terms, w_terms, geometry)

@@ -70,26 +70,33 @@ def sign_extend(table: torch.Tensor, signed: bool) -> torch.Tensor:
     return torch.cat([-table, torch.zeros_like(table), table])
 
 
-def quantize(v: torch.Tensor, signed: bool, per_channel: bool) -> Quantized:
+def quantize(v: torch.Tensor, signed: bool, per_channel: bool,
+             scale: torch.Tensor | None = None) -> Quantized:
     """Unsigned: a = round(|v| / s), s = max|v| / 255; signed: round(v / s), s = max|v| / 127.
 
     The max runs over the whole tensor, or over each output channel (dim 0) when per_channel.
+    A given `scale` (calibrated) replaces the max-derived one; codes are clamped to the range.
     """
     top = levels(signed)
     v = v.detach()
-    if per_channel:
-        peak = v.abs().amax(dim=tuple(range(1, v.dim())), keepdim=True)
-    else:
-        peak = v.abs().amax()
-    scale = peak / top
+    calibrated = scale is not None
+    if not calibrated:
+        if per_channel:
+            peak = v.abs().amax(dim=tuple(range(1, v.dim())), keepdim=True)
+        else:
+            peak = v.abs().amax()
+        scale = peak / top
     safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # v == 0 where scale is 0
     value = torch.div(v, safe_scale).round_().clamp_(-top, top)
+    if calibrated:
+        value.mul_(scale > 0)  # a zero calibrated scale makes every code zero
     return Quantized(v, value, scale, signed)
 
 
-def quantize_activations(x: torch.Tensor, signed: bool) -> Quantized:
-    """Per-tensor scale for activations."""
-    return quantize(x, signed, per_channel=False)
+def quantize_activations(x: torch.Tensor, signed: bool,
+                         scale: torch.Tensor | None = None) -> Quantized:
+    """Per-tensor scale for activations: max|x| / levels, or the given (calibrated) `scale`."""
+    return quantize(x, signed, per_channel=False, scale=scale)
 
 
 def quantize_weights(weight: torch.Tensor, signed: bool) -> Quantized:

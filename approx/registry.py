@@ -8,10 +8,7 @@ from approx.builtin import builtin_multiplier, builtin_names
 from approx.errors import MultiplierError
 from approx.evoapprox import load_table_file
 from approx.multiplier import Multiplier
-
-
-def looks_like_path(spec: str) -> bool:
-    return spec.endswith(".bin") or "/" in spec or "\\" in spec
+from approx.spec import looks_like_path, split_power
 
 
 def unknown_spec_error(spec: str, lut_dir: str | None) -> MultiplierError:
@@ -37,8 +34,10 @@ def resolve(spec: str, lut_dir: str | None) -> Multiplier:
 def with_power(multiplier: Multiplier, power_mw: float) -> Multiplier:
     """A copy costed with a user-supplied synthesis power (mW at the exact circuit's clock)."""
     if power_mw < 0:
-        raise MultiplierError(f"--power_mw {power_mw} must be >= 0 (mW of the multiplier)")
-    note = f"power_mw={power_mw} supplied by the user. {multiplier.note}".strip()
+        raise MultiplierError(f"multiplier {multiplier.name}: power {power_mw} mW must be >= 0")
+    known = multiplier.power_mw
+    known = "" if known is None else f" (not the catalogue's {known} mW)"
+    note = f"power {power_mw} mW supplied by the user{known}"
     return dataclasses.replace(
         multiplier, power_mw=power_mw, relative_energy=None, energy_basis="", note=note
     )
@@ -54,11 +53,18 @@ def load_multiplier(
     spec: str | Multiplier, lut_dir: str | Path | None = None, power_mw: float | None = None
 ) -> Multiplier:
     """The Multiplier for `spec`: a built-in name, an EvoApprox name found as <lut_dir>/<name>.bin,
-    or a path to a .bin. The same spec, lut_dir and power_mw return the same object."""
+    or a path to a .bin, optionally followed by ':<power in mW>' (approx.spec). The same spec,
+    lut_dir and power_mw return the same object."""
     if isinstance(spec, Multiplier):
         return spec if power_mw is None else with_power(spec, power_mw)
     if not isinstance(spec, str) or not spec:
         raise MultiplierError(f"multiplier spec {spec!r} must be a non-empty name or .bin path")
+    spec, spec_power = split_power(spec)
+    if spec_power is not None:
+        if power_mw is not None and float(power_mw) != spec_power:
+            raise MultiplierError(f"multiplier '{spec}': two powers given ({spec_power} mW in "
+                                  f"the spec, power_mw={power_mw})")
+        power_mw = spec_power
     if looks_like_path(spec):
         spec = str(Path(spec).expanduser().resolve())
     directory = None if lut_dir is None else str(Path(lut_dir).expanduser().resolve())

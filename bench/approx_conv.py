@@ -2,8 +2,12 @@
 
 Batch 64, 32x32, 16 channels; forms dense 3x3, depthwise 3x3, 1x1. Lowrank per multiplier, exact
 mode, and the naive unfold+gather reference (forward only: it has no backward).
-Times are process CPU seconds (all threads), best of a few runs, so that other work on a shared
-machine does not distort the ratios. Usage: python bench/approx_conv.py [--lut_dir DIR] [--names ..]
+`--mixed`: instead, a sep-conv (depthwise 3x3 + pointwise 1x1, channels-last) whose convs run on
+MixedApproxConv2d over MIXTURE (sum of ranks 6) against the float one (LeanConv2d, as in the
+supernet), forward+backward, as in the supernet's weight step (mixture weights detached) and
+its architecture step (they need a gradient). Times are process CPU seconds (all threads), best
+of a few runs, so that other work on a shared machine does not distort the ratios.
+Usage: python bench/approx_conv.py [--lut_dir DIR] [--names ..] [--mixed] [--threads N]
 """
 
 import argparse
@@ -17,9 +21,15 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from approx import approx_conv2d, load_multiplier  # noqa: E402
+from approx import (  # noqa: E402
+    MixedApproxConv2d,
+    MultiplierMixture,
+    approx_conv2d,
+    load_multiplier,
+)
 from approx.lowrank import resolve_rank  # noqa: E402
 from approx.reference import gather_conv2d  # noqa: E402
+from operations import LeanConv2d  # noqa: E402
 
 BATCH, SIZE, CHANNELS = 64, 32, 16
 FORMS = {
@@ -29,6 +39,7 @@ FORMS = {
 }
 BUILTINS = ["exact", "kulkarni", "drum4", "mitchell", "trunc8"]
 EXACT_MODE_MULTIPLIER = "mitchell"
+MIXTURE = ["exact", "drum6", "kulkarni", "drum4", "bam4_4"]
 
 
 def best_seconds(step, repeats: int) -> float:
@@ -83,11 +94,57 @@ def bench_form(form: dict, names: list[str], lut_dir) -> dict:
     return result
 
 
+def sep_conv(conv, **kwargs) -> torch.nn.Module:
+    layers = torch.nn.Sequential(conv(CHANNELS, CHANNELS, 3, padding=1, groups=CHANNELS, **kwargs),
+                                 conv(CHANNELS, CHANNELS, 1, **kwargs))
+    return layers.to(memory_format=torch.channels_last)
+
+
+def bench_mixed() -> dict:
+    """Mixed sep-conv over MIXTURE vs the float sep-conv, fwd+bwd, both kinds of step."""
+    x = operands(FORMS["conv1x1"])[0].contiguous(memory_format=torch.channels_last)
+    mixture = MultiplierMixture(MIXTURE)
+    logits = torch.zeros(len(MIXTURE), requires_grad=True)
+    mixed = sep_conv(MixedApproxConv2d, mixture=mixture)
+    plain = sep_conv(LeanConv2d)  # the supernet's float conv (convgrad backward)
+
+    def step(model, arch: bool):
+        def run():
+            x.grad = logits.grad = None
+            model.zero_grad(set_to_none=True)
+            weights = torch.softmax(logits, 0)
+            mixture.weights = weights if arch else weights.detach()
+            model(x).square().sum().backward()
+        return run
+
+    base = step(plain, False)
+    result = {"members": MIXTURE,
+              "ranks": [r for _, _, r in mixture.plan(None).members],
+              "convolutions_per_mixed_conv": mixture.plan(None).convolutions,
+              "float_sep_conv_fwd_bwd_cpu_ms": round(1000 * best_seconds(base, 5), 2)}
+    for name, arch in (("weight_step", False), ("arch_step", True)):
+        result[f"{name}_ratio"] = round(interleaved_ratio(step(mixed, arch), base, 5), 2)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lut_dir", default=None, help="folder of EvoApproxLib .bin tables")
     parser.add_argument("--names", nargs="*", default=None, help="EvoApprox names in --lut_dir")
+    parser.add_argument("--mixed", action="store_true",
+                        help="time the 5-multiplier mixed sep-conv against the float one")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's); 1 on a loaded 2-core machine, "
+                             "where two threads wait on each other")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.mixed:
+        print(json.dumps({"benchmark": "approx_conv_mixed", "timer": "process_time",
+                          "batch": BATCH, "size": SIZE, "channels": CHANNELS,
+                          "threads": torch.get_num_threads(), "torch": torch.__version__,
+                          **bench_mixed()}))
+        return
     names = list(BUILTINS)
     if args.lut_dir:
         found = sorted(p.stem for p in Path(args.lut_dir).glob("mul8u_*.bin"))

@@ -3,7 +3,9 @@
 Standard config (DARTS CIFAR-10 search): 8 cells, C=16, 4 nodes, 32x32 inputs, 10 classes, the
 8 DARTS primitives, synthetic data. Prints ONE JSON line: median/min/max step seconds over
 `--steps` after `--warmup`, the alpha-step and weight-step medians, training images/s and the
-process's peak RSS. `--multipliers exact,mul8u_197B` adds `<conv op>@<m>` candidates.
+process's peak RSS. `--multipliers exact,mul8u_197B` adds `<conv op>@<m>` candidates;
+`--factorised --multipliers drum6,kulkarni,drum4,bam4_4` searches that set (with `exact`) per
+conv op, and `--vs_exact` then times the float supernet beside it.
 
     .venv/bin/python bench/search_step.py --order first --batch_size 64
 """
@@ -28,7 +30,7 @@ import data  # noqa: E402
 import operations  # noqa: E402
 from approx.lowrank import SEARCH_RANK_CAP  # noqa: E402
 from approx.module import cap_emulation_rank, set_emulation_mode  # noqa: E402
-from architect import Architect  # noqa: E402
+from architect import Architect, alphas_frozen  # noqa: E402
 from genotypes import PRIMITIVES  # noqa: E402
 from model_search import Network  # noqa: E402
 
@@ -41,7 +43,12 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--multipliers", default="",
-                        help="comma-separated multipliers adding '<conv op>@<m>' candidates")
+                        help="comma-separated multipliers adding '<conv op>@<m>' candidates "
+                             "(with --factorised: the multiplier set searched per conv op)")
+    parser.add_argument("--primitives", default=",".join(PRIMITIVES), help="candidate ops")
+    parser.add_argument("--factorised", action="store_true",
+                        help="the factorised space: every conv op on a mixture of 'exact' and "
+                             "--multipliers (one shared weight per op), no float conv ops")
     parser.add_argument("--lut_dir", default=None, help="EvoApproxLib .bin directory")
     parser.add_argument("--partial_channels", type=int, default=1,
                         help="PC-DARTS: MixedOp on 1/K of the channels (1 = plain DARTS)")
@@ -71,10 +78,15 @@ def parse_args(argv=None):
 
 def build(args):
     multipliers = [m.strip() for m in args.multipliers.split(",") if m.strip()]
-    candidates = operations.candidate_ops(PRIMITIVES, multipliers, args.lut_dir)
+    primitives = [p.strip() for p in args.primitives.split(",") if p.strip()]
+    if args.factorised and multipliers:
+        space = {"candidates": primitives,
+                 "multipliers": tuple(dict.fromkeys(["exact", *multipliers]))}
+    else:
+        space = {"candidates": operations.candidate_ops(primitives, multipliers, args.lut_dir)}
     model = Network(args.init_channels, 10, args.layers, nn.CrossEntropyLoss(),
-                    candidates=candidates, lut_dir=args.lut_dir, input_size=args.input_size,
-                    partial_channels=args.partial_channels)
+                    lut_dir=args.lut_dir, input_size=args.input_size,
+                    partial_channels=args.partial_channels, **space)
     cap_emulation_rank(model, rank_cap(args))
     w_optimizer = torch.optim.SGD(model.weights(), 0.025, momentum=0.9, weight_decay=3e-4)
     architect = Architect(model, energy_weight=0.5)
@@ -105,9 +117,9 @@ def search_step(model, architect, w_optimizer, batch, args):
         architect.step(x, y, val_x, val_y, 0.025, w_optimizer, unrolled=args.order == "second")
     alpha_done = time.perf_counter()
     w_optimizer.zero_grad(set_to_none=True)
-    with autocast(args.precision):
+    with autocast(args.precision), alphas_frozen(model):  # as train_search.weight_step
         loss = model.loss(x, y)
-    loss.backward(inputs=list(model.weights()))  # as train_search.weight_step
+        loss.backward()
     nn.utils.clip_grad_norm_(model.weights(), 5.0)
     w_optimizer.step()
     return alpha_done - started, time.perf_counter() - alpha_done
@@ -214,7 +226,8 @@ def main(argv=None):
         "weight_step_s": round(statistics.median(t[2] for t in times), 3),
         "train_images_per_s": round(args.batch_size / median, 2),
         "peak_rss_gb": round(peak_rss_gb(), 3), "build_s": round(build_s, 2),
-        "candidates": len(model.candidates), "threads": torch.get_num_threads(),
+        "candidates": len(model.candidates), "multiplier_set": list(model.space.multipliers),
+        "threads": torch.get_num_threads(),
         "load_avg": [round(v, 2) for v in __import__("os").getloadavg()],
         **exact_figures(exact_times, median),
         "config": {k: v for k, v in vars(args).items()},

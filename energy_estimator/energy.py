@@ -24,6 +24,7 @@ Every term is per layer, so per-op costs sum exactly to the network's cost.
 
 from __future__ import annotations
 
+from approx.spec import power_hint
 from energy_estimator.counting import INT8_BITS, LayerCount
 from energy_estimator.table import EnergyTable
 
@@ -64,11 +65,22 @@ def relative_mult_energy(layer: LayerCount, table: EnergyTable) -> float:
         return float(layer.power_mw) / table.exact_mult8_power_mw
     raise EnergyModelError(
         f"layer '{layer.name}' runs on multiplier '{layer.multiplier}', whose power is unknown "
-        f"(relative_energy is None): pass --power_mw P (the multiplier's power in mW; the "
-        f"exact 8-bit multiplier is {table.exact_mult8_power_mw} mW) to estimate its energy")
+        f"(relative_energy is None): to estimate its energy, "
+        f"{power_hint(f'path/to/{layer.multiplier}.bin')}; "
+        f"the exact 8-bit multiplier is {table.exact_mult8_power_mw} mW")
 
 
-def layer_energy_uj(layer: LayerCount, table: EnergyTable) -> tuple[float, float]:
-    """(arithmetic, memory) energy of one layer call, per image, in µJ."""
+def multiplication_energy_pj(layer: LayerCount, table: EnergyTable) -> float:
+    """Energy of the multiplications of the layer's MACs alone (pJ): the part that the
+    choice of multiplier changes (the `multiplier` search objective)."""
+    if layer.bits == INT8_BITS:
+        return layer.macs * table.int8_mult_pj * relative_mult_energy(layer, table)
+    return layer.macs * table.fp32_mult_pj
+
+
+def layer_energy_uj(layer: LayerCount, table: EnergyTable) -> tuple[float, float, float]:
+    """(arithmetic, memory, multiplication) energy of one layer call, per image, in µJ; the
+    multiplication energy is part of the arithmetic energy."""
     return (arithmetic_energy_pj(layer, table) / PJ_PER_UJ,
-            memory_energy_pj(layer, table) / PJ_PER_UJ)
+            memory_energy_pj(layer, table) / PJ_PER_UJ,
+            multiplication_energy_pj(layer, table) / PJ_PER_UJ)

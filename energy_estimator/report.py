@@ -19,7 +19,7 @@ from energy_estimator.hooks import count_layers
 from energy_estimator.table import EnergyTable, resolve_energy_table
 
 TOTAL_FIELDS = ("macs", "params", "flops", "bitops", "weight_bytes", "activation_bytes",
-                "arith_energy_uj", "memory_energy_uj", "energy_uj")
+                "arith_energy_uj", "memory_energy_uj", "mult_energy_uj", "energy_uj")
 TABLE_COLUMNS = (("name", 36), ("type", 18), ("multiplier", 12), ("macs", 12), ("params", 10),
                  ("arith_energy_uj", 15), ("memory_energy_uj", 16), ("energy_uj", 11))
 
@@ -39,6 +39,7 @@ class LayerCost:
     activation_bytes: int
     arith_energy_uj: float
     memory_energy_uj: float
+    mult_energy_uj: float  # the MACs' multiplications alone (part of arith_energy_uj)
 
     @property
     def energy_uj(self) -> float:
@@ -46,10 +47,10 @@ class LayerCost:
 
     @classmethod
     def from_count(cls, layer: LayerCount, table: EnergyTable) -> LayerCost:
-        arith_uj, memory_uj = layer_energy_uj(layer, table)
+        arith_uj, memory_uj, mult_uj = layer_energy_uj(layer, table)
         return cls(layer.name, layer.type, layer.multiplier, layer.macs, layer.params,
                    layer.flops, layer.bitops, layer.weight_bytes, layer.activation_bytes,
-                   arith_uj, memory_uj)
+                   arith_uj, memory_uj, mult_uj)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "energy_uj": self.energy_uj}
@@ -67,6 +68,7 @@ class Report:
     activation_bytes: int
     arith_energy_uj: float
     memory_energy_uj: float
+    mult_energy_uj: float
     energy_uj: float
     layers: list[LayerCost] = field(default_factory=list)
     input_size: tuple[int, ...] = ()
@@ -104,7 +106,8 @@ class Report:
                 f"MACs, {self.flops / 1e6:.1f} M FLOPs, {self.bitops / 1e9:.2f} G bit-ops, "
                 f"weights {self.weight_bytes / 1e6:.2f} MB, activations "
                 f"{self.activation_bytes / 1e6:.2f} MB; energy {self.energy_uj:.3f} µJ "
-                f"(arithmetic {self.arith_energy_uj:.3f} µJ, memory "
+                f"(arithmetic {self.arith_energy_uj:.3f} µJ, of which multiplications "
+                f"{self.mult_energy_uj:.3f} µJ; memory "
                 f"{self.memory_energy_uj:.3f} µJ); table {self.energy_table}")
 
 

@@ -7,6 +7,8 @@ Edge index of node i's input j: sum_{k<i}(2 + k) + j, as in DARTS. Channels and 
 follow DARTS model_search.Network; an edge reads its cell's input resolution when j < 2 (stride
 2 in reduction cells) and the cell's output resolution when j >= 2 (intermediate nodes).
 Ops are costed as the discrete network runs them: no search-time BatchNorm after pooling.
+`objective` chooses the energy a table holds: `total` (arithmetic + data movement),
+`arithmetic` (what ApproxDARTS reports) or `multiplier` (the MACs' multiplications alone).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import torch
 from energy_estimator.report import profile
 from energy_estimator.table import EnergyTable, resolve_energy_table
 
+ENERGY_OBJECTIVES = {"total": "energy_uj", "arithmetic": "arith_energy_uj",
+                     "multiplier": "mult_energy_uj"}  # objective -> Report / OpCost field
+
 
 @dataclass(frozen=True)
 class OpCost:
@@ -28,6 +33,7 @@ class OpCost:
     energy_uj: float
     arith_energy_uj: float
     memory_energy_uj: float
+    mult_energy_uj: float
     macs: int
     params: int
 
@@ -41,6 +47,7 @@ class SupernetCosts:
     reduce: torch.Tensor
     candidates: tuple[str, ...]
     steps: int
+    objective: str = "total"
 
 
 def op_cost(op_name: str, C: int, stride: int, H: int, W: int, lut_dir=None,
@@ -62,7 +69,7 @@ def _cached_op_cost(op_name, C, stride, H, W, lut_dir, table: EnergyTable) -> Op
         report = profile(build_op(op_name, C, stride, affine=False, lut_dir=lut_dir),
                          (C, H, W), energy_table=table)
     return OpCost(report.energy_uj, report.arith_energy_uj, report.memory_energy_uj,
-                  report.macs, report.params)
+                  report.mult_energy_uj, report.macs, report.params)
 
 
 def edge_offsets(steps: int) -> list[int]:
@@ -85,8 +92,10 @@ def cell_plan(C: int, layers: int, input_size: int = 32):
 def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: int,
                    steps: int = 4, multiplier: int = 4, stem_multiplier: int = 3,
                    input_size: int = 32, lut_dir=None,
-                   energy_table: EnergyTable | str | None = None) -> SupernetCosts:
+                   energy_table: EnergyTable | str | None = None,
+                   objective: str = "total") -> SupernetCosts:
     """Per-edge, per-candidate energy tables and the fixed energy of the supernet."""
+    field = objective_field(objective)
     table = resolve_energy_table(energy_table)
     candidates = tuple(candidates)
     num_edges = edge_offsets(steps + 1)[-1]
@@ -96,10 +105,17 @@ def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: 
         for edge, stride, edge_size in _cell_edges(steps, reduction, size):
             for k, op_name in enumerate(candidates):
                 cost = op_cost(op_name, C_curr, stride, edge_size, edge_size, lut_dir, table)
-                costs[reduction][edge, k] += cost.energy_uj
+                costs[reduction][edge, k] += getattr(cost, field)
     fixed_uj = fixed_energy_uj(C, num_classes, layers, steps, multiplier, stem_multiplier,
-                               input_size, table)
-    return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps)
+                               input_size, table, objective)
+    return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps, objective)
+
+
+def objective_field(objective: str) -> str:
+    if objective not in ENERGY_OBJECTIVES:
+        raise ValueError(f"energy objective '{objective}': choose one of "
+                         f"{', '.join(ENERGY_OBJECTIVES)} (--energy_objective)")
+    return ENERGY_OBJECTIVES[objective]
 
 
 def _cell_edges(steps: int, reduction: bool, size: int):
@@ -113,14 +129,16 @@ def _cell_edges(steps: int, reduction: bool, size: int):
 
 
 def fixed_energy_uj(C: int, num_classes: int, layers: int, steps: int, multiplier: int,
-                    stem_multiplier: int, input_size: int, table: EnergyTable) -> float:
+                    stem_multiplier: int, input_size: int, table: EnergyTable,
+                    objective: str = "total") -> float:
     """Energy of everything but the edge ops: a NetworkCIFAR whose edges are all `none`."""
     from model import NetworkCIFAR
 
     genotype = none_genotype(steps, multiplier)
     network = NetworkCIFAR(C, num_classes, layers, False, genotype,
                            stem_multiplier=stem_multiplier)
-    return profile(network, (3, input_size, input_size), energy_table=table).energy_uj
+    report = profile(network, (3, input_size, input_size), energy_table=table)
+    return getattr(report, objective_field(objective))
 
 
 def none_genotype(steps: int = 4, multiplier: int = 4):

@@ -200,14 +200,17 @@ def test_lowrank_keeps_channels_last():
                                                   groups=6))
 
 
-def test_rank_cap_keeps_smaller_ranks_and_caps_larger_ones():
+def test_rank_cap_keeps_exactly_low_rank_designs_and_caps_the_others():
     model = nn.Sequential(ApproxConv2d(2, 2, 1, multiplier="drum4"),
-                          ApproxConv2d(2, 2, 1, multiplier="mitchell"))  # ranks 2 and 3
-    assert cap_emulation_rank(model, 1) == 2 and [m.rank for m in model] == [1, 1]
+                          ApproxConv2d(2, 2, 1, multiplier="mitchell"),
+                          ApproxConv2d(2, 2, 1, multiplier="trunc8"))  # ranks 2, 3 and 8
+    assert cap_emulation_rank(model, 1) == 3 and [m.rank for m in model] == [2, 1, 8]
     cap_emulation_rank(model, 2)
-    assert [m.rank for m in model] == [2, 2]
+    assert [m.rank for m in model] == [2, 2, 8]
+    cap_emulation_rank(model, 1, truncate_low_rank=True)  # only when explicitly asked
+    assert [m.rank for m in model] == [1, 1, 1]
     cap_emulation_rank(model, None)
-    assert [m.rank for m in model] == [None, None]
+    assert [m.rank for m in model] == [None, None, None]
     with pytest.raises(ValueError, match="rank cap -1"):
         cap_emulation_rank(model, -1)
 

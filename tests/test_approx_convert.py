@@ -33,7 +33,8 @@ def test_converter_writes_tables_that_load(tmp_path):
     values = torch.where(codes >= 128, codes - 256, codes)
     expected = torch.outer(values, values) - (values < 0).long().view(-1, 1)
     assert signed.signed and torch.equal(signed.lut, expected.int())
-    assert signed.power_mw is None and "--power_mw" in signed.note
+    assert signed.power_mw is None and "--multipliers" in signed.note
+    assert "--power_mw" not in signed.note
 
 
 def test_converter_errors_name_the_input(tmp_path, capsys):

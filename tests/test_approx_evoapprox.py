@@ -73,7 +73,7 @@ def test_unknown_table_has_no_power_and_says_how_to_cost_it(tmp_path):
     table = torch.outer(torch.arange(256), torch.arange(256)) & 0xFFF0
     write_table(tmp_path / "mul8u_MINE.bin", table, signed=False)
     m = load_multiplier("mul8u_MINE", lut_dir=tmp_path)
-    assert m.power_mw is None and m.relative_energy is None and "--power_mw" in m.note
+    assert m.power_mw is None and m.relative_energy is None and "--multipliers" in m.note
     assert m.mae_pct > 0 and not m.signed
     costed = load_multiplier("mul8u_MINE", lut_dir=tmp_path, power_mw=0.2)
     assert costed.relative_energy == pytest.approx(0.2 / 0.391)

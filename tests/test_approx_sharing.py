@@ -26,7 +26,7 @@ def test_shared_input_is_quantised_once_with_identical_results(monkeypatch):
     calls = []
     quantize = approx.conv.activation_codes
     monkeypatch.setattr(approx.conv, "activation_codes",
-                        lambda t, signed: calls.append(t) or quantize(t, signed))
+                        lambda t, *args: calls.append(t) or quantize(t, *args))
     alone = run_convs(x, weights, shared=False)
     for w in weights:
         w.grad = None
@@ -42,7 +42,7 @@ def test_sharing_ends_with_its_block_and_ignores_modified_tensors(monkeypatch):
     calls = []
     quantize = approx.conv.activation_codes
     monkeypatch.setattr(approx.conv, "activation_codes",
-                        lambda t, signed: calls.append(t) or quantize(t, signed))
+                        lambda t, *args: calls.append(t) or quantize(t, *args))
     x, weight = torch.rand(1, 2, 4, 4), torch.randn(2, 2, 1, 1)
     with shared_codes():
         share(x)

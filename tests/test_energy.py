@@ -160,8 +160,8 @@ def test_approx_conv_lowers_arith_energy_by_power_ratio():
         assert mult_uj == pytest.approx(ratio * exact_mult_uj, rel=1e-12)
 
 
-def test_unknown_power_asks_for_power_mw():
-    with pytest.raises(EnergyModelError, match="--power_mw"):
+def test_unknown_power_asks_for_the_power_in_the_spec():
+    with pytest.raises(EnergyModelError, match="--multipliers path/to/mystery.bin:0.21"):
         profile(fake_int8_conv(None, name="mystery"), (8, 4, 4))
     from_power = profile(fake_int8_conv(None, power_mw=0.391 / 2), (8, 4, 4))
     assert from_power.arith_energy_uj == pytest.approx(

@@ -43,9 +43,9 @@ def test_bad_json_file_names_the_file(tmp_path):
         genotypes.load(path)
 
 
-def _fake_search(runs, name, val_acc, energy, budget=None):
+def _fake_search(runs, name, val_acc, energy, budget=None, derived_acc=None):
     genotypes.save(DARTS_V2, runs / name / "genotype.json", val_acc=val_acc, energy_uj=energy,
-                   energy_budget_uj=budget)
+                   energy_budget_uj=budget, derived_acc=derived_acc)
 
 
 def test_best_prefers_budget_meeting_runs(tmp_path):
@@ -55,6 +55,18 @@ def test_best_prefers_budget_meeting_runs(tmp_path):
     genotype, record = genotypes.resolve("best", tmp_path)
     assert record["source"].endswith("b") and "met their energy budget" in record["reason"]
     assert genotype == genotypes.validate(DARTS_V2)
+
+
+def test_best_ranks_by_held_out_derived_accuracy_among_budget_meeting_runs(tmp_path):
+    _fake_search(tmp_path, "over", val_acc=0.95, energy=5.0, budget=4.0, derived_acc=0.9)
+    _fake_search(tmp_path, "met", val_acc=0.5, energy=3.0, budget=4.0, derived_acc=0.7)
+    _fake_search(tmp_path, "free", val_acc=0.9, energy=9.0, derived_acc=0.6)  # no budget
+    _fake_search(tmp_path, "old", val_acc=0.99, energy=1.0)  # no held-out figure
+    _, record = genotypes.resolve("best", tmp_path)
+    assert record["source"].endswith("met")  # not the higher val acc, not the over-budget run
+    assert "3 of 4 completed searches" in record["reason"]
+    assert all(name in record["reason"] for name in ("over", "free", "old"))
+    assert "over budget" in record["reason"]
 
 
 def test_resolve_name_file_dir_and_errors(tmp_path):

@@ -10,7 +10,6 @@ with several multiplier sets each name gets the set as a suffix (`search-ew0.5-e
 
 from __future__ import annotations
 
-import random
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +81,8 @@ def search_argv(args, sweep_dir: Path, name: str, multipliers: list[str]) -> lis
         "--epochs", str(args.search_epochs), "--init_channels", str(args.search_channels),
         "--layers", str(args.search_layers), "--batch_size", str(args.search_batch_size),
         "--primitives", args.primitives, "--multipliers", ",".join(multipliers)]
+    if not multipliers:  # the float set: float convs only, no multiplier to search
+        argv += ["--multiplier_search", "flat"]
     return argv + shlex.split(args.search_args)
 
 
@@ -127,9 +128,10 @@ def random_runs(args, sweep_dir, suffix, multipliers) -> list[SubRun]:
     import operations
 
     primitives = [p.strip() for p in args.primitives.split(",") if p.strip()]
-    candidates = operations.candidate_ops(primitives, multipliers, args.lut_dir)
+    candidates = operations.candidate_ops(primitives, (), args.lut_dir)
+    space = list(dict.fromkeys(["exact", *multipliers])) if multipliers else []
     return [file_run(args, sweep_dir, f"baseline-random-s{seed}{suffix}", "random",
-                     make={"random": candidates, "seed": seed,
+                     make={"random": candidates, "multipliers": space, "seed": seed,
                            "label": f"random s{seed}{suffix.replace('-', ' ')}"})
             for seed in range(1, args.random_baselines + 1)]
 
@@ -149,18 +151,13 @@ def file_run(args, sweep_dir, name, kind, needs=None, make=None) -> SubRun:
 
 
 # ----------------------------------------------------------------------------- genotype files
-def sample_genotype(candidates: list[str], seed: int) -> genotypes.Genotype:
-    """A DARTS cell pair drawn uniformly: per node two distinct inputs, each with a random
-    candidate op other than 'none' (as the DARTS derivation never picks 'none')."""
-    rng = random.Random(seed)
-    ops = [name for name in candidates if name != "none"]
+def sample_genotype(candidates: list[str], seed: int,
+                    multipliers: list[str] | None = None) -> genotypes.Genotype:
+    """A DARTS cell pair drawn uniformly from the candidate ops (and, for conv ops, from
+    `multipliers` when the space is factorised; see candidate_space.SearchSpace)."""
+    from candidate_space import SearchSpace
 
-    def cell():
-        return [(rng.choice(ops), source) for node in range(STEPS)
-                for source in sorted(rng.sample(range(node + 2), 2))]
-
-    concat = list(range(2, 2 + STEPS))
-    return genotypes.Genotype(cell(), concat, cell(), concat)
+    return SearchSpace(tuple(candidates), tuple(multipliers or ())).sample_genotype(seed, STEPS)
 
 
 def map_ops(genotype: genotypes.Genotype, rename) -> genotypes.Genotype:
@@ -187,9 +184,9 @@ def make_genotype(run: SubRun, sweep_dir: Path) -> bool:
         return True
     make = run.make
     if "random" in make:
-        genotype = sample_genotype(make["random"], make["seed"])
+        genotype = sample_genotype(make["random"], make["seed"], make.get("multipliers"))
         meta = {"kind": "random", "label": make["label"], "seed": make["seed"],
-                "candidates": make["random"]}
+                "candidates": make["random"], "multipliers": make.get("multipliers")}
     elif "published" in make:
         genotype = with_multiplier(genotypes.PUBLISHED[make["published"]], make["multiplier"])
         meta = {"kind": "published", "published": make["published"],

@@ -1,0 +1,229 @@
+"""Does the energy-aware search beat its baselines? `python bench/search_quality.py`.
+
+On the embedded data: searches at several energy weights, random genotypes from the same
+factorised op x multiplier space, and uniform baselines (a published cell with one multiplier
+on every conv, `exact` 8-bit included), each retrained with one recipe and several seeds.
+Prints one JSON line: per genotype the mean and spread of test accuracy (real multiplier
+tables) and its energy per image (total and arithmetic), the Pareto front over all of them,
+and the hypervolume of the searched, random and uniform fronts against one reference point.
+
+Every sub-run has a fixed directory under --out; rerunning the command resumes (finished runs
+are kept, interrupted ones continue from their checkpoint), and --time_budget_min stops
+launching runs once spent (the JSON then says `complete: false`). Writes <out>/quality.json
+and <out>/quality.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import genotypes  # noqa: E402
+import train  # noqa: E402
+import train_search  # noqa: E402
+from candidate_space import EXACT, SearchSpace  # noqa: E402
+from tradeoff.pareto import front_summary, hypervolume, reference_point  # noqa: E402
+from utils import CHECKPOINT_FILE, atomic_write_json  # noqa: E402
+
+GROUPS = ("searched", "random", "uniform")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", default="runs/search-quality", help="benchmark directory")
+    parser.add_argument("--energy_weights", default="0,1,4",
+                        help="comma-separated lambdas, one search each")
+    parser.add_argument("--multipliers", default=None,
+                        help="multiplier set (default: the search's default for shapes)")
+    parser.add_argument("--random", type=int, default=5, help="random genotypes")
+    parser.add_argument("--published", default="DARTS_V2",
+                        help="published cell of the uniform baselines")
+    parser.add_argument("--seeds", type=int, default=2, help="retrain seeds per genotype")
+    parser.add_argument("--search_epochs", type=int, default=20)
+    parser.add_argument("--retrain_epochs", type=int, default=8)
+    parser.add_argument("--retrain_n_train", type=int, default=2000)
+    parser.add_argument("--search_args", default="", help="more train_search.py flags")
+    parser.add_argument("--train_args", default="", help="more train.py flags")
+    parser.add_argument("--time_budget_min", type=float, default=None,
+                        help="launch no run after this many minutes (rerun to continue)")
+    return parser.parse_args(argv)
+
+
+def multiplier_set(args) -> list[str]:
+    names = train_search.split_names(args.multipliers or train_search.SEARCH_DEFAULTS[
+        "shapes"]["multipliers"])
+    return list(dict.fromkeys([EXACT, *names]))
+
+
+def plan(args, out: Path) -> list[dict]:
+    """Every genotype of the benchmark: name, group and how to get its genotype file."""
+    multipliers = multiplier_set(args)
+    entries = [{"name": f"search-ew{w:g}", "group": "searched", "energy_weight": w}
+               for w in (float(v) for v in args.energy_weights.split(","))]
+    space = SearchSpace(tuple(genotypes.PRIMITIVES), tuple(multipliers))
+    for seed in range(1, args.random + 1):
+        entries.append({"name": f"random-s{seed}", "group": "random",
+                        "genotype": space.sample_genotype(seed)})
+    published = genotypes.PUBLISHED[args.published]
+    for multiplier in multipliers:
+        entries.append({"name": f"{args.published}@{multiplier}", "group": "uniform",
+                        "genotype": on_every_conv(published, multiplier)})
+    return entries
+
+
+def on_every_conv(genotype, multiplier: str):
+    def rename(op):
+        return op if op not in genotypes.CONV_PRIMITIVES else f"{op}@{multiplier}"
+    return genotype._replace(normal=[(rename(op), i) for op, i in genotype.normal],
+                             reduce=[(rename(op), i) for op, i in genotype.reduce])
+
+
+def run_program(main, argv: list[str], run_dir: Path, done_file: str) -> None:
+    """Run a program into `run_dir` unless it finished; continue it from its checkpoint."""
+    if (run_dir / done_file).is_file():
+        return
+    if (run_dir / CHECKPOINT_FILE).is_file():
+        argv = ["--resume", str(run_dir)]
+    else:
+        argv = [*argv, "--save", str(run_dir)]
+    status = main(argv)
+    if status != 0:
+        raise SystemExit(f"search_quality: sub-run {run_dir} failed with status {status}; "
+                         f"fix it and rerun to continue")
+
+
+def genotype_source(entry: dict, out: Path) -> str | None:
+    """The --genotype of a retrain (None: its search has not run yet)."""
+    if entry["group"] == "searched":
+        search_dir = out / entry["name"]
+        return str(search_dir) if (search_dir / genotypes.GENOTYPE_FILE).is_file() else None
+    path = out / "genotypes" / f"{entry['name']}.json"
+    if not path.is_file():
+        genotypes.save(entry["genotype"], path, baseline=entry["group"])
+    return str(path)
+
+
+def jobs(args, out: Path, entries: list[dict]):
+    """(kind, entry, seed) in the order they run: the searches, then seed by seed every
+    genotype's retrain, so that a time budget leaves every group with some runs."""
+    for entry in entries:
+        if entry["group"] == "searched":
+            yield "search", entry, None
+    for seed in range(1, args.seeds + 1):
+        for entry in entries:
+            yield "train", entry, seed
+
+
+def run_job(args, out: Path, kind: str, entry: dict, seed) -> None:
+    data = ["--data", str(out / "data")]
+    if kind == "search":
+        argv = [*data, "--epochs", str(args.search_epochs),
+                "--energy_weight", f"{entry['energy_weight']:g}", "--runs_dir", str(out)]
+        if args.multipliers:
+            argv += ["--multipliers", args.multipliers]
+        run_program(train_search.main, argv + shlex.split(args.search_args),
+                    out / entry["name"], genotypes.GENOTYPE_FILE)
+        return
+    argv = [*data, "--genotype", genotype_source(entry, out), "--seed", str(seed),
+            "--epochs", str(args.retrain_epochs), "--n_train", str(args.retrain_n_train),
+            "--stl", "F(test_acc >= 0)"]
+    run_program(train.main, argv + shlex.split(args.train_args),
+                out / "retrain" / f"{entry['name']}-seed{seed}", "results.json")
+
+
+def summarise(args, out: Path, entries: list[dict]) -> dict:
+    rows = []
+    for entry in entries:
+        results = [json.loads(path.read_text()) for seed in range(1, args.seeds + 1)
+                   if (path := out / "retrain" / f"{entry['name']}-seed{seed}"
+                       / "results.json").is_file()]
+        if not results:
+            continue
+        accs = [r["test_acc"] for r in results]
+        mean = sum(accs) / len(accs)
+        std = math.sqrt(sum((a - mean) ** 2 for a in accs) / max(len(accs) - 1, 1))
+        rows.append({"name": entry["name"], "group": entry["group"], "seeds": len(accs),
+                     "test_acc_mean": mean, "test_acc_std": std,
+                     "test_acc_min": min(accs), "test_acc_max": max(accs),
+                     "energy_uj": results[0]["energy_uj"],
+                     "energy_arith_uj": results[0]["energy_arith_uj"],
+                     "genotype": results[0]["genotype"]})
+    points = [(row["energy_uj"], row["test_acc_mean"]) for row in rows]
+    summary = front_summary(points) if points else {"pareto": [], "reference": None}
+    reference = summary["reference"] or (reference_point(points) if points else None)
+    for row, on_front in zip(rows, summary["pareto"], strict=True):
+        row["pareto"] = on_front
+    fronts = {}
+    for group in GROUPS:
+        members = [(r["energy_uj"], r["test_acc_mean"]) for r in rows if r["group"] == group]
+        fronts[group] = {"genotypes": len(members),
+                         "hypervolume": hypervolume(members, reference) if members else None}
+    return {"rows": rows, "reference": reference, "fronts": fronts}
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 4.4))
+    styles = {"searched": ("o", "tab:blue"), "random": ("^", "tab:gray"),
+              "uniform": ("s", "tab:orange")}
+    for group, (marker, color) in styles.items():
+        rows = [r for r in summary["rows"] if r["group"] == group]
+        if not rows:
+            continue
+        axis.errorbar([r["energy_uj"] for r in rows], [r["test_acc_mean"] for r in rows],
+                      yerr=[[r["test_acc_mean"] - r["test_acc_min"] for r in rows],
+                            [r["test_acc_max"] - r["test_acc_mean"] for r in rows]],
+                      fmt=marker, color=color, capsize=3,
+                      label=f"{group} (HV {summary['fronts'][group]['hypervolume']:.1f})")
+        for r in rows:
+            axis.annotate(r["name"], (r["energy_uj"], r["test_acc_mean"]), fontsize=6,
+                          xytext=(3, 3), textcoords="offset points")
+    axis.set_xlabel("energy per image (µJ, retrained network)")
+    axis.set_ylabel("test accuracy (mean over seeds; bars: min-max)")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=130)
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = plan(args, out)
+    started, complete = time.time(), True
+    for kind, entry, seed in jobs(args, out, entries):
+        if args.time_budget_min is not None and time.time() - started > 60 * args.time_budget_min:
+            complete = False
+            break
+        if kind == "train" and genotype_source(entry, out) is None:
+            complete = False  # its search did not finish
+            continue
+        run_job(args, out, kind, entry, seed)
+    summary = {"benchmark": "search_quality", "complete": complete,
+               "settings": vars(args), **summarise(args, out, entries),
+               "elapsed_s": round(time.time() - started, 1)}
+    atomic_write_json(out / "quality.json", summary)
+    if summary["rows"]:
+        plot(summary, out / "quality.png")
+    compact = {**summary, "rows": [{k: v for k, v in r.items() if k != "genotype"}
+                                   for r in summary["rows"]]}
+    print(json.dumps(compact))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

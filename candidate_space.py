@@ -1,0 +1,146 @@
+"""The candidate space of a search: which ops an edge may take and on which multipliers.
+
+Two forms, both deriving genotypes in the `op@multiplier` format:
+
+- **factorised** (the default when multipliers are given): per edge, alphas over the
+  primitives, and for every conv primitive a separate distribution over the multiplier set
+  (`exact` is the exact 8-bit multiplier, `float` a plain float32 conv). The op decision
+  never sees the multipliers, so an op family's probability mass is never split between its
+  variants. Multiplier distributions are held at a `granularity`:
+  `edge` (one per edge and conv op), `cell` (one per cell type and conv op, shared by its
+  edges) or `network` (one for every conv of the network).
+- **flat** (`multipliers` empty): every candidate is a full op name (`sep_conv_3x3@drum4`
+  is its own candidate beside `sep_conv_3x3`), as in the first AxDARTS searches; existing
+  runs and genotypes stay valid.
+
+`columns` names every (op, multiplier) pair the cost table needs; `effective_costs` folds a
+cost table over those columns into per-op expected costs given the multiplier
+distributions, so the supernet's expected energy stays one differentiable expression.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from genotypes import CONV_PRIMITIVES, MULTIPLIER_SEPARATOR, Genotype
+
+FLOAT = "float"  # multiplier-set member meaning a float32 conv (no `@` in the genotype)
+EXACT = "exact"
+GRANULARITIES = ("edge", "cell", "network")
+NONE_OP = "none"
+
+
+class SearchSpaceError(ValueError):
+    """A candidate space that cannot be searched (names, multiplier set, granularity)."""
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """`ops`: the op candidates of an edge; `multipliers`: the multiplier set of the conv ops
+    (empty: the flat form, where `ops` may hold `op@m` names)."""
+
+    ops: tuple[str, ...]
+    multipliers: tuple[str, ...] = ()
+    granularity: str = "edge"
+
+    def __post_init__(self):
+        if self.granularity not in GRANULARITIES:
+            raise SearchSpaceError(f"multiplier granularity '{self.granularity}': choose one of "
+                                   f"{', '.join(GRANULARITIES)}")
+        if all(op == NONE_OP for op in self.ops):
+            raise SearchSpaceError(f"the candidate ops need at least one op besides "
+                                   f"'{NONE_OP}'")
+        if len(set(self.ops)) != len(self.ops) or len(set(self.multipliers)) != len(
+                self.multipliers):
+            raise SearchSpaceError(f"duplicate names in ops {list(self.ops)} or multipliers "
+                                   f"{list(self.multipliers)}")
+        if self.factorised:
+            variants = [op for op in self.ops if MULTIPLIER_SEPARATOR in op]
+            if variants:
+                raise SearchSpaceError(
+                    f"ops {variants} name a multiplier, but multipliers are searched "
+                    f"separately ({', '.join(self.multipliers)}); list plain primitives, or "
+                    f"use the flat space (--multiplier_search flat)")
+
+    @property
+    def factorised(self) -> bool:
+        return bool(self.multipliers)
+
+    @property
+    def conv_ops(self) -> tuple[str, ...]:
+        """The ops carrying a multiplier distribution (factorised form only)."""
+        return tuple(op for op in self.ops if op in CONV_PRIMITIVES) if self.factorised else ()
+
+    def op_name(self, op: str, multiplier: str | None) -> str:
+        """The genotype name of `op` on `multiplier` (`float` and None give the plain op)."""
+        if multiplier is None or multiplier == FLOAT:
+            return op
+        return f"{op}{MULTIPLIER_SEPARATOR}{multiplier}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every full op name the cost table prices: each op, each conv op on each multiplier."""
+        if not self.factorised:
+            return self.ops
+        names = []
+        for op in self.ops:
+            variants = self.multipliers if op in self.conv_ops else (None,)
+            names += [self.op_name(op, m) for m in variants]
+        return tuple(names)
+
+    def multiplier_shape(self, num_edges: int) -> tuple[int, int, int]:
+        """Shape of one cell type's multiplier logits: [edges or 1, conv ops or 1, mults]."""
+        edges = num_edges if self.granularity == "edge" else 1
+        ops = 1 if self.granularity == "network" else len(self.conv_ops)
+        return edges, ops, len(self.multipliers)
+
+    def expand_multiplier_weights(self, weights: torch.Tensor, num_edges: int) -> torch.Tensor:
+        """[edges, conv ops, multipliers] view of a granularity-shaped weight table."""
+        return weights.expand(num_edges, len(self.conv_ops), len(self.multipliers))
+
+    def effective_costs(self, column_costs: torch.Tensor,
+                        multiplier_weights: torch.Tensor | None) -> torch.Tensor:
+        """[edges, ops] expected cost of each op: a conv op's cost is the mean of its
+        multiplier variants' costs under `multiplier_weights` ([edges, conv ops, mults])."""
+        if not self.factorised:
+            return column_costs
+        parts, start = [], 0
+        conv_index = {op: k for k, op in enumerate(self.conv_ops)}
+        for op in self.ops:
+            if op in conv_index:
+                width = len(self.multipliers)
+                variants = column_costs[:, start:start + width]
+                parts.append((variants * multiplier_weights[:, conv_index[op]]).sum(-1))
+            else:
+                width = 1
+                parts.append(column_costs[:, start])
+            start += width
+        return torch.stack(parts, dim=1)
+
+    def sample_genotype(self, seed: int, steps: int = 4) -> Genotype:
+        """A cell pair drawn uniformly from this space: per node two distinct inputs, each
+        with a random op other than 'none' (the DARTS derivation never picks 'none') and, for
+        a conv op of the factorised space, a random multiplier of the set."""
+        rng = random.Random(seed)
+        ops = [name for name in self.ops if name != NONE_OP]
+
+        def edge_op():
+            op = rng.choice(ops)
+            return self.op_name(op, rng.choice(self.multipliers)) if op in self.conv_ops else op
+
+        def cell():
+            return [(edge_op(), source) for node in range(steps)
+                    for source in sorted(rng.sample(range(node + 2), 2))]
+
+        concat = list(range(2, 2 + steps))
+        return Genotype(cell(), concat, cell(), concat)
+
+    def describe(self) -> str:
+        if not self.factorised:
+            return f"flat: {len(self.ops)} candidates per edge ({', '.join(self.ops)})"
+        return (f"factorised: {len(self.ops)} ops per edge ({', '.join(self.ops)}); each conv "
+                f"op on one of {len(self.multipliers)} multipliers "
+                f"({', '.join(self.multipliers)}), one distribution per {self.granularity}")
