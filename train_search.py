@@ -81,7 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     arch.add_argument("--multipliers", default=None,
                       help="comma-separated multiplier set of the conv ops: built-in names, "
                            "EvoApprox names with --lut_dir, a .bin path, 'float' (a float32 "
-                           "conv); 'exact' (exact 8-bit) is always included")
+                           "conv); 'exact' (exact 8-bit) is always included; '' = float "
+                           "convs only")
     arch.add_argument("--multiplier_search", default="factorised",
                       choices=("factorised", "flat"),
                       help="factorised: per edge, alphas over the ops and, per conv op, a "
@@ -154,7 +155,7 @@ def split_names(text: str) -> list[str]:
 def search_space_args(args) -> dict:
     """The candidate ops and multiplier set of the supernet (each name checked now)."""
     primitives, multipliers = split_names(args.primitives), split_names(args.multipliers)
-    if args.multiplier_search == "flat":
+    if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
         return {"candidates": operations.candidate_ops(primitives, multipliers, args.lut_dir)}
     if EXACT not in multipliers:
         multipliers.insert(0, EXACT)

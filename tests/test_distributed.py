@@ -37,7 +37,7 @@ import train_search
 
 SEARCH = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
           "--layers", "2", "--batch_size", "16", "--device", "cpu", "--multipliers", "",
-          "--primitives", "none,max_pool_3x3,skip_connect,sep_conv_3x3"]
+          "--primitives", "none,max_pool_3x3,skip_connect,sep_conv_3x3", "--warmup_epochs", "0"]
 RETRAIN = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
            "--layers", "3", "--batch_size", "16", "--device", "cpu", "--genotype", "DARTS_V1",
            "--epochs", "1"]
