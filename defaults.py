@@ -6,9 +6,9 @@ The search reads the retrain's network size from here: it costs energy on the ne
 DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each default run
 ends within about 15 minutes on a 2-core CPU and still learns (README, "Default runs"):
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
-5x5 convs (half the conv work of a step), batch 256 with lr 0.1 as PC-DARTS (Xu et al., 2020)
-uses, a weight warm-up before the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an alpha
-learning rate sized for the ~150 architecture steps of the run (DARTS's 3e-4 is for ~20k).
+5x5 convs (half the conv work of a step), lr 0.1 (PC-DARTS, Xu et al., 2020, uses 0.1 at
+batch 256; batch 128 here halves the per-image overhead of batch 64), a weight warm-up before the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an alpha
+learning rate sized for the ~390 architecture steps of the run (DARTS's 3e-4 is for ~20k).
 """
 
 from genotypes import PRIMITIVES
@@ -32,8 +32,8 @@ TRAIN_DEFAULTS = {
 
 # train_search.py; energy_*: the retrain network of the same dataset (deployed units)
 SEARCH_DEFAULTS = {
-    "shapes": {"batch_size": 256, "learning_rate": 0.1, "init_channels": 8, "layers": 5,
-               "n_train": 2400, "n_test": 1000, "val_images": 512, "image_size": 16,
+    "shapes": {"batch_size": 128, "learning_rate": 0.1, "init_channels": 8, "layers": 5,
+               "n_train": 3200, "n_test": 1000, "val_images": 512, "image_size": 16,
                "primitives": ",".join(SHAPES_PRIMITIVES), "multipliers": SHAPES_MULTIPLIERS,
                "warmup_epochs": "40%", "arch_learning_rate": 5e-3,
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
