@@ -23,6 +23,7 @@ genotypes under one recipe.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import shlex
@@ -123,12 +124,15 @@ def genotype_source(entry: dict, out: Path) -> str | None:
 
 def jobs(args, out: Path, entries: list[dict]):
     """(kind, entry, seed) in the order they run: the searches, then seed by seed every
-    genotype's retrain, so that a time budget leaves every group with some runs."""
+    genotype's retrain, taking the groups in turn (searched, random, uniform, searched, ...)
+    so that a time budget leaves every group with some runs."""
     for entry in entries:
         if entry["group"] == "searched":
             yield "search", entry, None
+    by_group = [[e for e in entries if e["group"] == group] for group in GROUPS]
+    interleaved = [e for row in itertools.zip_longest(*by_group) for e in row if e]
     for seed in range(1, args.seeds + 1):
-        for entry in entries:
+        for entry in interleaved:
             yield "train", entry, seed
 
 
