@@ -6,6 +6,7 @@ a non-zero exit status."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -45,7 +46,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 # keys a run's config.json records that are not settings of a new run
-CONFIG_RECORD_ONLY = ("save", "resume", "candidates", "world_size", "genotype_source", "stl_spec")
+CONFIG_RECORD_ONLY = ("save", "resume", "candidates", "world_size", "genotype_source", "stl_spec",
+                      "given_flags")
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -92,10 +94,12 @@ def parse(parser: argparse.ArgumentParser, argv, defaults: dict[str, dict]) -> a
     """Parse the command line over the settings of `--config FILE` (if given), then fill the
     per-dataset defaults of the flags still unset."""
     args = parser.parse_args(argv)
+    args.given_flags = given_flags(parser, argv)
     if args.config:
         settings = read_config(args.config, parser)
         parser.set_defaults(**settings)
         args = parser.parse_args(argv)
+        args.given_flags = given_flags(parser, argv)
     if args.wandb:
         check_wandb()
     return apply_defaults(args, defaults)
@@ -153,13 +157,24 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
 
 def restore_saved_config(args: argparse.Namespace,
                          kept=("resume", "device", "epochs", "dist_timeout")) -> dict:
-    """On --resume, the run's saved settings win over the command line (but for `kept`)."""
+    """On --resume, the run's saved settings win over the command line, but for the `kept`
+    flags given on it (`--epochs 80` extends a run; without it the run keeps its own)."""
     preflight.check_resume_dir(args.resume)
     saved = RunDir(args.resume, resume=True, write=False).load_config()
+    given = getattr(args, "given_flags", ())
     for key, value in saved.items():
-        if key not in kept and hasattr(args, key):
+        if hasattr(args, key) and key != "given_flags" and not (key in kept and key in given):
             setattr(args, key, value)
     return saved
+
+
+def given_flags(parser: argparse.ArgumentParser, argv) -> tuple[str, ...]:
+    """The destinations of the flags written on the command line (not left at a default)."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    return tuple(sorted(vars(probe.parse_known_args(argv)[0])))
 
 
 def open_run(args: argparse.Namespace, kind: str, write: bool | None = None) -> RunDir:

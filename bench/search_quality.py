@@ -65,6 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train_args", default="", help="more train.py flags")
     parser.add_argument("--time_budget_min", type=float, default=None,
                         help="launch no run after this many minutes (rerun to continue)")
+    parser.add_argument("--groups", default=",".join(GROUPS),
+                        help="run only these groups (e.g. two processes on two cores, one "
+                             "'searched', one 'random,uniform'); the summary covers what is "
+                             "on disk for every group")
     return parser.parse_args(argv)
 
 
@@ -219,7 +223,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     entries = plan(args, out)
     started, complete = time.time(), True
+    groups = set(train_search.split_names(args.groups))
     for kind, entry, seed in jobs(args, out, entries):
+        if entry["group"] not in groups:
+            continue
         if args.time_budget_min is not None and time.time() - started > 60 * args.time_budget_min:
             complete = False
             break

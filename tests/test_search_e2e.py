@@ -72,6 +72,17 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
             == json.loads((part / GENOTYPE_FILE).read_text())["genotype"])
 
 
+def test_resume_keeps_the_runs_own_epochs_unless_given(tmp_path):
+    _, run = search(tmp_path, "short", "--epochs", "3", "--warmup_epochs", "0")
+    history = json.loads((run / "history.json").read_text())
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert len(history) == 3 and state["epoch"] == 3
+    assert train_search.main(["--resume", str(run)]) == 0  # not the parser's default 50
+    assert len(json.loads((run / "history.json").read_text())) == 3
+    assert train_search.main(["--resume", str(run), "--epochs", "4"]) == 0
+    assert len(json.loads((run / "history.json").read_text())) == 4
+
+
 def test_nan_loss_stops_cleanly_and_keeps_the_checkpoint(tmp_path, capsys):
     status, run = search(tmp_path, "nan", "--epochs", "1", "--learning_rate", "1e30",
                          "--grad_clip", "1e30")
