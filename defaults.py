@@ -7,8 +7,9 @@ DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each 
 ends within about 15 minutes on a 2-core CPU and still learns (README, "Default runs"):
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
 5x5 convs (half the conv work of a step), lr 0.1 (PC-DARTS, Xu et al., 2020, uses 0.1 at
-batch 256; batch 128 here halves the per-image overhead of batch 64), a weight warm-up before the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an alpha
-learning rate sized for the ~390 architecture steps of the run (DARTS's 3e-4 is for ~20k).
+batch 256; batch 128 here halves the per-image overhead of batch 64), a weight warm-up before
+the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an alpha learning rate sized for the
+~390 architecture steps of the run (DARTS's 3e-4 is for ~20k).
 """
 
 from genotypes import PRIMITIVES
