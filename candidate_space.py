@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
+from approx.mixed import FLOAT  # the member meaning a float32 conv (no `@` in a genotype)
 from genotypes import CONV_PRIMITIVES, MULTIPLIER_SEPARATOR, Genotype
 
-FLOAT = "float"  # multiplier-set member meaning a float32 conv (no `@` in the genotype)
 EXACT = "exact"
 GRANULARITIES = ("edge", "cell", "network")
 NONE_OP = "none"

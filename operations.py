@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from approx import ApproxConv2d, MixedApproxConv2d, MultiplierMixture, load_multiplier
+from approx.mixed import FLOAT
 from convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
 
@@ -180,7 +181,7 @@ def check_multipliers(names: Iterable[str], lut_dir=None) -> None:
     """Raise OperationError for a multiplier set member that cannot be loaded ('float', a
     float32 conv, is always valid)."""
     for name in names:
-        if name != "float":
+        if name != FLOAT:
             conv_factory(name, lut_dir)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from approx import load_multiplier
+from approx.mixed import FLOAT
 from genotypes import Genotype, split_op_name
 from utils import CHECKPOINT_FILE, CONFIG_FILE
 
@@ -78,4 +79,4 @@ def genotype_multipliers(genotype) -> list[str]:
         names = [split_op_name(op)[1] for op, _ in [*genotype.normal, *genotype.reduce]]
     else:
         names = list(genotype.multipliers)
-    return sorted({name for name in names if name not in (None, "float")})
+    return sorted({name for name in names if name not in (None, FLOAT)})

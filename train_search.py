@@ -117,7 +117,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="adapt lambda each step so the genotype settles under the budget")
     energy.add_argument("--energy_table", default=None, help="JSON file of energy constants")
     energy.add_argument("--energy_objective", default="total",
-                        choices=("total", "arithmetic", "multiplier"),
+                        choices=tuple(energy_estimator.search_space.ENERGY_OBJECTIVES),
                         help="energy the search optimises and budgets: arithmetic + data "
                              "movement, arithmetic only, or the multiplications only")
     energy.add_argument("--energy_channels", type=int, default=None,
