@@ -78,12 +78,20 @@ def multiplier_set(args) -> list[str]:
     return list(dict.fromkeys([EXACT, *names]))
 
 
+def primitive_set(args) -> list[str]:
+    """The searches' op set (a --primitives in --search_args, else the shapes default), so
+    that the random genotypes come from the space the searches choose in."""
+    flags = shlex.split(args.search_args)
+    given = flags[flags.index("--primitives") + 1] if "--primitives" in flags else None
+    return train_search.split_names(given or train_search.SEARCH_DEFAULTS["shapes"]["primitives"])
+
+
 def plan(args, out: Path) -> list[dict]:
     """Every genotype of the benchmark: name, group and how to get its genotype file."""
     multipliers = multiplier_set(args)
     entries = [{"name": f"search-ew{w:g}", "group": "searched", "energy_weight": w}
                for w in (float(v) for v in args.energy_weights.split(","))]
-    space = SearchSpace(tuple(genotypes.PRIMITIVES), tuple(multipliers))
+    space = SearchSpace(tuple(primitive_set(args)), tuple(multipliers))
     for seed in range(1, args.random + 1):
         entries.append({"name": f"random-s{seed}", "group": "random",
                         "genotype": space.sample_genotype(seed)})
