@@ -30,7 +30,7 @@ import torch
 from torch.func import functional_call
 
 import genotypes
-from utils import NonFiniteLossError  # one class for every non-finite loss (clean CLI stop)
+from runner.errors import NonFiniteLossError  # one class for every non-finite loss (clean CLI stop)
 
 ENERGY_LOSSES = ("linear", "log", "hinge")
 FD_EPS_SCALE = 0.01  # eps = FD_EPS_SCALE / ||v||, as in DARTS

@@ -1,8 +1,9 @@
 """Datasets and batched augmentation.
 
-Datasets (`load_dataset`): the embedded procedural `shapes` set (see shapes.py; generated once
-and cached as uint8 tensors), CIFAR-10/100 through torchvision, and `folder`, an image folder
-with `train/` and `val/` subfolders of one folder per class. Every dataset is held in memory
+Datasets (`load_dataset`): the embedded procedural `shapes` set (see
+datasources/shapes.py; generated once and cached as uint8 tensors), CIFAR-10/100 through
+torchvision, and `folder`, an image folder with `train/` and `val/` subfolders of one folder
+per class. Every dataset is held in memory
 as uint8 tensors (N, 3, H, W) with int64 labels.
 
 `BatchLoader` keeps a whole split as one tensor on the device and yields normalised float32
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import shapes
+from datasources import shapes
 
 DATASETS = ("shapes", "cifar10", "cifar100", "folder")
 DATASET_DEFAULT_ROOT = {name: os.path.join("data", name) for name in DATASETS}

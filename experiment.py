@@ -18,16 +18,13 @@ import torch
 import torch.nn as nn
 
 import data
-import distributed
 import preflight
-from utils import (
+from runner import distributed
+from runner.errors import NonFiniteLossError, RunWriteError
+from runner.rundir import RunDir, config_markdown, default_run_dir
+from runner.training import (
     AverageMeter,
-    NonFiniteLossError,
-    RunDir,
-    RunWriteError,
     accuracy,
-    config_markdown,
-    default_run_dir,
     restore_training_state,
     retarget_cosine_schedule,
     set_seed,
@@ -201,7 +198,7 @@ def record_config(run: RunDir, config: dict) -> None:
 def attach_tracker(run: RunDir, args, config: dict) -> None:
     """`--wandb`: mirror the run's history to Weights & Biases (rank 0 only)."""
     if run.write and getattr(args, "wandb", False):
-        from wandb_logger import WandbMirror
+        from runner.wandb_logger import WandbMirror
 
         run.mirror = WandbMirror(run.path, config, args.wandb_project, args.wandb_mode)
 

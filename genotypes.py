@@ -151,7 +151,7 @@ def from_dict(data: dict, source: str = "genotype") -> Genotype:
 
 def save(genotype: Genotype, path: str | Path, **metadata) -> Path:
     """Write `{"genotype": ..., **metadata}` atomically as JSON."""
-    from utils import atomic_write_json
+    from runner.files import atomic_write_json
 
     return atomic_write_json(Path(path), {"genotype": to_dict(genotype), **metadata})
 

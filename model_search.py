@@ -21,12 +21,12 @@ import torch.nn.functional as F
 
 from approx import MixedApproxConv2d, MultiplierMixture
 from approx.sharing import share, shared_codes
-from candidate_space import FLOAT, NONE_OP, SearchSpace
-from convgrad import memory_format_of
 from energy_estimator import search_space
 from genotypes import PRIMITIVES, Genotype, split_op_name
+from kernels.convgrad import memory_format_of
 from operations import OPS, FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
-from supernet_params import AlphaWeightSplit
+from search.params import AlphaWeightSplit
+from search.space import FLOAT, NONE_OP, SearchSpace
 
 
 def num_edges(steps: int) -> int:

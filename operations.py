@@ -16,8 +16,8 @@ import torch.nn as nn
 
 from approx import ApproxConv2d, MixedApproxConv2d, MultiplierMixture, load_multiplier
 from approx.mixed import FLOAT
-from convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
+from kernels.convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 
 ConvFactory = Callable[..., nn.Conv2d]
 

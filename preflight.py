@@ -13,7 +13,7 @@ from pathlib import Path
 from approx import load_multiplier
 from approx.mixed import FLOAT
 from genotypes import Genotype, split_op_name
-from utils import CHECKPOINT_FILE, CONFIG_FILE
+from runner.rundir import CHECKPOINT_FILE, CONFIG_FILE
 
 
 class PreflightError(ValueError):

@@ -27,9 +27,10 @@ import sys
 from pathlib import Path
 
 import genotypes
+from runner.files import atomic_write_json
+from runner.rundir import CHECKPOINT_FILE, default_run_dir
 from tradeoff.plan import SubRun, make_genotype, plan_sweep
 from tradeoff.report import add_reference_args, analyze, print_summary, reference_of
-from utils import CHECKPOINT_FILE, atomic_write_json, default_run_dir
 
 MANIFEST_FILE = "sweep.json"
 

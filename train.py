@@ -8,7 +8,7 @@ history.json and TensorBoard; at the end, results.json holds accuracy, cost and 
 
 Under torchrun (`torchrun --nproc_per_node N train.py ...`) training is data-parallel (DDP):
 --batch_size is the global batch, the test set is sharded and its counts summed, and rank 0
-alone writes the run directory (see distributed.py).
+alone writes the run directory (see runner/distributed.py).
 """
 
 from __future__ import annotations
@@ -21,21 +21,16 @@ import torch
 import torch.nn as nn
 
 import data
-import distributed
 import energy_estimator
 import experiment
 import genotypes
 import preflight
-import retrain_report
 from backbones.resnet import build_network
 from defaults import TRAIN_DEFAULTS
-from utils import (
-    AverageMeter,
-    accuracy,
-    check_finite,
-    progress,
-    training_state,
-)
+from reporting import retrain_report
+from runner import distributed
+from runner.errors import check_finite
+from runner.training import AverageMeter, accuracy, progress, training_state
 
 
 def parse_args(argv=None) -> argparse.Namespace:

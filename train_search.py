@@ -8,7 +8,7 @@ blocks per stage, width and a multiplier per conv) instead of DARTS cells (backb
 
 Under torchrun (`torchrun --nproc_per_node N train_search.py ...`) the search is data-parallel:
 --batch_size is the global batch, weights are averaged by DDP, alpha gradients by the
-architect, and rank 0 alone writes the run directory (see distributed.py).
+architect, and rank 0 alone writes the run directory (see runner/distributed.py).
 """
 
 from __future__ import annotations
@@ -21,28 +21,23 @@ import torch
 import torch.nn as nn
 
 import data
-import distributed
 import energy_estimator
 import experiment
 import genotypes
-import one_shot
 import operations
 import preflight
-import search_logging
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
 from architect import Architect, alphas_frozen
 from backbones import cli as backbone_cli
-from candidate_space import EXACT, FLOAT
 from defaults import SEARCH_DEFAULTS
 from model_search import Network
-from utils import (
-    AverageMeter,
-    accuracy,
-    check_finite,
-    progress,
-    training_state,
-)
+from reporting import search_report
+from runner import distributed
+from runner.errors import check_finite
+from runner.training import AverageMeter, accuracy, progress, training_state
+from search import one_shot
+from search.space import EXACT, FLOAT
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -243,7 +238,7 @@ def train_epoch(model, replica, architect, loaders, w_optimizer, lr, args, run, 
         if not warming_up:
             meters["arch_loss"].update(stats["loss"], len(arch_y))
         step += 1
-        search_logging.log_step(run, step, step_stats["train_loss"], step_stats)
+        search_report.log_step(run, step, step_stats["train_loss"], step_stats)
     distributed.sum_meters(meters)
     return {"train_loss": meters["loss"].avg, "train_acc": meters["acc"].avg,
             "arch_loss": meters["arch_loss"].avg if meters["arch_loss"].count else None,
@@ -281,9 +276,9 @@ def run_search(args) -> int:
     replica = distributed.data_parallel_weights(model, device)
     config = {**vars(args), "candidates": candidates, "world_size": distributed.world_size()}
     start_epoch, step = experiment.start_or_resume(run, args, config, components)
-    search_logging.log_settings(run, config, model, dataset)
+    search_report.log_settings(run, config, model, dataset)
     multipliers = (model.space.multipliers if isinstance(model, Network) else candidates)
-    search_logging.log_surrogate(run, multipliers or split_names(args.multipliers),
+    search_report.log_surrogate(run, multipliers or split_names(args.multipliers),
                                  None if args.approx_rank == -1 else args.approx_rank,
                                  args.lut_dir)
     try:
@@ -292,7 +287,7 @@ def run_search(args) -> int:
     except KeyboardInterrupt:
         return experiment.stop_interrupted(run)
     final = held_out_accuracy(model, loaders)
-    search_logging.write_result(run, args, model, architect, candidates, final, dataset)
+    search_report.write_result(run, args, model, architect, candidates, final, dataset)
     run.close()
     return 0
 
@@ -308,17 +303,17 @@ def search_epoch(epoch, step, args, run, components, loaders, replica) -> int:
     distributed.average_buffers(model)  # every rank evaluates and saves the same BN statistics
     record = {"epoch": epoch + 1, "lr": lr, **train_stats,
               **experiment.evaluate(model, loaders["val"], "val"),
-              **search_logging.energy_stats(model), "epoch_s": time.time() - started}
+              **search_report.energy_stats(model), "epoch_s": time.time() - started}
     step = record.pop("steps")
     run.append_history(record)
-    search_logging.log_epoch(run, record, model, architect)
+    search_report.log_epoch(run, record, model, architect)
     run.save_checkpoint(training_state(epoch + 1, step, components))
     return step
 
 
 def held_out_accuracy(model, loaders) -> dict:
     """Accuracy on the held-out test images (seen by neither weights nor alphas) of the
-    supernet and of the derived cell (one-shot, see one_shot.py)."""
+    supernet and of the derived cell (one-shot, see search/one_shot.py)."""
     held_out = experiment.evaluate(model, loaders["test"], "test")
     if hasattr(model, "discretised"):
         held_out.update(one_shot.derived_accuracy(model, model.genotype(), loaders["train"],

@@ -18,7 +18,7 @@ from approx.multiplier import Multiplier
 from approx.quantize import Quantized, quantize_activations, quantize_weights
 from approx.registry import load_multiplier
 from approx.sharing import cached
-from convgrad import conv2d_backward
+from kernels.convgrad import conv2d_backward
 
 MODES = ("exact", "lowrank")
 

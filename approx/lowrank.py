@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from approx.multiplier import Multiplier, exact_products, operand_values
-from utils import single_thread
+from kernels.threads import single_thread
 
 RESIDUAL_TOLERANCE = 0.1
 MAX_RANK = 8

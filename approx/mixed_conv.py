@@ -17,7 +17,7 @@ from approx.lowrank_conv import table_terms, term_convs
 from approx.mixed_tables import MixturePlan
 from approx.quantize import Quantized, quantize_activations, quantize_weights
 from approx.sharing import cached
-from convgrad import conv2d_backward
+from kernels.convgrad import conv2d_backward
 
 
 def coded_weight_terms(wq, tables: dict, x_scale) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """The ResNet backbone supernet, with the interface of `model_search.Network` that the
-Architect, train_search.py and search_logging use (alphas()/weights(), expected_energy_uj(),
-reference_energy_uj(), genotype(), genotype_energy_uj(), alpha_softmax()).
+Architect, train_search.py and reporting/search_report use (alphas()/weights(),
+expected_energy_uj(), reference_energy_uj(), genotype(), genotype_energy_uj(),
+alpha_softmax()).
 
 Every choice is a softmax over its own alpha table and the network computes the mixture:
 - multiplier: each conv is a `MixedConv`, one weight tensor shared by one conv per candidate
@@ -25,7 +26,7 @@ from approx.sharing import share, shared_codes
 from backbones import costs as space_costs
 from backbones import resnet
 from backbones.genotype import ResNetGenotype, conv_layers, make
-from supernet_params import AlphaWeightSplit
+from search.params import AlphaWeightSplit
 
 ALPHA_TABLES = ("multipliers", "depth", "width", "stages")
 

@@ -20,7 +20,7 @@ from torchvision import transforms
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import data  # noqa: E402
-import shapes  # noqa: E402
+from datasources import shapes  # noqa: E402
 
 CUTOUT = 16
 

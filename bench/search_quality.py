@@ -36,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import genotypes  # noqa: E402
 import train  # noqa: E402
 import train_search  # noqa: E402
-from candidate_space import EXACT, SearchSpace  # noqa: E402
+from runner.files import atomic_write_json
+from runner.rundir import CHECKPOINT_FILE  # noqa: E402
+from search.space import EXACT, SearchSpace  # noqa: E402
 from tradeoff.pareto import front_summary, hypervolume, reference_point  # noqa: E402
-from utils import CHECKPOINT_FILE, atomic_write_json  # noqa: E402
 
 GROUPS = ("searched", "random", "uniform")
 

@@ -1,10 +1,10 @@
-"""convgrad.conv2d_backward against autograd's convolution gradients, in float64."""
+"""kernels.convgrad.conv2d_backward against autograd's convolution gradients, in float64."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from convgrad import conv2d_backward
+from kernels.convgrad import conv2d_backward
 
 GEOMETRIES = {  # (in channels, out channels, kernel, stride, padding, dilation, groups)
     "depthwise_3x3": (6, 6, 3, 1, 1, 1, 6),

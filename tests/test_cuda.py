@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-import convgrad
 import train
 import train_search
+from kernels import convgrad
 from model_search import Network
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

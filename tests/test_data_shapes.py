@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import data
-import shapes
+from datasources import shapes
 
 
 def test_same_seed_gives_identical_bytes_and_other_seeds_differ():

@@ -30,10 +30,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import architect
 import operations
-import retrain_report
-import search_logging
 import train
 import train_search
+from reporting import retrain_report, search_report
 
 SEARCH = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
           "--layers", "2", "--batch_size", "16", "--device", "cpu", "--multipliers", "",
@@ -56,8 +55,8 @@ class Capture:
 
     def __init__(self):
         self.state = None
-        self._write_result, self._finish = search_logging.write_result, retrain_report.finish
-        search_logging.write_result = self._on_search_result
+        self._write_result, self._finish = search_report.write_result, retrain_report.finish
+        search_report.write_result = self._on_search_result
         retrain_report.finish = self._on_retrain_result
 
     def _keep(self, model):
@@ -77,7 +76,7 @@ class Capture:
         return state
 
     def restore(self):
-        search_logging.write_result, retrain_report.finish = self._write_result, self._finish
+        search_report.write_result, retrain_report.finish = self._write_result, self._finish
 
 
 def fail_at_first_step(*args, **kwargs):

@@ -1,14 +1,14 @@
-"""distributed.py alone (one process): identity helpers, launch checks, the batch rule, the DDP
-view of the supernet, and the architect's gradient hook."""
+"""runner/distributed.py alone (one process): identity helpers, launch checks, the batch rule,
+the DDP view of the supernet, and the architect's gradient hook."""
 
 import pytest
 import torch
 import torch.nn as nn
 
-import distributed
 from architect import Architect
 from model_search import Network
-from utils import AverageMeter
+from runner import distributed
+from runner.training import AverageMeter
 
 CANDIDATES = ["none", "max_pool_3x3", "skip_connect", "sep_conv_3x3"]
 

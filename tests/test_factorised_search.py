@@ -10,10 +10,10 @@ import torch.nn as nn
 import energy_estimator
 import train
 import train_search
-from candidate_space import SearchSpace, SearchSpaceError
 from genotypes import GENOTYPE_FILE
 from model import NetworkCIFAR
 from model_search import Network
+from search.space import SearchSpace, SearchSpaceError
 
 MULTIPLIERS = ("exact", "bam4_4", "float")
 TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",

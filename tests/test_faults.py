@@ -15,7 +15,7 @@ import torch
 
 import train
 import train_search
-import utils
+from runner import files, rundir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
@@ -26,8 +26,8 @@ RETRAIN = [*TINY, "--layers", "3", "--genotype", "DARTS_V2"]
 # its temporary file and then SIGKILLs the process (a real kill -9 in the middle of the write).
 LAUNCHER = """
 import os, signal, sys
-import utils
-real_save, calls = utils.atomic_torch_save, [0]
+from runner import files, rundir
+real_save, calls = rundir.atomic_torch_save, [0]
 def save(obj, path):
     calls[0] += 1
     if calls[0] != int(os.environ.get("KILL_AT_SAVE", "0")):
@@ -36,8 +36,8 @@ def save(obj, path):
         handle.write(b"PK\\x03\\x04 torn")
         handle.flush()
         os.kill(os.getpid(), signal.SIGKILL)
-    utils._atomic_replace(path, torn)
-utils.atomic_torch_save = save
+    files._atomic_replace(path, torn)
+rundir.atomic_torch_save = save
 program = __import__(sys.argv[1])
 sys.exit(program.main(sys.argv[2:]))
 """
@@ -59,7 +59,7 @@ def kill_after_first_epoch(process, run: Path) -> None:
     """SIGKILL as soon as the first epoch's history is written (before, during or just after
     its checkpoint write)."""
     deadline = time.time() + 240
-    while not (run / utils.HISTORY_FILE).exists() and process.poll() is None:
+    while not (run / rundir.HISTORY_FILE).exists() and process.poll() is None:
         assert time.time() < deadline, "the run wrote no history"
         time.sleep(0.02)
     process.kill()
@@ -67,8 +67,8 @@ def kill_after_first_epoch(process, run: Path) -> None:
 
 
 def assert_same_run(run: Path, reference: Path, result_file: str, timing_keys: set) -> None:
-    got = torch.load(run / utils.CHECKPOINT_FILE, weights_only=True)
-    expected = torch.load(reference / utils.CHECKPOINT_FILE, weights_only=True)
+    got = torch.load(run / rundir.CHECKPOINT_FILE, weights_only=True)
+    expected = torch.load(reference / rundir.CHECKPOINT_FILE, weights_only=True)
     assert got["epoch"] == expected["epoch"]
     for key, value in expected["model"].items():
         assert torch.equal(got["model"][key], value), key
@@ -76,7 +76,7 @@ def assert_same_run(run: Path, reference: Path, result_file: str, timing_keys: s
         records = json.loads(path.read_text())
         records = records if isinstance(records, list) else [records]
         return [{k: v for k, v in r.items() if k not in timing_keys} for r in records]
-    for name in (utils.HISTORY_FILE, result_file):
+    for name in (rundir.HISTORY_FILE, result_file):
         assert untimed(run / name) == untimed(reference / name), name
     assert not list(run.glob(".*.tmp"))
 
@@ -103,7 +103,7 @@ def test_retrain_killed_in_a_checkpoint_write_resumes_to_the_uninterrupted_resul
     run = tmp_path / "killed"
     # writes 1 and 2 are the epoch-0 and epoch-1 checkpoints: die in the epoch-1 one
     assert finish(launch("train", [*common, "--save", str(run)], kill_at_save=2)) == -9
-    assert torch.load(run / utils.CHECKPOINT_FILE, weights_only=True)["epoch"] == 0
+    assert torch.load(run / rundir.CHECKPOINT_FILE, weights_only=True)["epoch"] == 0
     assert finish(launch("train", ["--resume", str(run), "--epochs", "2"])) == 0
     assert_same_run(run, reference, "results.json",
                     {"epoch_s", "train_s", "final_eval_s", "latency_ms_per_image"})
@@ -111,7 +111,7 @@ def test_retrain_killed_in_a_checkpoint_write_resumes_to_the_uninterrupted_resul
 
 def test_full_disk_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, capsys,
                                                                     monkeypatch):
-    real_save, calls = utils.atomic_torch_save, []
+    real_save, calls = rundir.atomic_torch_save, []
 
     def save(obj, path):  # the second checkpoint (epoch 1's) finds the disk full mid-write
         calls.append(path)
@@ -121,14 +121,14 @@ def test_full_disk_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, ca
         def write(handle):
             handle.write(b"PK\x03\x04 part")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return utils._atomic_replace(path, write)
+        return files._atomic_replace(path, write)
 
-    monkeypatch.setattr(utils, "atomic_torch_save", save)
+    monkeypatch.setattr(rundir, "atomic_torch_save", save)
     run = tmp_path / "run"
     status = train_search.main([*SEARCH, "--data", str(tmp_path / "data"), "--epochs", "2",
                                 "--save", str(run)])
     err = capsys.readouterr().err.strip()
     assert status == 5 and err.count("\n") == 0, err
     assert "No space left on device" in err and f"--resume {run}" in err
-    assert torch.load(run / utils.CHECKPOINT_FILE, weights_only=True)["epoch"] == 0
+    assert torch.load(run / rundir.CHECKPOINT_FILE, weights_only=True)["epoch"] == 0
     assert not list(run.glob(".*.tmp"))

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import genotypes
-import retrain_report
 import stl
 import train
+from reporting import retrain_report
 
 TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
         "--layers", "3", "--batch_size", "16", "--device", "cpu"]

@@ -6,16 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from utils import (
-    NonFiniteLossError,
-    RunDir,
-    RunDirError,
-    atomic_torch_save,
-    atomic_write_json,
-    check_finite,
-    rng_state,
-    set_rng_state,
-)
+from runner.errors import NonFiniteLossError, RunDirError, check_finite
+from runner.files import atomic_torch_save, atomic_write_json
+from runner.rundir import RunDir
+from runner.training import rng_state, set_rng_state
 
 
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import genotypes
-from retrain_report import RESULTS_FILE
+from reporting.retrain_report import RESULTS_FILE
 from tradeoff.table import conv_multiplier, search_fields, search_label
 
 GENOTYPE_DIR = "genotypes"
@@ -183,8 +183,8 @@ def file_run(args, sweep_dir, name, kind, needs=None, make=None) -> SubRun:
 def sample_genotype(candidates: list[str], seed: int,
                     multipliers: list[str] | None = None) -> genotypes.Genotype:
     """A DARTS cell pair drawn uniformly from the candidate ops (and, for conv ops, from
-    `multipliers` when the space is factorised; see candidate_space.SearchSpace)."""
-    from candidate_space import SearchSpace
+    `multipliers` when the space is factorised; see search.space.SearchSpace)."""
+    from search.space import SearchSpace
 
     return SearchSpace(tuple(candidates), tuple(multipliers or ())).sample_genotype(seed, STEPS)
 

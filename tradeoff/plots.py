@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import visualize  # noqa: E402
+from reporting import drawings  # noqa: E402
 from tradeoff.table import KIND_ORDER  # noqa: E402
 
 MARKERS = {"searched": "o", "exact": "s", "random": "^", "published": "D", "other": "P"}
@@ -88,7 +88,7 @@ def alphas_figure(name: str, candidates: list[str], alphas: dict[str, np.ndarray
     steps = 4
     figure = plt.figure(figsize=(20, 8))
     grid = figure.add_gridspec(steps, 2 * (steps + 1), hspace=0.55, wspace=0.15)
-    labels = visualize.edge_labels(steps)
+    labels = drawings.edge_labels(steps)
     colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(candidates), 2)))
     for column_offset, cell in ((0, "normal"), (steps + 1, "reduce")):
         table = np.asarray(alphas[cell])

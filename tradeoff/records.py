@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import genotypes
-from retrain_report import RESULTS_FILE
-from utils import CONFIG_FILE, HISTORY_FILE
+from reporting.retrain_report import RESULTS_FILE
+from runner.rundir import CONFIG_FILE, HISTORY_FILE
 
 
 @dataclass

@@ -12,10 +12,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from runner.rundir import CHECKPOINT_FILE
 from tradeoff import pareto, plots
 from tradeoff.records import Run, find_runs
 from tradeoff.table import RESULT_FIELDS, build_rows, mark_front, markdown, write_table
-from utils import CHECKPOINT_FILE
 
 PLOTS_DIR = "plots"
 SUMMARY_DIR = "summary"

@@ -32,7 +32,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
-from utils import resolve_device
+from runner.training import resolve_device
 
 DEFAULT_TIMEOUT_S = 600.0
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from utils import single_thread
+from kernels.threads import single_thread
 
 SHAPES_VERSION = 1
 SHAPE_CLASSES = (

@@ -9,11 +9,11 @@ import torch
 
 import energy_estimator
 import genotypes
-import visualize
 from approx.fidelity import surrogate_lines, surrogate_summary
 from approx.module import float_forward
 from backbones.resnet import build_network
-from candidate_space import SearchSpace
+from reporting import drawings
+from search.space import SearchSpace
 
 
 def log_settings(run, config: dict, model, dataset) -> None:
@@ -69,7 +69,7 @@ def log_epoch(run, record: dict, model, architect) -> None:
     genotype = genotypes.from_dict(record["genotype"])
     writer.add_text("genotype", f"`{genotype}`", epoch)
     if isinstance(genotype, genotypes.Genotype):  # cells are drawn; a backbone is its text
-        for cell, image in visualize.save_genotype_figures(genotype, run.path).items():
+        for cell, image in drawings.save_genotype_figures(genotype, run.path).items():
             writer.add_image(f"genotype/{cell}", image, epoch, dataformats="HWC")
     writer.flush()
     run.logger.info(
@@ -94,8 +94,8 @@ def _log_alphas(writer, model, epoch: int) -> None:
         title = f"softmax(alpha) {cell}"
         rows, columns = (model.alpha_axes(cell) if hasattr(model, "alpha_axes")
                          else (None, model.candidates))
-        figure = visualize.alpha_heatmap(weights.numpy(), columns, title, rows)
-        writer.add_image(f"alphas/{cell}", visualize.figure_to_array(figure), epoch,
+        figure = drawings.alpha_heatmap(weights.numpy(), columns, title, rows)
+        writer.add_image(f"alphas/{cell}", drawings.figure_to_array(figure), epoch,
                          dataformats="HWC")
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
 

@@ -14,7 +14,7 @@ import experiment
 import genotypes
 import preflight
 import stl
-from utils import atomic_write_json
+from runner.files import atomic_write_json
 
 RESULTS_FILE = "results.json"
 # the numeric keys of train.py's per-epoch record: the signals an STL spec can read
