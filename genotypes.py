@@ -128,10 +128,10 @@ def to_dict(genotype: Genotype) -> dict:
 
 
 def from_dict(data: dict, source: str = "genotype") -> Genotype:
-    import backbones
+    from backbones import genotype as backbone
 
-    if backbones.is_backbone_dict(data):
-        return backbones.from_dict(data, source)
+    if backbone.is_backbone_dict(data):
+        return backbone.from_dict(data, source)
     fields = ", ".join(Genotype._fields)
     missing = [field for field in Genotype._fields if not isinstance(data, dict)
                or field not in data]
@@ -238,12 +238,12 @@ def _describe(record: dict) -> str:
 def published(name: str):
     """The published cell genotype or backbone (`resnet20`, `resnet8@exact`) named `name`,
     or None."""
-    import backbones
+    from backbones import genotype as backbone
 
     if name in PUBLISHED:
         return PUBLISHED[name]
     try:
-        return backbones.named(name)
+        return backbone.named(name)
     except GenotypeError:
         return None
 
@@ -265,11 +265,11 @@ def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
     if path.is_file():
         record = read_record(path)
         return record["genotype"], {**record, "source": str(path), "reason": "file"}
-    import backbones
+    from backbones import genotype as backbone
 
-    backbone = backbones.named(spec)
-    if backbone is not None:
-        return backbone, {"source": spec, "reason": "published backbone"}
+    named_backbone = backbone.named(spec)
+    if named_backbone is not None:
+        return named_backbone, {"source": spec, "reason": "published backbone"}
     raise GenotypeError(f"--genotype {spec}: not 'best', a published name "
                         f"({', '.join(PUBLISHED)}; backbones resnet8, resnet14, resnet20, "
                         f"optionally @<multiplier>), a JSON file or a run directory with "
