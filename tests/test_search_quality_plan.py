@@ -1,0 +1,45 @@
+"""bench/search_quality.py's plan: the random genotypes come from the searches' own space and
+the uniform baselines put each multiplier of the set on every conv of the published cell."""
+
+import sys
+from pathlib import Path
+
+import genotypes
+from genotypes import split_op_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import search_quality  # noqa: E402
+
+
+def ops_of(genotype):
+    return {split_op_name(op) for op, _ in genotype.normal + genotype.reduce}
+
+
+def test_random_genotypes_draw_from_the_search_op_set():
+    args = search_quality.parse_args([])
+    allowed = set(search_quality.primitive_set(args))
+    multipliers = set(search_quality.multiplier_set(args))
+    random_entries = [e for e in search_quality.plan(args, None) if e["group"] == "random"]
+    assert len(random_entries) == args.random
+    for entry in random_entries:
+        for op, multiplier in ops_of(entry["genotype"]):
+            assert op in allowed and op != "none"
+            assert multiplier is None or multiplier in multipliers
+
+
+def test_search_args_primitives_narrow_the_random_space():
+    args = search_quality.parse_args(["--search_args", "--primitives skip_connect,sep_conv_3x3"])
+    for entry in search_quality.plan(args, None):
+        if entry["group"] == "random":
+            assert {op for op, _ in ops_of(entry["genotype"])} <= {"skip_connect", "sep_conv_3x3"}
+
+
+def test_uniform_baselines_cover_every_multiplier_on_every_conv():
+    args = search_quality.parse_args([])
+    uniform = [e for e in search_quality.plan(args, None) if e["group"] == "uniform"]
+    assert [e["name"] for e in uniform] == [f"DARTS_V2@{m}"
+                                            for m in search_quality.multiplier_set(args)]
+    for entry in uniform:
+        multiplier = entry["name"].split("@")[1]
+        for op, on in ops_of(entry["genotype"]):
+            assert on == (multiplier if op in genotypes.CONV_PRIMITIVES else None)
