@@ -12,15 +12,15 @@ are kept, interrupted ones continue from their checkpoint), and --time_budget_mi
 launching runs once spent (the JSON then says `complete: false`). Writes <out>/quality.json
 and <out>/quality.png.
 
-Sized for about two hours on 2 cores (over the 90 minutes first aimed at; what it trades):
-every search is the default 50-epoch one (about 14.5 min at 2 threads; a 25-epoch search
-leaves the supernet at about 0.27 validation accuracy, so its alphas follow noise and the
-benchmark would measure an untrained search), and each of the 13 genotypes (3 searched, 5
-random, 5 uniform) is retrained for 10 epochs on 6000 images instead of the default 15 on
-10,000 (about 1.7 min at 2 threads), twice: about 44 + 44 min of 2-thread work. Parallel processes with
-OMP_NUM_THREADS=1 each (`--groups random`, `--groups uniform`, and one `--groups searched
---energy_weights W` per weight) share the cores without their threads fighting; the summary
-covers whatever is on disk, so a last plain run prints the whole table.
+Sized for about 90 minutes of 2-thread work (what it trades): every search is the default
+50-epoch one (about 14.5 min at 2 threads; a 25-epoch search leaves the supernet at about 0.27
+validation accuracy, so its alphas follow noise and the benchmark would measure an untrained
+search), and each of the 13 genotypes (3 searched, 5 random, 5 uniform) is retrained for 10
+epochs on 6000 images instead of the default 15 on 10,000 (about 1.7 min at 2 threads),
+twice: about 44 + 44 min. Parallel processes with OMP_NUM_THREADS=1 each (`--groups random`,
+`--groups uniform`, and one `--groups searched --energy_weights W` per weight) share the
+cores without their threads fighting; the summary covers whatever is on disk, so a last
+plain run prints the whole table.
 """
 
 from __future__ import annotations
