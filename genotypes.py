@@ -7,6 +7,8 @@ import json
 from collections import namedtuple
 from pathlib import Path
 
+import topology
+
 Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
 
 # The DARTS search space (Liu et al., ICLR 2019), in the original order.
@@ -79,13 +81,14 @@ def validate(genotype: Genotype, source: str = "genotype") -> Genotype:
     """Check op names and the DAG wiring; return the genotype with lists for concat fields."""
     for cell in ("normal", "reduce"):
         edges = getattr(genotype, cell)
-        if not edges or len(edges) % 2:
+        if not edges or len(edges) % topology.GENOTYPE_INPUTS_PER_NODE:
             raise GenotypeError(f"{source}: '{cell}' needs two (op, input) pairs per node, "
                                 f"got {len(edges)} entries")
         for position, edge in enumerate(edges):
-            _validate_edge(edge, node=position // 2, cell=cell, source=source)
+            _validate_edge(edge, node=topology.genotype_node(position), cell=cell,
+                           source=source)
         concat = list(getattr(genotype, f"{cell}_concat"))
-        num_states = 2 + len(edges) // 2
+        num_states = topology.node_state(topology.genotype_steps(edges))
         if not concat or any(not (isinstance(i, int) and 0 <= i < num_states) for i in concat):
             raise GenotypeError(f"{source}: '{cell}_concat' {concat} must index states "
                                 f"0..{num_states - 1}")
@@ -111,9 +114,9 @@ def _validate_edge(edge, node: int, cell: str, source: str) -> None:
     problem = op_name_problem(str(op_name))
     if problem:
         raise GenotypeError(f"{source}: {cell} cell: {problem}")
-    if not isinstance(input_index, int) or not 0 <= input_index < node + 2:
+    if not isinstance(input_index, int) or not 0 <= input_index < topology.num_inputs(node):
         raise GenotypeError(f"{source}: {cell} node {node} reads input {input_index!r}, "
-                            f"which must be an integer in 0..{node + 1}")
+                            f"which must be an integer in 0..{topology.num_inputs(node) - 1}")
 
 
 def to_dict(genotype: Genotype) -> dict:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+import topology
 from genotypes import Genotype
-from operations import FactorizedReduce, Identity, ReLUConvBN, build_op
+from operations import Identity, build_op, cifar_stem, preprocess_ops
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -24,18 +25,15 @@ class Cell(nn.Module):
                  lut_dir=None):
         super().__init__()
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0 = FactorizedReduce(C_prev_prev, C)
-        else:
-            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0)
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0)
+        self.preprocess0, self.preprocess1 = preprocess_ops(C_prev_prev, C_prev, C,
+                                                            reduction_prev)
         edges = genotype.reduce if reduction else genotype.normal
         self.concat = list(genotype.reduce_concat if reduction else genotype.normal_concat)
         self.multiplier = len(self.concat)
-        self.steps = len(edges) // 2
+        self.steps = topology.genotype_steps(edges)
         self.indices = [index for _, index in edges]
         self.ops = nn.ModuleList(
-            build_op(name, C, 2 if reduction and index < 2 else 1, True, lut_dir)
+            build_op(name, C, topology.edge_stride(reduction, index), True, lut_dir)
             for name, index in edges
         )
 
@@ -43,7 +41,7 @@ class Cell(nn.Module):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in range(self.steps):
             node_sum = 0
-            for edge in (2 * node, 2 * node + 1):
+            for edge in topology.genotype_positions(node):
                 op = self.ops[edge]
                 h = op(states[self.indices[edge]])
                 if self.training and drop_prob > 0 and not isinstance(op, Identity):
@@ -79,29 +77,27 @@ class AuxiliaryHeadImageNet(AuxiliaryHeadCIFAR):
 
 
 class _CellStack(nn.Module):
-    """Cells with reductions at 1/3 and 2/3 depth, global pooling and a classifier."""
+    """The cells (`topology.cell_layouts`: reductions at 1/3 and 2/3 depth), global pooling
+    and a classifier."""
 
     def __init__(self, C, C_stem, num_classes, layers, auxiliary, genotype, lut_dir,
                  reduction_prev, auxiliary_head):
         super().__init__()
         self.drop_path_prob = 0.0
         self._auxiliary = auxiliary
-        self._layers = layers
-        C_prev_prev, C_prev, C_curr = C_stem, C_stem, C
+        self._auxiliary_cell = topology.auxiliary_cell(layers)
         self.cells = nn.ModuleList()
         self.auxiliary_head = None
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                C_curr *= 2
-            cell = Cell(genotype, C_prev_prev, C_prev, C_curr, reduction, reduction_prev, lut_dir)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            C_prev_prev, C_prev = C_prev, cell.multiplier * C_curr
-            if auxiliary and i == 2 * layers // 3:
-                self.auxiliary_head = auxiliary_head(C_prev, num_classes)
+        layouts = topology.cell_layouts(C, layers, C_stem, len(genotype.normal_concat),
+                                        len(genotype.reduce_concat),
+                                        reduction_prev=reduction_prev)
+        for layout in layouts:
+            self.cells.append(Cell(genotype, layout.C_prev_prev, layout.C_prev, layout.C,
+                                   layout.reduction, layout.reduction_prev, lut_dir))
+            if auxiliary and layout.index == self._auxiliary_cell:
+                self.auxiliary_head = auxiliary_head(layout.C_out, num_classes)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_prev, num_classes)
+        self.classifier = nn.Linear(layouts[-1].C_out, num_classes)
 
     def stem_forward(self, x):
         raise NotImplementedError
@@ -118,7 +114,7 @@ class _CellStack(nn.Module):
         logits_aux = None
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-            if i == 2 * self._layers // 3 and self.auxiliary_head is not None and self.training:
+            if i == self._auxiliary_cell and self.auxiliary_head is not None and self.training:
                 logits_aux = self.auxiliary_head(s1)
         logits = self.classifier(torch.flatten(self.global_pooling(s1), 1))
         return (logits, logits_aux) if logits_aux is not None else logits
@@ -130,8 +126,7 @@ class NetworkCIFAR(_CellStack):
         C_stem = stem_multiplier * C
         super().__init__(C, C_stem, num_classes, layers, auxiliary, genotype, lut_dir,
                          reduction_prev=False, auxiliary_head=AuxiliaryHeadCIFAR)
-        self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(C_stem))
+        self.stem = cifar_stem(C_stem)
         self._lay_out(channels_last)
 
     def stem_forward(self, x):

@@ -4,34 +4,29 @@
 tables (`alphas_normal`, `alphas_reduce`, shape [num_edges, num_candidates]) are kept apart
 from the network weights: `weights()` yields the weights only, `alphas()` the two tables.
 The candidate set may hold approximate variants (`sep_conv_3x3@mul8u_197B`); each candidate's
-energy per image on each edge comes from `energy_estimator.search_space.supernet_costs`,
-computed once at construction, so `expected_energy_uj()` is a cheap differentiable function
-of the alphas. Edge indexing is DARTS's: node i reading state j is edge offset_i + j with
-offset_i = sum_{k<i} (2 + k).
+energy per image on each edge comes from the cost tables the network receives (`costs`, built by
+`search.cost_tables.supernet_costs`), so `expected_energy_uj()` is a cheap differentiable
+function of the alphas. The cell layout and the edge indexing are `topology`'s (DARTS's).
 """
 
 from __future__ import annotations
 
-import functools
 from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from approx import MixedApproxConv2d, MultiplierMixture
+import topology
 from approx.sharing import share, shared_codes
-from energy_estimator import search_space
-from genotypes import PRIMITIVES, Genotype, split_op_name
+from genotypes import Genotype
 from kernels.convgrad import memory_format_of
-from operations import OPS, FactorizedReduce, LeadingReLU, ReLUConvBN, build_op, make_lean
+from operations import LeadingReLU, cifar_stem, make_lean, preprocess_ops
+from search import cost_tables
+from search.candidates import build_candidate
 from search.params import AlphaWeightSplit
-from search.space import FLOAT, NONE_OP, SearchSpace
-
-
-def num_edges(steps: int) -> int:
-    """Edges of a cell with `steps` intermediate nodes (14 for the DARTS cell)."""
-    return sum(2 + i for i in range(steps))
+from search.space import NONE_OP, SearchSpace
+from topology import num_edges  # noqa: F401  (re-exported: part of the interface)
 
 
 class MixedOp(nn.Module):
@@ -54,7 +49,7 @@ class MixedOp(nn.Module):
         self.stride = stride
         ops, self._mixtures = [], {}
         for k, name in enumerate(self.candidates):
-            op, mixture = _build_candidate(name, C // partial_channels, stride, space, lut_dir)
+            op, mixture = build_candidate(name, C // partial_channels, stride, space, lut_dir)
             ops.append(op)
             if mixture is not None:
                 self._mixtures[k] = mixture
@@ -125,41 +120,6 @@ def channel_shuffle(x, groups):
         memory_format=memory_format_of(x))
 
 
-def _build_candidate(name, C, stride, space: SearchSpace, lut_dir):
-    """The op `name` on one edge, and its MultiplierMixture when its convs mix multipliers."""
-    mixture = None
-    if name in space.conv_ops:
-        mixture = MultiplierMixture(space.multipliers, lut_dir=lut_dir)
-        op = OPS[name](C, stride, False, functools.partial(MixedApproxConv2d, mixture=mixture))
-    else:
-        op = build_op(name, C, stride, affine=False, lut_dir=lut_dir)
-    if isinstance(op, nn.AvgPool2d):
-        op = ConvAvgPool2d(op.kernel_size, op.stride, op.padding)
-    if "pool" in split_op_name(name)[0]:
-        op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-    return op, mixture
-
-
-class ConvAvgPool2d(nn.AvgPool2d):
-    """avg_pool (count_include_pad=False) as a depthwise box-filter convolution divided by the
-    count of real pixels: the same values up to float rounding, but oneDNN's depthwise
-    convolution and its input gradient run ~10x faster than aten's avg_pool2d backward on the
-    CPU (elsewhere aten's avg_pool2d runs)."""
-
-    def __init__(self, kernel_size, stride, padding):
-        super().__init__(kernel_size, stride, padding, count_include_pad=False)
-
-    def forward(self, x):
-        if x.device.type != "cpu":
-            return super().forward(x)
-        kernel = torch.ones(x.shape[1], 1, self.kernel_size, self.kernel_size,
-                            device=x.device, dtype=x.dtype)
-        sums = F.conv2d(x, kernel, stride=self.stride, padding=self.padding, groups=x.shape[1])
-        counts = F.conv2d(torch.ones_like(x[:1, :1]), kernel[:1], stride=self.stride,
-                          padding=self.padding)
-        return sums / counts
-
-
 class SearchCell(nn.Module):
     """A DARTS search cell: `steps` nodes, each the sum of MixedOps over all earlier states.
 
@@ -172,17 +132,13 @@ class SearchCell(nn.Module):
         self.reduction = reduction
         self._steps = steps
         self._multiplier = multiplier
-        if reduction_prev:
-            self.preprocess0 = FactorizedReduce(C_prev_prev, C, affine=False)
-        else:
-            self.preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+        self._offsets = topology.edge_offsets(steps)
+        self.preprocess0, self.preprocess1 = preprocess_ops(C_prev_prev, C_prev, C,
+                                                            reduction_prev, affine=False)
         self.relu = nn.ReLU(inplace=False)
-        self._ops = nn.ModuleList()
-        for i in range(steps):
-            for j in range(2 + i):
-                stride = 2 if reduction and j < 2 else 1
-                self._ops.append(MixedOp(C, stride, space, lut_dir, partial_channels))
+        self._ops = nn.ModuleList(
+            MixedOp(C, topology.edge_stride(reduction, source), space, lut_dir, partial_channels)
+            for _, source in topology.edges(steps))
         self._needs_relu = self._ops[0].needs_relu
         self._part = C // partial_channels if partial_channels > 1 else None
 
@@ -192,8 +148,7 @@ class SearchCell(nn.Module):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         with shared_codes():
             op_inputs = [self._op_inputs(s) for s in states]
-            offset = 0
-            for _ in range(self._steps):
+            for i, offset in enumerate(self._offsets):  # node i reads every state so far
                 node = None
                 for j, (h, (h_part, h_relu)) in enumerate(zip(states, op_inputs, strict=True)):
                     edge = offset + j
@@ -201,9 +156,8 @@ class SearchCell(nn.Module):
                         h, weights[edge], h_relu, node,
                         None if edge_weights is None else edge_weights[edge], h_part,
                         None if multiplier_weights is None else multiplier_weights[edge])
-                offset += len(states)
                 states.append(node)
-                if offset < len(self._ops):  # the last node feeds no edge of this cell
+                if i + 1 < self._steps:  # the last node feeds no edge of this cell
                     op_inputs.append(self._op_inputs(node))
         return torch.cat(states[-self._multiplier:], dim=1)
 
@@ -223,85 +177,71 @@ def _check_partial_channels(C, partial_channels):
 
 class Network(AlphaWeightSplit, nn.Module):
     """The supernet. `candidates`: the op candidates of every edge; `multipliers`: the
-    multiplier set of the factorised space (empty: flat candidates, see search_space.py).
+    multiplier set of the factorised space (empty: flat candidates, see search/space.py).
 
-    Energy is costed on the network that `train.py` will build from the derived genotype:
-    `cost_channels` / `cost_layers` / `cost_input_size` (default: the supernet's own) size the
-    cost tables, so the expected energy, the budgets and the derived genotype's energy are
-    all in deployed units. `costs` (keyword) reuses precomputed `SupernetCosts` (see `new()`)."""
+    `costs`: its `SupernetCosts`, priced by the caller with `search.cost_tables.supernet_costs`
+    on the network that `train.py` will build from the derived genotype, so that the expected
+    energy, the budgets and the derived genotype's energy are all in deployed units. Without
+    `costs` the tables are priced through the same helper at the supernet's own size (with
+    `energy_table` and `energy_objective`)."""
 
-    def __init__(self, C, num_classes, layers, criterion, steps=4, multiplier=4,
-                 stem_multiplier=3, candidates=None, lut_dir=None, input_size=32,
-                 energy_table=None, *, multipliers=(), multiplier_granularity="edge",
-                 energy_objective="total", cost_channels=None, cost_layers=None,
-                 cost_input_size=None, costs=None, channels_last=True, partial_channels=1):
+    def __init__(self, C, num_classes, layers, criterion, steps=topology.STEPS,
+                 multiplier=topology.MULTIPLIER, stem_multiplier=topology.STEM_MULTIPLIER,
+                 candidates=None, lut_dir=None, input_size=32, energy_table=None, *,
+                 multipliers=(), multiplier_granularity="edge", energy_objective="total",
+                 costs=None, channels_last=True, partial_channels=1):
         super().__init__()
         _check_partial_channels(C, partial_channels)
         self.partial_channels = partial_channels
-        self.space = SearchSpace(tuple(PRIMITIVES if candidates is None else candidates),
-                                 tuple(multipliers), multiplier_granularity)
+        self.space = SearchSpace.of(candidates, multipliers, multiplier_granularity)
         self.candidates = self.space.ops
         self._options = dict(channels_last=channels_last, partial_channels=partial_channels,
                              multipliers=self.space.multipliers,
-                             multiplier_granularity=multiplier_granularity,
-                             energy_objective=energy_objective, cost_channels=cost_channels,
-                             cost_layers=cost_layers, cost_input_size=cost_input_size)
+                             multiplier_granularity=multiplier_granularity)
         self._args = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                           multiplier=multiplier, stem_multiplier=stem_multiplier,
                           lut_dir=lut_dir, input_size=input_size)
         self.criterion = criterion
         self._steps = steps
-        self._energy_table = energy_table
-        self._build_layers(C, num_classes, layers, steps, multiplier, stem_multiplier, lut_dir)
-        shape = (num_edges(steps), len(self.candidates))
-        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
-        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
-        if self.space.conv_ops:
-            mult_shape = self.space.multiplier_shape(shape[0])
-            self.multiplier_alphas_normal = nn.Parameter(1e-3 * torch.randn(mult_shape))
-            if multiplier_granularity != "network":  # one table shared by both cell types
-                self.multiplier_alphas_reduce = nn.Parameter(1e-3 * torch.randn(mult_shape))
-        if partial_channels > 1:  # PC-DARTS edge normalisation
-            self.betas_normal = nn.Parameter(1e-3 * torch.randn(shape[0]))
-            self.betas_reduce = nn.Parameter(1e-3 * torch.randn(shape[0]))
-        self.cost_size = dict(C=cost_channels or C, layers=cost_layers or layers,
-                              input_size=cost_input_size or input_size)
-        self.costs = costs if costs is not None else self._supernet_costs(energy_table,
-                                                                          energy_objective)
+        self._multiplier = multiplier
+        self._build_layers(C, num_classes, layers, steps, multiplier, stem_multiplier, lut_dir,
+                           input_size)
+        self._init_alphas(topology.num_edges(steps))
+        if costs is None:
+            costs = cost_tables.supernet_costs(self.space.columns, C, num_classes, layers, steps,
+                                               multiplier, stem_multiplier, input_size,
+                                               lut_dir, energy_table, energy_objective)
+        self.costs = cost_tables.checked(costs, self.space.columns, steps)
         self._reference_energy_uj = self.uniform_energy_uj()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
         make_lean(self.cells)
 
-    def _supernet_costs(self, energy_table, objective):
-        """Cost tables at the deployed size; the RNG is forked because profiling builds
-        (randomly initialised) ops, and a cached cost table must not change what a seed
-        gives."""
-        args = {**self._args, **self.cost_size}
-        with torch.random.fork_rng(devices=[]):
-            return search_space.supernet_costs(list(self.space.columns),
-                                               energy_table=energy_table, objective=objective,
-                                               **args)
-
     def _build_layers(self, C, num_classes, layers, steps, multiplier, stem_multiplier,
-                      lut_dir):
-        C_curr = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(C_curr))
-        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                C_curr *= 2
-            self.cells.append(SearchCell(steps, multiplier, C_prev_prev, C_prev, C_curr,
-                                         reduction, reduction_prev, self.space, lut_dir,
-                                         self.partial_channels))
-            reduction_prev = reduction
-            C_prev_prev, C_prev = C_prev, multiplier * C_curr
+                      lut_dir, input_size):
+        self.stem = cifar_stem(stem_multiplier * C)
+        layouts = topology.cell_layouts(C, layers, stem_multiplier * C, multiplier,
+                                        input_size=input_size)
+        self.cells = nn.ModuleList(
+            SearchCell(steps, multiplier, cell.C_prev_prev, cell.C_prev, cell.C, cell.reduction,
+                       cell.reduction_prev, self.space, lut_dir, self.partial_channels)
+            for cell in layouts)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_prev, num_classes)
+        self.classifier = nn.Linear(layouts[-1].C_out, num_classes)
+
+    def _init_alphas(self, edges: int) -> None:
+        """The op alphas, the factorised space's multiplier alphas and PC-DARTS's betas."""
+        shape = (edges, len(self.candidates))
+        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
+        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
+        if self.space.conv_ops:
+            mult_shape = self.space.multiplier_shape(edges)
+            self.multiplier_alphas_normal = nn.Parameter(1e-3 * torch.randn(mult_shape))
+            if self.space.granularity != "network":  # one table shared by both cell types
+                self.multiplier_alphas_reduce = nn.Parameter(1e-3 * torch.randn(mult_shape))
+        if self.partial_channels > 1:  # PC-DARTS edge normalisation
+            self.betas_normal = nn.Parameter(1e-3 * torch.randn(edges))
+            self.betas_reduce = nn.Parameter(1e-3 * torch.randn(edges))
 
     # --- forward and loss -------------------------------------------------------------
     def forward(self, x):
@@ -326,17 +266,8 @@ class Network(AlphaWeightSplit, nn.Module):
         one-hot op and multiplier weights on the genotype's edges, zero on the others."""
         fixed = {}
         for reduction, cell in ((False, "normal"), (True, "reduce")):
-            ops = torch.zeros_like(self.alphas_normal)
-            mults = self.multiplier_weights(cell, detach=True)
-            mults = None if mults is None else torch.zeros_like(mults)
-            offsets = search_space.edge_offsets(self._steps)
-            for position, (name, j) in enumerate(getattr(genotype, cell)):
-                edge = offsets[position // 2] + j
-                base, multiplier = split_op_name(name)
-                ops[edge, self.candidates.index(base if self.space.factorised else name)] = 1.0
-                if base in self.space.conv_ops:
-                    m = self.space.multipliers.index(multiplier or FLOAT)
-                    mults[edge, self.space.conv_ops.index(base), m] = 1.0
+            ops, mults = self.space.one_hot(getattr(genotype, cell), self._steps,
+                                            like=self.alphas_normal)
             edge_weights = None if self.partial_channels == 1 else ops.amax(dim=1)
             fixed[reduction] = (ops, edge_weights, mults)
         self._fixed_weights = fixed
@@ -352,7 +283,7 @@ class Network(AlphaWeightSplit, nn.Module):
         if logits is None:
             return None
         weights = F.softmax(logits.detach() if detach else logits, dim=-1)
-        return self.space.expand_multiplier_weights(weights, num_edges(self._steps))
+        return self.space.expand_multiplier_weights(weights, topology.num_edges(self._steps))
 
     def multiplier_logits(self, cell: str) -> torch.Tensor | None:
         """The multiplier alphas a cell type reads (one shared table at 'network')."""
@@ -366,7 +297,7 @@ class Network(AlphaWeightSplit, nn.Module):
         """PC-DARTS edge normalisation: softmax of the betas over each node's input edges."""
         if betas is None:
             return None
-        sizes = [2 + i for i in range(self._steps)]
+        sizes = [topology.num_inputs(node) for node in range(self._steps)]
         return torch.cat([F.softmax(part, dim=-1) for part in betas.split(sizes)])
 
     def loss(self, x, y):
@@ -388,9 +319,8 @@ class Network(AlphaWeightSplit, nn.Module):
 
     def new(self):
         """A fresh supernet (new weights) with a copy of these alphas and the same costs."""
-        copy = Network(criterion=self.criterion, candidates=self.candidates,
-                       energy_table=self._energy_table, costs=self.costs, **self._args,
-                       **self._options)
+        copy = Network(criterion=self.criterion, candidates=self.candidates, costs=self.costs,
+                       **self._args, **self._options)
         copy = copy.to(self.alphas_normal.device, self.alphas_normal.dtype)
         with torch.no_grad():
             for mine, theirs in zip(copy.alphas(), self.alphas(), strict=True):
@@ -432,8 +362,7 @@ class Network(AlphaWeightSplit, nn.Module):
     def genotype_energy_uj(self, genotype=None) -> float:
         """Energy per image (µJ, deployed size) of a derived genotype (default: `genotype()`)."""
         genotype = self.genotype() if genotype is None else genotype
-        return float(search_space.genotype_energy_uj(self.costs, genotype,
-                                                     list(self.space.columns)))
+        return cost_tables.genotype_energy_uj(self.costs, genotype, self.space.columns)
 
     # --- discrete architecture --------------------------------------------------------
     def genotype(self) -> Genotype:
@@ -445,30 +374,8 @@ class Network(AlphaWeightSplit, nn.Module):
             for cell in tables:
                 betas = getattr(self, f"betas_{cell}").detach()
                 tables[cell] = tables[cell] * self._edge_weights(betas).unsqueeze(1)
-        concat = list(range(2, 2 + self._steps))
-        return Genotype(
-            normal=self._derive_cell(tables["normal"], self.multiplier_weights("normal", True)),
-            normal_concat=concat,
-            reduce=self._derive_cell(tables["reduce"], self.multiplier_weights("reduce", True)),
-            reduce_concat=concat)
-
-    def _derive_cell(self, weights, multiplier_weights):
-        weights = weights.cpu().tolist()
-        usable = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
-        chosen, start = [], 0
-        for i in range(self._steps):
-            rows = weights[start:start + 2 + i]
-            best_op = [max(usable, key=lambda k, row=row: row[k]) for row in rows]
-            strength = [row[k] for row, k in zip(rows, best_op, strict=True)]
-            top_two = sorted(range(len(rows)), key=lambda j: -strength[j])[:2]
-            chosen += [(self._derived_name(best_op[j], start + j, multiplier_weights), j)
-                       for j in top_two]
-            start += 2 + i
-        return chosen
-
-    def _derived_name(self, k: int, edge: int, multiplier_weights) -> str:
-        op = self.candidates[k]
-        if op not in self.space.conv_ops:
-            return op
-        row = multiplier_weights[edge, self.space.conv_ops.index(op)]
-        return self.space.op_name(op, self.space.multipliers[int(row.argmax())])
+        concat = topology.concat(self._steps, self._multiplier)
+        derived = {cell: self.space.derive_cell(tables[cell], self.multiplier_weights(cell, True),
+                                                self._steps) for cell in tables}
+        return Genotype(normal=derived["normal"], normal_concat=concat, reduce=derived["reduce"],
+                        reduce_concat=concat)

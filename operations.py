@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn as nn
 
+import topology
 from approx import ApproxConv2d, MixedApproxConv2d, MultiplierMixture, load_multiplier
 from approx.mixed import FLOAT
 from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
@@ -127,6 +128,22 @@ class FactorizedReduce(LeadingReLU, nn.Module):
 
 def _skip(C, stride, affine, conv=nn.Conv2d):
     return Identity() if stride == 1 else FactorizedReduce(C, C, affine, conv)
+
+
+def cifar_stem(C_out: int) -> nn.Sequential:
+    """The stem of the CIFAR-style networks: a 3x3 conv of the RGB image and a BatchNorm."""
+    return nn.Sequential(nn.Conv2d(3, C_out, 3, padding=1, bias=False), nn.BatchNorm2d(C_out))
+
+
+def preprocess_ops(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
+                   affine: bool = True) -> tuple[nn.Module, nn.Module]:
+    """The ops bringing a cell's inputs s0 and s1 to its C channels: 1x1 ReLUConvBNs, s0's a
+    FactorizedReduce where `topology.preprocess0_stride` halves it (after a reduction)."""
+    if topology.preprocess0_stride(reduction_prev) == 2:
+        preprocess0 = FactorizedReduce(C_prev_prev, C, affine=affine)
+    else:
+        preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=affine)
+    return preprocess0, ReLUConvBN(C_prev, C, 1, 1, 0, affine=affine)
 
 
 OPS: dict[str, Callable[..., nn.Module]] = {

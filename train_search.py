@@ -36,8 +36,8 @@ from reporting import search_report
 from runner import distributed
 from runner.errors import check_finite
 from runner.training import AverageMeter, accuracy, progress, training_state
-from search import one_shot
-from search.space import EXACT, FLOAT
+from search import cost_tables, one_shot
+from search.space import EXACT, FLOAT, SearchSpace
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -160,6 +160,15 @@ def search_space_args(args) -> dict:
             "multiplier_granularity": args.multiplier_granularity}
 
 
+def deployed_costs(args, space: dict, num_classes: int, image_size: int, table):
+    """The supernet's cost tables, priced on the network train.py will build from the derived
+    genotype (--energy_channels, --energy_layers, --energy_image_size; default: the search's)."""
+    return cost_tables.supernet_costs(
+        SearchSpace.of(**space).columns, args.energy_channels or args.init_channels, num_classes,
+        args.energy_layers or args.layers, input_size=args.energy_image_size or image_size,
+        lut_dir=args.lut_dir, energy_table=table, objective=args.energy_objective)
+
+
 def build(args, dataset: data.Dataset, device: torch.device):
     """Candidate set, supernet, optimisers and loaders (all inputs checked before any write)."""
     table = energy_estimator.load_energy_table(args.energy_table)
@@ -168,14 +177,13 @@ def build(args, dataset: data.Dataset, device: torch.device):
                                                         split_names(args.multipliers), table)
         model = model.to(device)
     else:
+        space = search_space_args(args)
+        image_size = dataset.train.images.shape[-1]
         model = Network(args.init_channels, dataset.num_classes, args.layers,
-                        nn.CrossEntropyLoss(), lut_dir=args.lut_dir,
-                        input_size=dataset.train.images.shape[-1], energy_table=table,
+                        nn.CrossEntropyLoss(), lut_dir=args.lut_dir, input_size=image_size,
                         partial_channels=args.partial_channels,
-                        energy_objective=args.energy_objective,
-                        cost_channels=args.energy_channels, cost_layers=args.energy_layers,
-                        cost_input_size=args.energy_image_size,
-                        **search_space_args(args)).to(device)
+                        costs=deployed_costs(args, space, dataset.num_classes, image_size, table),
+                        **space).to(device)
         candidates = list(model.candidates)
     cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,

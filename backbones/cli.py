@@ -7,7 +7,7 @@ import argparse
 
 import torch.nn as nn
 
-from backbones.costs import ALWAYS, ResNetSpace
+from backbones.costs import ALWAYS, ResNetSpace, space_costs
 from backbones.search import ResNetSupernet
 from operations import OperationError, conv_factory
 
@@ -58,7 +58,8 @@ def space_from_args(args: argparse.Namespace, multipliers: list[str]) -> ResNetS
 def build_supernet(args, dataset, multipliers: list[str], energy_table):
     """(candidate multipliers, supernet) for train_search.py."""
     space = space_from_args(args, multipliers)
+    image_size = dataset.train.images.shape[-1]
+    costs = space_costs(space, dataset.num_classes, image_size, args.lut_dir, energy_table)
     model = ResNetSupernet(space, dataset.num_classes, nn.CrossEntropyLoss(),
-                           lut_dir=args.lut_dir, input_size=dataset.train.images.shape[-1],
-                           energy_table=energy_table)
+                           lut_dir=args.lut_dir, input_size=image_size, costs=costs)
     return list(space.candidates), model

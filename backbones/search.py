@@ -66,7 +66,8 @@ class ChannelMask(nn.Module):
 
 
 class ResNetSupernet(AlphaWeightSplit, nn.Module):
-    """The supernet of a `costs.ResNetSpace`; `costs` (keyword) reuses its energy tables."""
+    """The supernet of a `costs.ResNetSpace`; `costs` (keyword): its energy tables, priced by
+    the caller with `costs.space_costs` (without them, they are priced here the same way)."""
 
     def __init__(self, space: space_costs.ResNetSpace, num_classes: int, criterion,
                  lut_dir=None, input_size: int = 32, energy_table=None, *, costs=None):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import time
 
-from energy_estimator import measure_latency, profile, supernet_costs
+from energy_estimator import measure_latency, profile
 from genotypes import DARTS_V2
 from model import NetworkCIFAR
 from operations import candidate_ops
+from search.cost_tables import supernet_costs
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 - `profile(model, input_size, energy_table=None) -> Report`: per-layer and total costs.
 - `load_energy_table(path=None) -> EnergyTable`: the constants (default: 45 nm, Horowitz 2014).
-- `search_space`: per-op cost tables for the supernet and the expected energy of alphas.
+- `search_space`: the form of the supernet's per-op cost tables (priced by
+  `search/cost_tables.py`) and the expected energy of alphas.
 - `measure_latency(model, input_size, ...)`: median wall-clock ms per image.
 The energy model (arithmetic + memory, with its assumptions) is described in `energy.py`.
 """
@@ -11,14 +12,7 @@ from energy_estimator.counting import LayerCount
 from energy_estimator.energy import EnergyModelError
 from energy_estimator.latency import measure_latency
 from energy_estimator.report import LayerCost, Report, profile
-from energy_estimator.search_space import (
-    OpCost,
-    SupernetCosts,
-    expected_energy_uj,
-    genotype_energy_uj,
-    op_cost,
-    supernet_costs,
-)
+from energy_estimator.search_space import OpCost, SupernetCosts, expected_energy_uj
 from energy_estimator.table import (
     DEFAULT_TABLE_PATH,
     EnergyTable,
@@ -29,6 +23,5 @@ from energy_estimator.table import (
 __all__ = [
     "DEFAULT_TABLE_PATH", "EnergyModelError", "EnergyTable", "EnergyTableError", "LayerCost",
     "LayerCount", "OpCost", "Report", "SupernetCosts", "expected_energy_uj",
-    "genotype_energy_uj", "load_energy_table", "measure_latency", "op_cost", "profile",
-    "supernet_costs",
+    "load_energy_table", "measure_latency", "profile",
 ]

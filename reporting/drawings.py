@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+import topology  # noqa: E402
+
 
 def figure_to_array(figure) -> np.ndarray:
     """Render a figure to an HxWx3 uint8 array (for SummaryWriter.add_image, dataformats HWC)."""
@@ -23,17 +25,22 @@ def figure_to_array(figure) -> np.ndarray:
     return (image[..., :3] * 255).astype(np.uint8)
 
 
+def state_labels(steps: int) -> list[str]:
+    """Names of a cell's states: its inputs c_{k-2}, c_{k-1}, then its nodes 0, 1, ..."""
+    return ["c_{k-2}", "c_{k-1}"] + [str(node) for node in range(steps)]
+
+
 def edge_labels(steps: int) -> list[str]:
-    """DARTS edge order: node i reads states 0..i+1 (c_{k-2}, c_{k-1}, nodes 0..i-1)."""
-    names = ["c_{k-2}", "c_{k-1}"] + [str(i) for i in range(steps)]
-    return [f"{names[j]}->{i}" for i in range(steps) for j in range(2 + i)]
+    """'source->node' of every edge, in the topology's edge order."""
+    names = state_labels(steps)
+    return [f"{names[source]}->{node}" for node, source in topology.edges(steps)]
 
 
 def alpha_heatmap(weights: np.ndarray, candidates: list[str], title: str, row_labels=None):
     """A figure of softmax(alpha): one row per edge (or per `row_labels`), one column per
     candidate op."""
     if row_labels is None:
-        row_labels = edge_labels(_steps_for_edges(weights.shape[0]))
+        row_labels = edge_labels(topology.steps_for_edges(weights.shape[0]))
     figure, axis = plt.subplots(figsize=(1.0 + 0.55 * len(candidates), 0.8 + 0.3 * len(weights)))
     image = axis.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
     axis.set_xticks(range(len(candidates)), candidates, rotation=70, ha="right", fontsize=7)
@@ -43,31 +50,24 @@ def alpha_heatmap(weights: np.ndarray, candidates: list[str], title: str, row_la
     return figure
 
 
-def _steps_for_edges(num_edges: int) -> int:
-    steps, edges = 0, 0
-    while edges < num_edges:
-        edges += 2 + steps
-        steps += 1
-    if edges != num_edges:
-        raise ValueError(f"{num_edges} edges is not a DARTS cell (2+3+4+... edges)")
-    return steps
-
-
 def draw_cell(edges, concat, title: str):
     """A figure of one genotype cell: inputs on the left, nodes in a column, output on the right."""
-    steps = len(edges) // 2
+    steps = topology.genotype_steps(edges)
     positions = {0: (0.0, 0.75), 1: (0.0, 0.25)}
     for node in range(steps):
-        positions[node + 2] = (1.0 + node * 0.9, 0.9 - 0.8 * node / max(steps - 1, 1))
+        positions[topology.node_state(node)] = (1.0 + node * 0.9,
+                                                0.9 - 0.8 * node / max(steps - 1, 1))
     output = (2.0 + (steps - 1) * 0.9, 0.5)
     figure, axis = plt.subplots(figsize=(2.2 + 1.6 * steps, 3.6))
     for position, (op_name, source) in enumerate(edges):
-        _arrow(axis, positions[source], positions[position // 2 + 2], op_name)
+        node = topology.genotype_node(position)
+        _arrow(axis, positions[source], positions[topology.node_state(node)], op_name)
     for state in concat:
         _arrow(axis, positions[state], output, "")
-    labels = {0: "c_{k-2}", 1: "c_{k-1}", **{n + 2: str(n) for n in range(steps)}}
+    labels = state_labels(steps)
     for state, (x, y) in positions.items():
-        _box(axis, x, y, labels[state], "#9ecae1" if state < 2 else "#fdd49e")
+        _box(axis, x, y, labels[state],
+             "#9ecae1" if topology.reads_cell_input(state) else "#fdd49e")
     _box(axis, *output, "c_{k}", "#a1d99b")
     axis.set_title(title, fontsize=10)
     axis.set_xlim(-0.4, output[0] + 0.4)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
+import topology
 from approx.mixed import FLOAT  # the member meaning a float32 conv (no `@` in a genotype)
-from genotypes import CONV_PRIMITIVES, MULTIPLIER_SEPARATOR, Genotype
+from genotypes import CONV_PRIMITIVES, MULTIPLIER_SEPARATOR, PRIMITIVES, Genotype, split_op_name
 
 EXACT = "exact"
 GRANULARITIES = ("edge", "cell", "network")
@@ -64,6 +65,12 @@ class SearchSpace:
                     f"ops {variants} name a multiplier, but multipliers are searched "
                     f"separately ({', '.join(self.multipliers)}); list plain primitives, or "
                     f"use the flat space (--multiplier_search flat)")
+
+    @classmethod
+    def of(cls, candidates=None, multipliers=(), multiplier_granularity="edge") -> SearchSpace:
+        """The space of `model_search.Network`'s arguments (no candidates: PRIMITIVES)."""
+        return cls(tuple(PRIMITIVES if candidates is None else candidates), tuple(multipliers),
+                   multiplier_granularity)
 
     @property
     def factorised(self) -> bool:
@@ -120,7 +127,49 @@ class SearchSpace:
             start += width
         return torch.stack(parts, dim=1)
 
-    def sample_genotype(self, seed: int, steps: int = 4) -> Genotype:
+    def derive_cell(self, op_weights: torch.Tensor, multiplier_weights: torch.Tensor | None,
+                    steps: int = topology.STEPS) -> list[tuple[str, int]]:
+        """The DARTS derivation of one cell from its [edges, ops] weights: per node, the two
+        incoming edges whose strongest non-`none` op weighs most, each with that op; a conv op
+        of the factorised form then takes its edge's strongest multiplier (`op@m`; `float`
+        gives the plain op) under `multiplier_weights` ([edges, conv ops, multipliers])."""
+        weights = op_weights.cpu().tolist()
+        usable = [k for k, name in enumerate(self.ops) if name != NONE_OP]
+        chosen = []
+        for node, start in enumerate(topology.edge_offsets(steps)):
+            rows = weights[start:start + topology.num_inputs(node)]
+            best_op = [max(usable, key=lambda k, row=row: row[k]) for row in rows]
+            strength = [row[k] for row, k in zip(rows, best_op, strict=True)]
+            kept = sorted(range(len(rows)), key=lambda j: -strength[j])
+            chosen += [(self._derived_name(self.ops[best_op[j]], start + j, multiplier_weights),
+                        j) for j in kept[:topology.GENOTYPE_INPUTS_PER_NODE]]
+        return chosen
+
+    def _derived_name(self, op: str, edge: int, multiplier_weights) -> str:
+        if op not in self.conv_ops:
+            return op
+        row = multiplier_weights[edge, self.conv_ops.index(op)]
+        return self.op_name(op, self.multipliers[int(row.argmax())])
+
+    def one_hot(self, cell_edges, steps: int = topology.STEPS, *, like: torch.Tensor):
+        """(op weights [edges, ops], multiplier weights [edges, conv ops, multipliers] or
+        None) that select a genotype cell: one on its edges' ops and multipliers, zero
+        elsewhere; in `like`'s dtype and device."""
+        zeros = dict(dtype=like.dtype, device=like.device)
+        edges = topology.num_edges(steps)
+        ops = torch.zeros(edges, len(self.ops), **zeros)
+        mults = (torch.zeros(edges, len(self.conv_ops), len(self.multipliers), **zeros)
+                 if self.conv_ops else None)
+        for (name, _), edge in zip(cell_edges, topology.genotype_edge_indices(cell_edges),
+                                   strict=True):
+            base, multiplier = split_op_name(name)
+            ops[edge, self.ops.index(base if self.factorised else name)] = 1.0
+            if base in self.conv_ops:
+                m = self.multipliers.index(multiplier or FLOAT)
+                mults[edge, self.conv_ops.index(base), m] = 1.0
+        return ops, mults
+
+    def sample_genotype(self, seed: int, steps: int = topology.STEPS) -> Genotype:
         """A cell pair drawn uniformly from this space: per node two distinct inputs, each
         with a random op other than 'none' (the DARTS derivation never picks 'none') and, for
         a conv op of the factorised space, a random multiplier of the set."""
@@ -132,10 +181,11 @@ class SearchSpace:
             return self.op_name(op, rng.choice(self.multipliers)) if op in self.conv_ops else op
 
         def cell():
+            pairs = topology.GENOTYPE_INPUTS_PER_NODE
             return [(edge_op(), source) for node in range(steps)
-                    for source in sorted(rng.sample(range(node + 2), 2))]
+                    for source in sorted(rng.sample(range(topology.num_inputs(node)), pairs))]
 
-        concat = list(range(2, 2 + steps))
+        concat = topology.concat(steps, multiplier=steps)
         return Genotype(cell(), concat, cell(), concat)
 
     def describe(self) -> str:

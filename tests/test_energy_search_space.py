@@ -1,22 +1,18 @@
-"""energy_estimator.search_space: per-op tables, expected energy of alphas, agreement with
-the derived network's profile, and the published DARTS_V2 parameter count."""
+"""The supernet's cost tables (search.cost_tables, energy_estimator.search_space): per-op
+tables, expected energy of alphas, agreement with the derived network's profile, and the
+published DARTS_V2 parameter count."""
 
 import json
 
 import pytest
 import torch
 
-from energy_estimator import (
-    expected_energy_uj,
-    genotype_energy_uj,
-    op_cost,
-    profile,
-    supernet_costs,
-)
+from energy_estimator import expected_energy_uj, profile
 from energy_estimator.__main__ import main
-from energy_estimator.search_space import edge_offsets
 from genotypes import DARTS_V2, PRIMITIVES, Genotype
 from model import NetworkCIFAR
+from search.cost_tables import genotype_energy_uj, op_cost, supernet_costs
+from topology import edge_offsets
 
 CANDIDATES = list(PRIMITIVES) + ["sep_conv_3x3@trunc6", "dil_conv_3x3@exact"]
 C, LAYERS, SIZE, CLASSES = 4, 3, 16, 10

@@ -13,6 +13,7 @@ import train_search
 from genotypes import GENOTYPE_FILE
 from model import NetworkCIFAR
 from model_search import Network
+from search.cost_tables import supernet_costs
 from search.space import SearchSpace, SearchSpaceError
 
 MULTIPLIERS = ("exact", "bam4_4", "float")
@@ -23,8 +24,10 @@ TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_chan
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
+    columns = SearchSpace.of(multipliers=MULTIPLIERS).columns
+    deployed = supernet_costs(columns, 6, 10, 4, input_size=32)  # the network train.py builds
     return Network(4, 10, 3, nn.CrossEntropyLoss(), input_size=16, multipliers=MULTIPLIERS,
-                   cost_channels=6, cost_layers=4, cost_input_size=32)
+                   costs=deployed)
 
 
 def test_derivation_never_splits_an_op_family(net):

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+import topology  # noqa: E402
 from reporting import drawings  # noqa: E402
 from tradeoff.table import KIND_ORDER  # noqa: E402
 
@@ -85,7 +86,7 @@ def alphas_figure(name: str, candidates: list[str], alphas: dict[str, np.ndarray
                   note: str = ""):
     """softmax(alpha) per edge over epochs: `alphas[cell]` is [epochs, edges, candidates].
     Grid rows are nodes, columns the node's inputs; normal cell left, reduce cell right."""
-    steps = 4
+    steps = topology.steps_for_edges(np.asarray(alphas["normal"]).shape[1])
     figure = plt.figure(figsize=(20, 8))
     grid = figure.add_gridspec(steps, 2 * (steps + 1), hspace=0.55, wspace=0.15)
     labels = drawings.edge_labels(steps)
@@ -95,8 +96,7 @@ def alphas_figure(name: str, candidates: list[str], alphas: dict[str, np.ndarray
         epochs = np.arange(1, table.shape[0] + 1)
         low, high = float(table.min()), float(table.max())
         pad = max(high - low, 1e-3) * 0.1
-        edges = [(node, source) for node in range(steps) for source in range(node + 2)]
-        for edge, (node, source) in enumerate(edges):
+        for edge, (node, source) in enumerate(topology.edges(steps)):
             axis = figure.add_subplot(grid[node, column_offset + source])
             for k, candidate in enumerate(candidates):
                 axis.plot(epochs, table[:, edge, k], color=colors[k], marker=".",

@@ -1,0 +1,137 @@
+"""The cost tables of the DARTS search space, priced from the cell topology and the op registry.
+
+`supernet_costs` fills a `SupernetCosts` (energy_estimator.search_space): for every edge of the
+normal and the reduction cell and every candidate op (a column of `SearchSpace.columns`), the
+op's energy per image summed over the cells of that type, plus `fixed_uj`: the stem, every
+cell's preprocessing, the global pooling and the classifier. Channels and resolutions come from
+`topology.cell_layouts`; an edge leaving a cell input reads the cell's input resolution (stride
+2 in a reduction cell), the others the nodes' resolution. Everything is priced as the discrete
+network (`model.NetworkCIFAR`) runs it, one block at a time with `energy_estimator.profile`
+(affine BatchNorms in the fixed part, no search-time BatchNorm after pooling); no network is
+built. A block's cost depends only on its shape and multiplier, so each is profiled once.
+
+`model_search.Network` receives these tables (its `costs` argument) and reads the expected
+energy of its alphas from them; `genotype_energy_uj` reads off a derived genotype's energy.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+import topology
+from approx.module import float_forward
+from energy_estimator.report import profile
+from energy_estimator.search_space import OpCost, SupernetCosts, objective_field
+from energy_estimator.table import EnergyTable, resolve_energy_table
+from operations import build_op, cifar_stem, preprocess_ops
+
+
+def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: int,
+                   steps: int = topology.STEPS, multiplier: int = topology.MULTIPLIER,
+                   stem_multiplier: int = topology.STEM_MULTIPLIER, input_size: int = 32,
+                   lut_dir=None, energy_table: EnergyTable | str | None = None,
+                   objective: str = "total") -> SupernetCosts:
+    """Per-edge, per-candidate energy tables and the fixed energy of the CIFAR network of
+    `layers` cells of C channels on `input_size` images (the size the energy is meant for).
+    The RNG is forked: pricing builds (randomly initialised) blocks, and whether a block is
+    built depends on the cache, which must not change what a seed gives."""
+    field = objective_field(objective)
+    table = resolve_energy_table(energy_table)
+    candidates = tuple(candidates)
+    lut_dir = None if lut_dir is None else str(lut_dir)
+    layouts = topology.cell_layouts(C, layers, stem_multiplier * C, multiplier,
+                                    input_size=input_size)
+    shape = (topology.num_edges(steps), len(candidates))
+    costs = {False: torch.zeros(shape, dtype=torch.float64),
+             True: torch.zeros(shape, dtype=torch.float64)}
+    with torch.random.fork_rng(devices=[]):
+        for cell in layouts:
+            for edge, (_, source) in enumerate(topology.edges(steps)):
+                stride = topology.edge_stride(cell.reduction, source)
+                size = cell.edge_input_size(source)
+                for k, op_name in enumerate(candidates):
+                    cost = _op_cost(op_name, cell.C, stride, size, size, lut_dir, table)
+                    costs[cell.reduction][edge, k] += getattr(cost, field)
+        fixed_uj = sum(getattr(_block_cost(*block, table), field)
+                       for block in _fixed_blocks(stem_multiplier * C, layouts, num_classes,
+                                                  input_size))
+    return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps, objective)
+
+
+def op_cost(op_name: str, C: int, stride: int, H: int, W: int, lut_dir=None,
+            energy_table: EnergyTable | str | None = None) -> OpCost:
+    """Cost of `operations.build_op(op_name, C, stride, affine=False)` on a (1, C, H, W) input."""
+    table = resolve_energy_table(energy_table)
+    return _op_cost(op_name, C, stride, H, W, None if lut_dir is None else str(lut_dir), table)
+
+
+@functools.lru_cache(maxsize=4096)
+def _op_cost(op_name, C, stride, H, W, lut_dir, table: EnergyTable) -> OpCost:
+    """Costs depend on shapes and the multiplier's figures only, so approximate convolutions
+    profile through a float forward (`approx.module.float_forward`), not their emulation."""
+    with float_forward():
+        report = profile(build_op(op_name, C, stride, affine=False, lut_dir=lut_dir),
+                         (C, H, W), energy_table=table)
+    return OpCost.from_report(report)
+
+
+# --- the fixed part: everything but the edge ops ------------------------------------------
+def _stem(C_stem: int) -> nn.Module:
+    return cifar_stem(C_stem)
+
+
+def _preprocess(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
+                which: int) -> nn.Module:
+    return preprocess_ops(C_prev_prev, C_prev, C, reduction_prev)[which]
+
+
+def _classifier(C_out: int, num_classes: int) -> nn.Module:
+    """Global pooling and the classifier, as the networks apply them to the last cell."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_out, num_classes))
+
+
+def _fixed_blocks(C_stem: int, layouts: list[topology.CellLayout], num_classes: int,
+                  input_size: int):
+    """(builder, its arguments, input (C, H, W)) of every block outside the edges."""
+    yield _stem, (C_stem,), (3, input_size, input_size)
+    for cell in layouts:
+        wiring = (cell.C_prev_prev, cell.C_prev, cell.C, cell.reduction_prev)
+        yield _preprocess, (*wiring, 0), (cell.C_prev_prev, cell.size_prev_prev,
+                                          cell.size_prev_prev)
+        yield _preprocess, (*wiring, 1), (cell.C_prev, cell.size_prev, cell.size_prev)
+    last = layouts[-1]
+    yield _classifier, (last.C_out, num_classes), (last.C_out, last.size, last.size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _block_cost(builder, args: tuple, input_size: tuple, table: EnergyTable) -> OpCost:
+    with float_forward():
+        return OpCost.from_report(profile(builder(*args), input_size, energy_table=table))
+
+
+# --- reading the tables -------------------------------------------------------------------
+def checked(costs: SupernetCosts, columns: Sequence[str], steps: int) -> SupernetCosts:
+    """`costs`, if its tables price `columns` on cells of `steps` nodes (else ValueError)."""
+    if tuple(costs.candidates) != tuple(columns) or costs.steps != steps:
+        raise ValueError(f"cost tables for {costs.steps}-node cells over "
+                         f"{list(costs.candidates)} do not fit a supernet of {steps}-node cells "
+                         f"over {list(columns)}")
+    return costs
+
+
+def genotype_energy_uj(costs: SupernetCosts, genotype, candidates: Sequence[str]) -> float:
+    """fixed + the costs of the (op, edge) pairs a genotype keeps."""
+    candidates = list(candidates)
+    total = costs.fixed_uj
+    for cell_edges, table in ((genotype.normal, costs.normal), (genotype.reduce, costs.reduce)):
+        for (op_name, _), edge in zip(cell_edges, topology.genotype_edge_indices(cell_edges),
+                                      strict=True):
+            if op_name not in candidates:
+                raise ValueError(f"genotype op '{op_name}' is not a candidate of the cost "
+                                 f"table ({', '.join(candidates)})")
+            total += float(table[edge, candidates.index(op_name)])
+    return total
