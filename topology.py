@@ -176,10 +176,12 @@ class CellLayout:
 def cell_layouts(C: int, layers: int, C_stem: int, multiplier: int = MULTIPLIER,
                  reduce_multiplier: int | None = None, input_size: int = 32,
                  reduction_prev: bool = False) -> list[CellLayout]:
-    """The cells of a network whose stem outputs `C_stem` channels at `input_size` (both s0
-    and s1 of the first cell; `reduction_prev`: the stem's s0 counts as a reduction, as in
-    the ImageNet network). `reduce_multiplier`: the reduction cells' output multiplier when it
-    differs from the normal cells' (a genotype's two concat lists)."""
+    """The cells of a network whose stem outputs `C_stem` channels at `input_size`, s0 and s1
+    of the first cell alike (the CIFAR stem). `reduction_prev`: the stem's s0 is twice s1's
+    resolution, as in the ImageNet network (the first cell's `size_prev_prev` then still reads
+    `input_size`; only the CIFAR cost tables read resolutions). `reduce_multiplier`: the
+    reduction cells' output multiplier when it differs from the normal cells' (a genotype's
+    two concat lists)."""
     reduce_multiplier = multiplier if reduce_multiplier is None else reduce_multiplier
     plan = []
     C_prev_prev, C_prev, C_curr = C_stem, C_stem, C
