@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from datasources import shapes
+from runner.files import atomic_torch_save
 
 DATASETS = ("shapes", "cifar10", "cifar100", "folder")
 DATASET_DEFAULT_ROOT = {name: os.path.join("data", name) for name in DATASETS}
@@ -204,7 +205,7 @@ def _load_shapes(root: Path, n_train, n_test, seed: int, image_size: int) -> Dat
         saved = torch.load(path, weights_only=True)
     else:
         saved = _generate_shapes(seed, n_train, n_test, image_size)
-        _atomic_save(saved, path)
+        atomic_torch_save(saved, path)  # concurrent runs may share the cache
     return Dataset("shapes", ImageData(saved["train_images"], saved["train_labels"]),
                    ImageData(saved["test_images"], saved["test_labels"]), shapes.NUM_CLASSES,
                    tuple(saved["mean"]), tuple(saved["std"]), shapes.SHAPE_CLASSES)
@@ -217,13 +218,6 @@ def _generate_shapes(seed: int, n_train: int, n_test: int, image_size: int) -> d
     return {"train_images": train_images, "train_labels": train_labels,
             "test_images": test_images, "test_labels": test_labels,
             "mean": list(mean), "std": list(std), "version": shapes.SHAPES_VERSION}
-
-
-def _atomic_save(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, temporary)
-    os.replace(temporary, path)
 
 
 # --- CIFAR ------------------------------------------------------------------------------------

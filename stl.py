@@ -51,6 +51,9 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from runner.errors import EXIT_FAILED, EXIT_OK, exit_status
+from runner.files import json_float, json_safe
+
 IMPLIES, OR, AND, UNTIL, UNARY, ATOM = range(1, 7)  # precedence levels
 FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
@@ -533,8 +536,9 @@ class Verdict:
     clauses: list[Clause]
 
     def to_dict(self) -> dict:
-        """JSON-able dict; infinite robustness becomes the strings "inf" / "-inf"."""
-        return _json_safe(asdict(self))
+        """JSON-able dict in the project's convention (runner.files): an infinite robustness
+        becomes the string "inf" / "-inf"."""
+        return json_safe(asdict(self))
 
     def format(self) -> str:
         scale = "normalized margins" if self.normalized else "raw margins"
@@ -554,16 +558,6 @@ class Verdict:
                 f"  robustness {clause.robustness:.6g} {where}"
             )
         return "\n".join(lines)
-
-
-def _json_safe(value):
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
 
 
 def _conjuncts(formula: Formula) -> list[Formula]:
@@ -597,9 +591,21 @@ def trace_from_history(records) -> dict[str, list[float]]:
         raise ValueError("history records must be JSON objects (dicts)")
 
     def numeric(key):
-        return all(isinstance(record.get(key), (int, float)) for record in records)
+        return all(_trace_number(record.get(key)) is not None for record in records)
 
-    return {key: [float(record[key]) for record in records] for key in records[0] if numeric(key)}
+    return {key: [_trace_number(record[key]) for record in records] for key in records[0]
+            if numeric(key)}
+
+
+def _trace_number(value) -> float | None:
+    """A history value as a float: a JSON number, or an infinity written as "inf" / "-inf"
+    (runner.files); None for anything else (a null, a text)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return json_float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def load_trace(path: str | Path) -> dict[str, list[float]]:
@@ -611,6 +617,8 @@ def load_trace(path: str | Path) -> dict[str, list[float]]:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"trace {path} is not valid JSON: {error}") from None
+    except OSError as error:
+        raise ValueError(f"cannot read trace {path}: {error.strerror or error}") from None
     if isinstance(data, dict):
         return {key: values for key, values in data.items() if isinstance(values, list)}
     return trace_from_history(data)
@@ -628,13 +636,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when violated")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     args = parser.parse_args(argv)
-    try:
-        verdict = explain(args.spec, load_trace(args.trace), normalize=args.stl_normalize)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: check_trace(args))
+
+
+def check_trace(args: argparse.Namespace) -> int:
+    """Print the verdict of --spec on --trace; the exit status of `main`."""
+    verdict = explain(args.spec, load_trace(args.trace), normalize=args.stl_normalize)
     print(json.dumps(verdict.to_dict()) if args.json else verdict.format())
-    return 1 if args.strict and not verdict.satisfied else 0
+    return EXIT_FAILED if args.strict and not verdict.satisfied else EXIT_OK
 
 
 if __name__ == "__main__":

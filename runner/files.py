@@ -1,5 +1,14 @@
-"""Atomic files and the one JSON convention of the project: a file is written to a temporary
-name, fsynced and renamed (never torn), and non-finite floats are written as null."""
+"""Atomic files and the one JSON convention of the project.
+
+Every run file is written to a temporary name in its directory, fsynced and renamed over the
+old one, so a kill or a full disk leaves either the old or the new version, never a torn file.
+
+JSON has no infinities or NaN, so the project writes strict JSON with one convention:
++inf and -inf become the strings "inf" and "-inf" (a robustness of +inf stays "satisfied by
+any margin", distinct from -inf and from every number), and NaN becomes null (no value).
+`json_float` reads a value back to a float; it accepts both forms earlier versions wrote
+(run files: null for any non-finite value; STL verdicts: "inf" / "-inf").
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,10 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
+INFINITY_TEXT = {math.inf: "inf", -math.inf: "-inf"}
+# the spellings json_float reads as infinities (Python's and JavaScript's)
+_INFINITIES = {"inf": math.inf, "+inf": math.inf, "infinity": math.inf, "+infinity": math.inf,
+               "-inf": -math.inf, "-infinity": -math.inf}
 
 
 def _atomic_replace(path: Path, write) -> Path:
@@ -34,19 +46,28 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_json(path: str | Path, data) -> Path:
-    """Strict JSON (NaN and infinities become null), written atomically."""
+    """Strict JSON in the project's convention (see the module doc), written atomically."""
     text = json.dumps(json_safe(data), indent=2, allow_nan=False)
     return atomic_write_text(path, text + "\n")
 
 
+def atomic_torch_save(obj, path: str | Path) -> Path:
+    import torch
+
+    return _atomic_replace(Path(path), lambda f: torch.save(obj, f))
+
+
 def json_safe(value):
-    """`value` with paths, tensors and arrays made plain and non-finite floats made None."""
+    """`value` with paths, tensors and arrays made plain, infinities made "inf" / "-inf" and
+    NaN made None (the project's JSON convention)."""
     if isinstance(value, dict):
         return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if math.isinf(value):
+            return INFINITY_TEXT[value]
+        return None if math.isnan(value) else value
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if hasattr(value, "tolist"):
@@ -54,5 +75,13 @@ def json_safe(value):
     return str(value)
 
 
-def atomic_torch_save(obj, path: str | Path) -> Path:
-    return _atomic_replace(Path(path), lambda f: torch.save(obj, f))
+def json_float(value) -> float | None:
+    """A number read from JSON written in the project's convention (or an older one): numbers
+    as floats, "inf" / "-inf" as infinities, None as None. Anything else is a ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() in _INFINITIES:
+        return _INFINITIES[value.strip().lower()]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, 'inf', '-inf' or null in JSON, got {value!r}")
+    return float(value)
