@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runner.errors import exit_status
 from tradeoff.report import add_reference_args, analyze, print_summary, reference_of
 
 
@@ -29,14 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        result = analyze(args.runs_dir, args.out, reference_of(args),
-                         tensorboard=not args.no_tensorboard)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print_summary(result)
-    return 0
+    return exit_status(lambda: print_summary(analyze(args.runs_dir, args.out, reference_of(args),
+                                                     tensorboard=not args.no_tensorboard)))
 
 
 if __name__ == "__main__":

@@ -1,41 +1,19 @@
-"""Command-line plumbing shared by train_search.py and train.py: common flags, per-dataset
-defaults, joining a torchrun job, opening (or resuming) a run directory (written by rank 0
-only), loading data, and turning the project's clear input errors into one-line messages with
-a non-zero exit status."""
+"""Command-line plumbing of train_search.py and train.py that knows the project's data and
+checks: the common flags, --config files, per-dataset defaults, a resumed run's saved settings,
+and loading the dataset. The run itself (run directory, epochs, checkpoints, exit statuses) is
+runner/skeleton.py's."""
 
 from __future__ import annotations
 
 import argparse
 import copy
 import json
-import logging
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-
-import torch
-import torch.nn as nn
 
 import data
 import preflight
 from runner import distributed
-from runner.errors import NonFiniteLossError, RunWriteError
-from runner.rundir import RunDir, config_markdown, default_run_dir
-from runner.training import (
-    AverageMeter,
-    accuracy,
-    restore_training_state,
-    retarget_cosine_schedule,
-    set_seed,
-    training_state,
-)
-
-EXIT_BAD_INPUT = 2
-EXIT_NON_FINITE = 3
-EXIT_PEER_FAILED = 4
-EXIT_WRITE_FAILED = 5
-EXIT_INTERRUPTED = 130
+from runner.rundir import RunDir
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -174,122 +152,7 @@ def given_flags(parser: argparse.ArgumentParser, argv) -> tuple[str, ...]:
     return tuple(sorted(vars(probe.parse_known_args(argv)[0])))
 
 
-def open_run(args: argparse.Namespace, kind: str, write: bool | None = None) -> RunDir:
-    """The run directory (rank 0's path on every rank); by default only rank 0 writes and
-    logs. When it cannot be opened on some rank, every rank stops."""
-    write = distributed.is_main() if write is None else write
-    if not args.resume:
-        path = Path(args.save) if args.save else default_run_dir(kind, args.runs_dir)
-        args.save = distributed.broadcast_object(str(path))
-    path, resume = (args.resume, True) if args.resume else (args.save, False)
-    run = distributed.agree(lambda: RunDir(path, resume=resume, write=write))
-    if not write:
-        run.logger.setLevel(logging.WARNING)
-    return run
-
-
-def record_config(run: RunDir, config: dict) -> None:
-    """config.json and the TensorBoard config table (rank 0 only)."""
-    if run.write:
-        run.save_config(config)
-        run.writer.add_text("config", config_markdown(config), 0)
-
-
-def attach_tracker(run: RunDir, args, config: dict) -> None:
-    """`--wandb`: mirror the run's history to Weights & Biases (rank 0 only)."""
-    if run.write and getattr(args, "wandb", False):
-        from runner.wandb_logger import WandbMirror
-
-        run.mirror = WandbMirror(run.path, config, args.wandb_project, args.wandb_mode)
-
-
 def load_data(args: argparse.Namespace) -> data.Dataset:
     return data.load_dataset(args.dataset, root=args.data, download=args.download,
                              n_train=args.n_train, n_test=args.n_test, seed=args.data_seed,
                              image_size=args.image_size)
-
-
-def setup(args: argparse.Namespace):
-    """Join the torchrun job if launched by one, seed (the same seed on every rank); return
-    this rank's device."""
-    device = distributed.init(args.device, args.dist_timeout)
-    set_seed(args.seed)
-    return device
-
-
-def stop_interrupted(run: RunDir) -> int:
-    """Ctrl-C: the checkpoint of the last completed epoch stays; say how to continue."""
-    run.logger.info(f"interrupted: the checkpoint of the last completed epoch is kept in "
-                    f"{run.checkpoint_path}; continue with --resume {run.path}")
-    run.close()
-    return EXIT_INTERRUPTED
-
-
-def run_guarded(run: Callable[[], int]) -> int:
-    """Run a program; a bad input, a non-finite loss or a failed peer ends it with one clear
-    line; under torchrun, every rank leaves the job at the end."""
-    try:
-        return _run_reporting_errors(run)
-    finally:
-        distributed.cleanup()
-
-
-def _run_reporting_errors(run: Callable[[], int]) -> int:
-    try:
-        status = run()
-        distributed.barrier()  # ranks leave together, after rank 0 has written its results
-        return status
-    except Exception as error:
-        message, status = _one_line(error)
-        if status is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        if os.environ.get("AXDARTS_DEBUG"):
-            raise
-        return status
-
-
-# the errors that end a run with one line, and their exit statuses (first match wins)
-_ONE_LINE_ERRORS = ((NonFiniteLossError, EXIT_NON_FINITE), (RunWriteError, EXIT_WRITE_FAILED),
-                    ((ValueError, FileNotFoundError), EXIT_BAD_INPUT))
-
-
-def _one_line(error: Exception) -> tuple[str | None, int | None]:
-    """(message, exit status) of an error reported in one line; (None, None) to re-raise it
-    (a RuntimeError outside torchrun is a bug, whose traceback is wanted)."""
-    if isinstance(error, RuntimeError):
-        if distributed.is_enabled():
-            return distributed.describe_failure(error), EXIT_PEER_FAILED
-        return None, None
-    for types, status in _ONE_LINE_ERRORS:
-        if isinstance(error, types):
-            return str(error), status
-    return None, None
-
-
-@torch.no_grad()
-def evaluate(model, loader, prefix: str) -> dict:
-    """Cross-entropy and top-1 accuracy over `loader` (summed over all ranks), as
-    `{prefix}_loss` and `{prefix}_acc`."""
-    model.eval()
-    criterion = nn.CrossEntropyLoss()
-    loss_meter, acc_meter = AverageMeter(), AverageMeter()
-    for x, y in loader:
-        logits = model(x)
-        loss_meter.update(criterion(logits, y).item(), len(y))
-        acc_meter.update(accuracy(logits, y), len(y))
-    distributed.sum_meters({"loss": loss_meter, "acc": acc_meter})
-    return {f"{prefix}_loss": loss_meter.avg, f"{prefix}_acc": acc_meter.avg}
-
-
-def start_or_resume(run: RunDir, args, config: dict, components: dict) -> tuple[int, int]:
-    """(epoch, step) to start from: a resumed run loads its checkpoint and stretches its cosine
-    schedule to the current --epochs; a new run records its config and an epoch-0 checkpoint."""
-    attach_tracker(run, args, config)
-    if args.resume:
-        epoch, step = restore_training_state(run.load_checkpoint(), components)
-        retarget_cosine_schedule(components["scheduler"], args.epochs)
-        return epoch, step
-    record_config(run, config)
-    run.save_checkpoint(training_state(0, 0, components))
-    return 0, 0

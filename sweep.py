@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import genotypes
+from runner.errors import EXIT_FAILED, EXIT_OK, ONE_LINE_ERRORS, OneLineError, exit_status
 from runner.files import atomic_write_json
 from runner.rundir import CHECKPOINT_FILE, default_run_dir
 from tradeoff.plan import SubRun, make_genotype, plan_sweep
@@ -191,20 +192,21 @@ def run_sweep(args, argv: list[str]) -> Path:
     return sweep_dir
 
 
+# a failed sub-run ends the sweep with status 1 (finished runs are kept for a rerun)
+SWEEP_ERRORS = (OneLineError((SweepError,), EXIT_FAILED, "sweep error"), *ONE_LINE_ERRORS)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args, recorded = resolve_args(argv)
-        sweep_dir = run_sweep(args, recorded)
-        result = analyze(sweep_dir, reference=reference_of(args))
-    except SweepError as error:
-        print(f"sweep error: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print_summary(result)
-    return 0
+    return exit_status(lambda: sweep(argv), SWEEP_ERRORS)
+
+
+def sweep(argv: list[str]) -> int:
+    """Run (or continue) the sweep of `argv`, then its table and summary; the exit status."""
+    args, recorded = resolve_args(argv)
+    sweep_dir = run_sweep(args, recorded)
+    print_summary(analyze(sweep_dir, reference=reference_of(args)))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

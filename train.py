@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -28,9 +27,9 @@ import preflight
 from backbones.resnet import build_network
 from defaults import TRAIN_DEFAULTS
 from reporting import retrain_report
-from runner import distributed
-from runner.errors import check_finite
-from runner.training import AverageMeter, accuracy, progress, training_state
+from runner import distributed, skeleton
+from runner.errors import EXIT_FAILED, EXIT_OK, check_finite
+from runner.training import AverageMeter, accuracy, progress
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -68,20 +67,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     cost.add_argument("--stl_strict", action="store_true",
                       help="exit with status 1 when the spec is violated")
     return experiment.parse(parser, argv, TRAIN_DEFAULTS)
-
-
-# the history.json signal holding each search energy objective (energy_estimator)
-OBJECTIVE_SIGNALS = {"total": "energy_uj", "arithmetic": "energy_arith_uj",
-                     "multiplier": "energy_mult_uj"}
-
-
-def default_stl_spec(genotype_record: dict) -> str:
-    """`F(test_acc >= 0.8)`, and with a search budget B the clause `G(<energy> <= B)` on the
-    energy the budget was set for (the search's objective, on the deployed network)."""
-    budget = genotype_record.get("energy_budget_uj")
-    accuracy_clause = "F(test_acc >= 0.8)"
-    signal = OBJECTIVE_SIGNALS[genotype_record.get("energy_objective") or "total"]
-    return f"G({signal} <= {budget:g}) & {accuracy_clause}" if budget else accuracy_clause
 
 
 def build(args, dataset: data.Dataset, genotype, device):
@@ -142,52 +127,62 @@ def run_training(args) -> int:
     genotype, genotype_record = resolve_genotype(args, saved_config)
     preflight.check_multiplier_power(f"--genotype {args.genotype}",
                                      preflight.genotype_multipliers(genotype), args.lut_dir)
-    stl_spec = args.stl or default_stl_spec(genotype_record)
+    stl_spec = args.stl or retrain_report.default_spec(genotype_record)
     retrain_report.check_spec(stl_spec)
-    device = experiment.setup(args)
+    device = skeleton.setup(args)
     dataset = experiment.load_data(args)
-    energy_table = energy_estimator.load_energy_table(args.energy_table)
-    model, optimizer, scheduler, loaders = build(args, dataset, genotype, device)
-    cost = energy_estimator.profile(model, (3, *dataset.train.images.shape[-2:]), energy_table)
-    components = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
-    run = experiment.open_run(args, "train")
-    replica = distributed.data_parallel(model, device)
-    config = {**vars(args), "genotype": genotypes.to_dict(genotype), "stl": stl_spec,
-              "genotype_source": genotype_record.get("source"),
-              "world_size": distributed.world_size()}
-    start_epoch, _ = experiment.start_or_resume(run, args, config, components)
-    retrain_report.log_start(run, genotype, genotype_record, cost, dataset)
-    try:
-        for epoch in range(start_epoch, args.epochs):
-            train_one_epoch(epoch, args, run, components, loaders, cost, replica)
-    except KeyboardInterrupt:
-        return experiment.stop_interrupted(run)
-    results = retrain_report.finish(run, args, model, loaders["test"], cost, stl_spec,
-                                    genotype, genotype_record, dataset)
-    run.close()
-    return 1 if args.stl_strict and not results["stl"]["satisfied"] else 0
+    return skeleton.run_program(Retrain(args, dataset, genotype, genotype_record, stl_spec,
+                                        device), args)
 
 
-def train_one_epoch(epoch, args, run, components, loaders, cost, replica) -> None:
-    model, optimizer, scheduler = (components[k] for k in ("model", "optimizer", "scheduler"))
-    started = time.time()
-    lr = scheduler.get_last_lr()[0]
-    model.drop_path_prob = args.drop_path_prob * epoch / args.epochs
-    record = {"epoch": epoch + 1, "lr": lr,
-              **train_epoch(replica, loaders["train"], optimizer, args, epoch)}
-    scheduler.step()
-    distributed.average_buffers(model)  # every rank evaluates and saves the same BN statistics
-    record.update(experiment.evaluate(model, loaders["test"], "test"))
-    record.update(energy_uj=cost.energy_uj, energy_arith_uj=cost.arith_energy_uj,
-                  energy_memory_uj=cost.memory_energy_uj, energy_mult_uj=cost.mult_energy_uj,
-                  epoch_s=time.time() - started)
-    run.append_history(record)
-    retrain_report.log_epoch(run, record)
-    run.save_checkpoint(training_state(epoch + 1, 0, components))
+class Retrain(skeleton.Program):
+    """The retrain as the run skeleton drives it (runner/skeleton.py)."""
+
+    kind = "train"
+
+    def __init__(self, args, dataset, genotype, genotype_record: dict, stl_spec: str, device):
+        self.args, self.dataset, self.device, self.stl_spec = args, dataset, device, stl_spec
+        self.genotype, self.genotype_record = genotype, genotype_record
+        energy_table = energy_estimator.load_energy_table(args.energy_table)
+        model, optimizer, scheduler, self.loaders = build(args, dataset, genotype, device)
+        self.cost = energy_estimator.profile(model, (3, *dataset.train.images.shape[-2:]),
+                                             energy_table)
+        self.model = model
+        self.components = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+
+    def replica(self):
+        return distributed.data_parallel(self.model, self.device)
+
+    def config_additions(self) -> dict:
+        return {"genotype": genotypes.to_dict(self.genotype), "stl": self.stl_spec,
+                "genotype_source": self.genotype_record.get("source")}
+
+    def log_start(self, run, config: dict) -> None:
+        retrain_report.log_start(run, self.genotype, self.genotype_record, self.cost,
+                                 self.dataset)
+
+    def train_epoch(self, run, replica, epoch: int, lr: float, step: int) -> tuple[dict, int]:
+        self.model.drop_path_prob = self.args.drop_path_prob * epoch / self.args.epochs
+        return train_epoch(replica, self.loaders["train"], self.components["optimizer"],
+                           self.args, epoch), step
+
+    def evaluate_epoch(self) -> dict:
+        return {**skeleton.evaluate(self.model, self.loaders["test"], "test"),
+                **retrain_report.energy_signals(self.cost)}
+
+    def log_epoch(self, run, record: dict) -> None:
+        retrain_report.log_epoch(run, record)
+
+    def finish(self, run) -> int:
+        results = retrain_report.finish(run, self.args, self.model, self.loaders["test"],
+                                        self.cost, self.stl_spec, self.genotype,
+                                        self.genotype_record, self.dataset)
+        return EXIT_FAILED if self.args.stl_strict and not results["stl"]["satisfied"] \
+            else EXIT_OK
 
 
 def main(argv=None) -> int:
-    return experiment.run_guarded(lambda: run_training(parse_args(argv)))
+    return skeleton.run_guarded(lambda: run_training(parse_args(argv)))
 
 
 if __name__ == "__main__":

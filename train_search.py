@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -28,15 +27,14 @@ import operations
 import preflight
 from approx.lowrank import SEARCH_RANK_CAP
 from approx.module import cap_emulation_rank
-from architect import Architect, alphas_frozen
+from architect import Architect
 from backbones import cli as backbone_cli
 from defaults import SEARCH_DEFAULTS
 from model_search import Network
 from reporting import search_report
-from runner import distributed
-from runner.errors import check_finite
-from runner.training import AverageMeter, accuracy, progress, training_state
-from search import cost_tables, one_shot
+from runner import distributed, skeleton
+from runner.errors import EXIT_OK
+from search import bilevel, cost_tables, one_shot
 from search.space import EXACT, FLOAT, SearchSpace
 
 
@@ -212,125 +210,79 @@ def build(args, dataset: data.Dataset, device: torch.device):
     return candidates, model, w_optimizer, scheduler, architect, loaders
 
 
-def endless(loader: data.BatchLoader, epoch: int):
-    """Batches of `loader` for as long as asked, reshuffled on every pass."""
-    passes = 0
-    while True:
-        loader.set_epoch(epoch * 1000 + passes)
-        yield from loader
-        passes += 1
-
-
-def train_epoch(model, replica, architect, loaders, w_optimizer, lr, args, run, epoch,
-                step) -> dict:
-    """One epoch of alternating alpha and weight steps; `replica` is the model (or its DDP
-    wrapper) that the weight step runs through. Returns the epoch's metrics over all ranks."""
-    model.train()
-    meters = {name: AverageMeter() for name in ("loss", "acc", "arch_loss")}
-    loaders["train"].set_epoch(epoch)
-    arch_batches = endless(loaders["arch"], epoch)
-    stats = {}
-    warming_up = epoch < warmup_epochs(args.warmup_epochs, args.epochs)
-    for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}",
-                         show=distributed.is_main()):
-        arch_x, arch_y = next(arch_batches)
-        if warming_up:  # weights only: alphas stay uniform while the ops learn
-            stats = {"energy_weight": architect.energy_weight}
-        else:
-            stats = architect.step(x, y, arch_x, arch_y, lr, w_optimizer,
-                                   unrolled=args.unrolled)
-        logits, loss, step_stats = weight_step(model, replica, w_optimizer, x, y, args.grad_clip,
-                                               stats)
-        meters["loss"].update(loss, len(y))
-        meters["acc"].update(accuracy(logits, y), len(y))
-        if not warming_up:
-            meters["arch_loss"].update(stats["loss"], len(arch_y))
-        step += 1
-        search_report.log_step(run, step, step_stats["train_loss"], step_stats)
-    distributed.sum_meters(meters)
-    return {"train_loss": meters["loss"].avg, "train_acc": meters["acc"].avg,
-            "arch_loss": meters["arch_loss"].avg if meters["arch_loss"].count else None,
-            "energy_weight": stats.get("energy_weight"),
-            "steps": step}
-
-
-def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats: dict):
-    """One SGD step of the weights (DDP averages their gradients). Returns the logits, this
-    rank's loss, and the step's loss and `arch_stats` averaged over the ranks."""
-    w_optimizer.zero_grad(set_to_none=True)
-    with alphas_frozen(model):  # no alpha gradients: the architect owns them
-        logits = replica(x)
-        loss = model.criterion(logits, y)
-        step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
-        check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
-        loss.backward()
-    nn.utils.clip_grad_norm_(model.weights(), grad_clip)
-    w_optimizer.step()
-    return logits, loss.item(), step_stats
-
-
 def run_search(args) -> int:
     preflight.check_epochs(args.epochs)
     if args.resume:
         experiment.restore_saved_config(args)
     preflight.check_multiplier_power("--multipliers", [m for m in split_names(args.multipliers)
                                                        if m != FLOAT], args.lut_dir)
-    device = experiment.setup(args)
+    device = skeleton.setup(args)
     dataset = experiment.load_data(args)
-    candidates, model, w_optimizer, scheduler, architect, loaders = build(args, dataset, device)
-    components = {"model": model, "w_optimizer": w_optimizer, "scheduler": scheduler,
-                  "architect": architect}
-    run = experiment.open_run(args, "search")
-    replica = distributed.data_parallel_weights(model, device)
-    config = {**vars(args), "candidates": candidates, "world_size": distributed.world_size()}
-    start_epoch, step = experiment.start_or_resume(run, args, config, components)
-    search_report.log_settings(run, config, model, dataset)
-    multipliers = (model.space.multipliers if isinstance(model, Network) else candidates)
-    search_report.log_surrogate(run, multipliers or split_names(args.multipliers),
-                                 None if args.approx_rank == -1 else args.approx_rank,
-                                 args.lut_dir)
-    try:
-        for epoch in range(start_epoch, args.epochs):
-            step = search_epoch(epoch, step, args, run, components, loaders, replica)
-    except KeyboardInterrupt:
-        return experiment.stop_interrupted(run)
-    final = held_out_accuracy(model, loaders)
-    search_report.write_result(run, args, model, architect, candidates, final, dataset)
-    run.close()
-    return 0
+    return skeleton.run_program(Search(args, dataset, device), args)
 
 
-def search_epoch(epoch, step, args, run, components, loaders, replica) -> int:
-    model, architect = components["model"], components["architect"]
-    w_optimizer, scheduler = components["w_optimizer"], components["scheduler"]
-    started = time.time()
-    lr = scheduler.get_last_lr()[0]
-    train_stats = train_epoch(model, replica, architect, loaders, w_optimizer, lr, args, run,
-                              epoch, step)
-    scheduler.step()
-    distributed.average_buffers(model)  # every rank evaluates and saves the same BN statistics
-    record = {"epoch": epoch + 1, "lr": lr, **train_stats,
-              **experiment.evaluate(model, loaders["val"], "val"),
-              **search_report.energy_stats(model), "epoch_s": time.time() - started}
-    step = record.pop("steps")
-    run.append_history(record)
-    search_report.log_epoch(run, record, model, architect)
-    run.save_checkpoint(training_state(epoch + 1, step, components))
-    return step
+class Search(skeleton.Program):
+    """The search as the run skeleton drives it (runner/skeleton.py)."""
+
+    kind = "search"
+
+    def __init__(self, args, dataset, device):
+        self.args, self.dataset, self.device = args, dataset, device
+        candidates, model, w_optimizer, scheduler, architect, loaders = build(args, dataset,
+                                                                              device)
+        self.candidates, self.model, self.architect, self.loaders = (candidates, model,
+                                                                     architect, loaders)
+        self.components = {"model": model, "w_optimizer": w_optimizer, "scheduler": scheduler,
+                           "architect": architect}
+
+    def replica(self):
+        return distributed.data_parallel_weights(self.model, self.device)
+
+    def config_additions(self) -> dict:
+        return {"candidates": self.candidates}
+
+    def log_start(self, run, config: dict) -> None:
+        args, model = self.args, self.model
+        search_report.log_settings(run, config, model, self.dataset)
+        multipliers = model.space.multipliers if isinstance(model, Network) else self.candidates
+        search_report.log_surrogate(run, multipliers or split_names(args.multipliers),
+                                     None if args.approx_rank == -1 else args.approx_rank,
+                                     args.lut_dir)
+
+    def train_epoch(self, run, replica, epoch: int, lr: float, step: int) -> tuple[dict, int]:
+        args = self.args
+        return bilevel.train_epoch(
+            self.model, replica, self.architect, self.components["w_optimizer"], self.loaders,
+            epoch, lr, step, unrolled=args.unrolled, grad_clip=args.grad_clip,
+            warming_up=epoch < warmup_epochs(args.warmup_epochs, args.epochs),
+            log_step=lambda at, stats: search_report.log_step(run, at, stats["train_loss"], stats))
+
+    def evaluate_epoch(self) -> dict:
+        return {**skeleton.evaluate(self.model, self.loaders["val"], "val"),
+                **search_report.energy_stats(self.model)}
+
+    def log_epoch(self, run, record: dict) -> None:
+        search_report.log_epoch(run, record, self.model, self.architect)
+
+    def finish(self, run) -> int:
+        final = held_out_accuracy(self.model, self.loaders)
+        search_report.write_result(run, self.args, self.model, self.architect, self.candidates,
+                                   final, self.dataset)
+        return EXIT_OK
 
 
 def held_out_accuracy(model, loaders) -> dict:
     """Accuracy on the held-out test images (seen by neither weights nor alphas) of the
     supernet and of the derived cell (one-shot, see search/one_shot.py)."""
-    held_out = experiment.evaluate(model, loaders["test"], "test")
+    held_out = skeleton.evaluate(model, loaders["test"], "test")
     if hasattr(model, "discretised"):
         held_out.update(one_shot.derived_accuracy(model, model.genotype(), loaders["train"],
-                                                  loaders["test"], experiment.evaluate))
+                                                  loaders["test"], skeleton.evaluate))
     return held_out
 
 
 def main(argv=None) -> int:
-    return experiment.run_guarded(lambda: run_search(parse_args(argv)))
+    return skeleton.run_guarded(lambda: run_search(parse_args(argv)))
 
 
 if __name__ == "__main__":

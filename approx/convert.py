@@ -16,6 +16,7 @@ from pathlib import Path
 
 from approx.binfile import TABLE_BYTES
 from approx.errors import MultiplierError
+from runner.errors import exit_status
 
 MODEL_NAME = re.compile(r"mul8[su]_\w+")
 DRIVER = """\
@@ -86,18 +87,19 @@ def convert_directory(src_dir: Path, out_dir: Path) -> list[Path]:
     return [convert_model(source, out_dir) for source in sources]
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m approx.convert", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src_dir", type=Path, help="folder with EvoApproxLib 8x8 C models")
     parser.add_argument("out_dir", type=Path, help="folder for the .bin tables (--lut_dir)")
     args = parser.parse_args(argv)
-    try:
-        written = convert_directory(args.src_dir, args.out_dir)
-    except MultiplierError as error:
-        sys.exit(f"error: {error}")
-    print(f"wrote {len(written)} truth tables to {args.out_dir}")
+    return exit_status(lambda: convert_and_report(args.src_dir, args.out_dir))
+
+
+def convert_and_report(src_dir: Path, out_dir: Path) -> None:
+    written = convert_directory(src_dir, out_dir)
+    print(f"wrote {len(written)} truth tables to {out_dir}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

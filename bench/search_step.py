@@ -117,7 +117,7 @@ def search_step(model, architect, w_optimizer, batch, args):
         architect.step(x, y, val_x, val_y, 0.025, w_optimizer, unrolled=args.order == "second")
     alpha_done = time.perf_counter()
     w_optimizer.zero_grad(set_to_none=True)
-    with autocast(args.precision), alphas_frozen(model):  # as train_search.weight_step
+    with autocast(args.precision), alphas_frozen(model):  # as search.bilevel.weight_step
         loss = model.loss(x, y)
         loss.backward()
     nn.utils.clip_grad_norm_(model.weights(), 5.0)

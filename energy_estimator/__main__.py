@@ -10,11 +10,13 @@ genotype (`resnet20@mul8u_197B`, a backbone file or search) builds its `ResNetCI
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 
 from energy_estimator.latency import measure_latency
 from energy_estimator.report import profile
 from energy_estimator.table import load_energy_table
+from runner.errors import exit_status
+from runner.files import atomic_write_json
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "shapes": 10}
 
@@ -53,15 +55,18 @@ def build_network(args: argparse.Namespace):
                       lut_dir=args.lut_dir)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     args = parse_args(argv)
+    return exit_status(lambda: report_cost(args))
+
+
+def report_cost(args: argparse.Namespace) -> None:
+    """Print (and with --json write) the cost report; table, genotype, op and multiplier errors
+    are ValueErrors with a clear message (one line, exit status 2)."""
     input_size = (3, args.input_size, args.input_size)
-    try:  # table, genotype, op and multiplier errors are ValueErrors with a clear message
-        table = load_energy_table(args.energy_table)
-        network = build_network(args)
-        report = profile(network, input_size, energy_table=table)
-    except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+    table = load_energy_table(args.energy_table)
+    network = build_network(args)
+    report = profile(network, input_size, energy_table=table)
     shape = (f"C={args.init_channels}, layers={args.layers}" if hasattr(network, "cells")
              else str(network.genotype))
     print(f"genotype {args.genotype}: {type(network).__name__} {shape}, input {input_size}")
@@ -72,10 +77,9 @@ def main(argv=None) -> None:
         print(f"latency: {record['latency']['median_ms_per_image']:.2f} ms per image (CPU, "
               f"batch 1, median of {record['latency']['repeats']})")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(record, handle, indent=2)
+        atomic_write_json(args.json, record)
         print(f"report written to {args.json}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

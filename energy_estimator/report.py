@@ -6,7 +6,6 @@ module once; modules not run in eval mode, such as an auxiliary head, are not co
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,6 +16,7 @@ from energy_estimator.counting import LayerCount
 from energy_estimator.energy import layer_energy_uj
 from energy_estimator.hooks import count_layers
 from energy_estimator.table import EnergyTable, resolve_energy_table
+from runner.files import atomic_write_json
 
 TOTAL_FIELDS = ("macs", "params", "flops", "bitops", "weight_bytes", "activation_bytes",
                 "arith_energy_uj", "memory_energy_uj", "mult_energy_uj", "energy_uj")
@@ -86,9 +86,7 @@ class Report:
         return data
 
     def save_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+        return atomic_write_json(path, self.to_dict())
 
     def table(self, depth: int | None = None) -> str:
         """Aligned text table of the layers (grouped by the first `depth` name components

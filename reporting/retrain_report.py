@@ -10,23 +10,41 @@ import time
 
 import approx
 import energy_estimator
-import experiment
 import genotypes
 import preflight
 import stl
 from runner.files import atomic_write_json
+from runner.skeleton import evaluate
 
 RESULTS_FILE = "results.json"
 # the numeric keys of train.py's per-epoch record: the signals an STL spec can read
 RETRAIN_SIGNALS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
                    "energy_uj", "energy_arith_uj", "energy_memory_uj", "energy_mult_uj",
                    "epoch_s")
+# the history.json signal holding each search energy objective (energy_estimator)
+OBJECTIVE_SIGNALS = {"total": "energy_uj", "arithmetic": "energy_arith_uj",
+                     "multiplier": "energy_mult_uj"}
+
+
+def default_spec(genotype_record: dict) -> str:
+    """`F(test_acc >= 0.8)`, and with a search budget B the clause `G(<energy> <= B)` on the
+    energy the budget was set for (the search's objective, on the deployed network)."""
+    budget = genotype_record.get("energy_budget_uj")
+    accuracy_clause = "F(test_acc >= 0.8)"
+    signal = OBJECTIVE_SIGNALS[genotype_record.get("energy_objective") or "total"]
+    return f"G({signal} <= {budget:g}) & {accuracy_clause}" if budget else accuracy_clause
 
 
 def check_spec(spec: str) -> None:
     """Parse the STL spec and check its signals before training starts (a bad spec or a
     misspelled signal fails in seconds, not after the whole run)."""
     preflight.check_stl_signals("--stl", spec, stl.parse(spec).signals(), RETRAIN_SIGNALS)
+
+
+def energy_signals(cost) -> dict:
+    """The energy per image of the profiled network, as history.json and results.json hold it."""
+    return {"energy_uj": cost.energy_uj, "energy_arith_uj": cost.arith_energy_uj,
+            "energy_memory_uj": cost.memory_energy_uj, "energy_mult_uj": cost.mult_energy_uj}
 
 
 def log_start(run, genotype, genotype_record: dict, cost, dataset) -> None:
@@ -81,15 +99,15 @@ def emulation(model, mode: str, multiplier=None):
 
 def final_accuracies(model, loader) -> dict:
     """Test accuracy with the real truth tables, the training surrogate, and exact int8."""
-    accuracies = {"test_acc_surrogate": experiment.evaluate(model, loader, "test")["test_acc"]}
+    accuracies = {"test_acc_surrogate": evaluate(model, loader, "test")["test_acc"]}
     if not approximate_layers(model):
         accuracies["test_acc"] = accuracies["test_acc_exact_arith"] = accuracies[
             "test_acc_surrogate"]
         return accuracies
     with emulation(model, "exact"):
-        accuracies["test_acc"] = experiment.evaluate(model, loader, "test")["test_acc"]
+        accuracies["test_acc"] = evaluate(model, loader, "test")["test_acc"]
     with emulation(model, "exact", approx.load_multiplier("exact")):
-        accuracies["test_acc_exact_arith"] = experiment.evaluate(model, loader, "test")["test_acc"]
+        accuracies["test_acc_exact_arith"] = evaluate(model, loader, "test")["test_acc"]
     return accuracies
 
 
@@ -103,9 +121,8 @@ def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
     results = {
         "genotype": genotypes.to_dict(genotype), "genotype_source": genotype_record.get("source"),
         **accuracies, "epochs": len(run.history),
-        "params": cost.params, "macs": cost.macs, "energy_uj": cost.energy_uj,
-        "energy_arith_uj": cost.arith_energy_uj, "energy_memory_uj": cost.memory_energy_uj,
-        "energy_mult_uj": cost.mult_energy_uj, "latency_ms_per_image": latency,
+        "params": cost.params, "macs": cost.macs, **energy_signals(cost),
+        "latency_ms_per_image": latency,
         "train_s": sum(record["epoch_s"] for record in run.history),
         "final_eval_s": time.time() - started,
         "stl": verdict.to_dict(), "cost": cost.to_dict(),

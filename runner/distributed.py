@@ -32,6 +32,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from runner.errors import EXIT_PEER_FAILED, OneLineError
 from runner.training import resolve_device
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -155,6 +156,12 @@ def describe_failure(error: BaseException) -> str:
     return (f"rank {rank()} of {world_size()}: a collective failed or waited longer than "
             f"{_job['timeout_s']:g} s (--dist_timeout); another rank has probably stopped (see its "
             f"message) or is much slower: {first_line}")
+
+
+# under torchrun a RuntimeError is a collective that failed (a peer stopped or timed out); alone
+# it is a bug, whose traceback is wanted
+PEER_FAILED = OneLineError((RuntimeError,), EXIT_PEER_FAILED, message=describe_failure,
+                           applies=is_enabled)
 
 
 # ----------------------------------------------------------------------------- reductions

@@ -113,8 +113,9 @@ def test_cli_small_network(tmp_path, capsys):
         record["arith_energy_uj"] + record["memory_energy_uj"])
 
 
-def test_cli_reports_bad_table_cleanly(tmp_path):
+def test_cli_reports_bad_table_cleanly(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    with pytest.raises(SystemExit, match="missing key 'constants'"):
-        main(["--init_channels", "4", "--layers", "3", "--energy_table", str(bad)])
+    assert main(["--init_channels", "4", "--layers", "3", "--energy_table", str(bad)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "missing key 'constants'" in error

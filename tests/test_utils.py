@@ -1,15 +1,20 @@
-"""Run-directory plumbing: atomic files, checkpoints that survive failures, RNG capture."""
+"""Run-directory plumbing: atomic files, the JSON convention, checkpoints that survive failures,
+RNG capture."""
 
+import json
+import math
 import random
 
 import numpy as np
 import pytest
 import torch
 
+import stl
 from runner.errors import NonFiniteLossError, RunDirError, check_finite
-from runner.files import atomic_torch_save, atomic_write_json
+from runner.files import atomic_torch_save, atomic_write_json, json_float
 from runner.rundir import RunDir
 from runner.training import rng_state, set_rng_state
+from tradeoff import table
 
 
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
@@ -69,3 +74,30 @@ def test_check_finite():
     assert check_finite(torch.tensor(1.0), "loss").item() == 1.0
     with pytest.raises(NonFiniteLossError, match="training loss is nan"):
         check_finite(torch.tensor(float("nan")), "training loss")
+
+
+def test_json_convention_keeps_the_sign_of_infinities_and_reads_older_forms(tmp_path):
+    path = atomic_write_json(tmp_path / "v.json", {"up": math.inf, "down": -math.inf,
+                                                   "none": math.nan, "x": [1.5, torch.tensor(2)]})
+    text = path.read_text()
+    assert json.loads(text) == {"up": "inf", "down": "-inf", "none": None, "x": [1.5, 2]}
+    assert "Infinity" not in text and "NaN" not in text
+    assert [json_float(v) for v in ("inf", "-inf", "Infinity", None, 3)] == [
+        math.inf, -math.inf, math.inf, None, 3.0]
+    with pytest.raises(ValueError, match="expected a number"):
+        json_float("fast")
+
+
+def test_a_verdict_of_infinite_robustness_round_trips_and_prints(tmp_path):
+    verdict = stl.explain("G[5,9](x >= 100)", {"x": [1.0, 2.0]})  # an empty window: +inf
+    atomic_write_json(tmp_path / "results.json", {"stl": verdict.to_dict()})
+    saved = json.loads((tmp_path / "results.json").read_text())["stl"]
+    assert saved["satisfied"] is True and json_float(saved["robustness"]) == math.inf
+    row = {"stl_satisfied": saved["satisfied"], "stl_robustness": saved["robustness"]}
+    assert table._verdict(row) == "ok (+inf)"
+
+
+def test_a_history_infinity_stays_an_stl_signal():
+    trace = stl.trace_from_history([{"epoch": 1, "e": "inf", "gap": None},
+                                    {"epoch": 2, "e": 3.0, "gap": 1.0}])
+    assert trace == {"epoch": [1.0, 2.0], "e": [math.inf, 3.0]}  # a null is no value

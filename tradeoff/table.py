@@ -6,11 +6,11 @@ front (maximise `test_acc`, minimise `energy_uj`) with its hypervolume. Written 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import backbones
 import genotypes
+from runner.files import atomic_write_json, json_float
 from tradeoff import pareto
 from tradeoff.records import Run, source_record
 
@@ -155,8 +155,8 @@ def write_table(rows: list[dict], front: dict, out_dir: Path) -> tuple[Path, Pat
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows([{k: "" if v is None else v for k, v in row.items()} for row in full])
-    json_path.write_text(json.dumps({"columns": fields, "rows": full, "pareto": front,
-                                     "seed_groups": seed_groups(rows)}, indent=2) + "\n")
+    atomic_write_json(json_path, {"columns": fields, "rows": full, "pareto": front,
+                                  "seed_groups": seed_groups(rows)})
     return csv_path, json_path
 
 
@@ -200,4 +200,6 @@ def markdown(rows: list[dict]) -> str:
 def _verdict(row: dict) -> str:
     if row.get("stl_satisfied") is None:
         return ""
-    return f"{'ok' if row['stl_satisfied'] else 'violated'} ({row['stl_robustness']:+.3g})"
+    robustness = json_float(row["stl_robustness"])  # "inf" when only empty windows decide
+    margin = "n/a" if robustness is None else f"{robustness:+.3g}"
+    return f"{'ok' if row['stl_satisfied'] else 'violated'} ({margin})"

@@ -1,0 +1,73 @@
+"""One epoch of the bilevel search (DARTS): for each batch of the weights' part of the training
+set, an architecture step (the Architect, first or second order) on a batch of the alphas'
+part, then an SGD step of the weights through `replica` (the supernet, or its DDP wrapper that
+averages the weight gradients over the ranks). While warming up the alphas stay where they are
+and only the weights train."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+
+from architect import alphas_frozen
+from runner import distributed
+from runner.errors import check_finite
+from runner.training import AverageMeter, accuracy, progress
+
+
+def endless(loader, epoch: int):
+    """Batches of `loader` (a data.BatchLoader) for as long as asked, reshuffled on every pass."""
+    passes = 0
+    while True:
+        loader.set_epoch(epoch * 1000 + passes)
+        yield from loader
+        passes += 1
+
+
+def train_epoch(model, replica, architect, w_optimizer, loaders: dict, epoch: int, lr: float,
+                step: int, *, unrolled: bool, grad_clip: float, warming_up: bool,
+                log_step: Callable[[int, dict], None]) -> tuple[dict, int]:
+    """One epoch over `loaders['train']` (weights) and `loaders['arch']` (alphas), `step` steps
+    done before it; `log_step(step, stats)` after each step. Returns (the epoch's metrics over
+    all ranks, the step count after it)."""
+    model.train()
+    meters = {name: AverageMeter() for name in ("loss", "acc", "arch_loss")}
+    loaders["train"].set_epoch(epoch)
+    arch_batches = endless(loaders["arch"], epoch)
+    stats = {}
+    for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}",
+                         show=distributed.is_main()):
+        arch_x, arch_y = next(arch_batches)
+        if warming_up:  # weights only: alphas stay uniform while the ops learn
+            stats = {"energy_weight": architect.energy_weight}
+        else:
+            stats = architect.step(x, y, arch_x, arch_y, lr, w_optimizer, unrolled=unrolled)
+        logits, loss, step_stats = weight_step(model, replica, w_optimizer, x, y, grad_clip,
+                                               stats)
+        meters["loss"].update(loss, len(y))
+        meters["acc"].update(accuracy(logits, y), len(y))
+        if not warming_up:
+            meters["arch_loss"].update(stats["loss"], len(arch_y))
+        step += 1
+        log_step(step, step_stats)
+    distributed.sum_meters(meters)
+    return {"train_loss": meters["loss"].avg, "train_acc": meters["acc"].avg,
+            "arch_loss": meters["arch_loss"].avg if meters["arch_loss"].count else None,
+            "energy_weight": stats.get("energy_weight")}, step
+
+
+def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats: dict):
+    """One SGD step of the weights (DDP averages their gradients). Returns the logits, this
+    rank's loss, and the step's loss and `arch_stats` averaged over the ranks."""
+    w_optimizer.zero_grad(set_to_none=True)
+    with alphas_frozen(model):  # no alpha gradients: the architect owns them
+        logits = replica(x)
+        loss = model.criterion(logits, y)
+        step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
+        check_finite(torch.tensor(step_stats["train_loss"]), "training loss")
+        loss.backward()
+    nn.utils.clip_grad_norm_(model.weights(), grad_clip)
+    w_optimizer.step()
+    return logits, loss.item(), step_stats
