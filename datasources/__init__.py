@@ -1,0 +1,2 @@
+"""Sources of images beside the loaders of `data.py`: the procedural generator of the embedded
+`shapes` dataset (`shapes`)."""
