@@ -1,5 +1,6 @@
 """Discrete networks built from a genotype: the CIFAR-style and ImageNet-style DARTS networks,
-their auxiliary heads and drop path. Ops named `op@multiplier` run emulated on that multiplier."""
+their auxiliary heads and drop path. Ops named `op@multiplier` run emulated on that multiplier,
+as the `emulation` settings (approx.Emulation) say; `net.emulating(...)` switches them later."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 import torch.nn as nn
 
 import topology
+from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from genotypes import Genotype
 from operations import Identity, build_op, cifar_stem, preprocess_ops
 
@@ -22,7 +24,7 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 
 class Cell(nn.Module):
     def __init__(self, genotype: Genotype, C_prev_prev, C_prev, C, reduction, reduction_prev,
-                 lut_dir=None):
+                 emulation: Emulation = DEFAULT_EMULATION):
         super().__init__()
         self.reduction = reduction
         self.preprocess0, self.preprocess1 = preprocess_ops(C_prev_prev, C_prev, C,
@@ -33,7 +35,7 @@ class Cell(nn.Module):
         self.steps = topology.genotype_steps(edges)
         self.indices = [index for _, index in edges]
         self.ops = nn.ModuleList(
-            build_op(name, C, topology.edge_stride(reduction, index), True, lut_dir)
+            build_op(name, C, topology.edge_stride(reduction, index), True, emulation)
             for name, index in edges
         )
 
@@ -76,13 +78,14 @@ class AuxiliaryHeadImageNet(AuxiliaryHeadCIFAR):
         self.features[1] = nn.AvgPool2d(5, stride=2, padding=0, count_include_pad=False)
 
 
-class _CellStack(nn.Module):
+class _CellStack(EmulatedNetwork, nn.Module):
     """The cells (`topology.cell_layouts`: reductions at 1/3 and 2/3 depth), global pooling
     and a classifier."""
 
-    def __init__(self, C, C_stem, num_classes, layers, auxiliary, genotype, lut_dir,
+    def __init__(self, C, C_stem, num_classes, layers, auxiliary, genotype, emulation,
                  reduction_prev, auxiliary_head):
         super().__init__()
+        self.emulation = emulation
         self.drop_path_prob = 0.0
         self._auxiliary = auxiliary
         self._auxiliary_cell = topology.auxiliary_cell(layers)
@@ -93,7 +96,7 @@ class _CellStack(nn.Module):
                                         reduction_prev=reduction_prev)
         for layout in layouts:
             self.cells.append(Cell(genotype, layout.C_prev_prev, layout.C_prev, layout.C,
-                                   layout.reduction, layout.reduction_prev, lut_dir))
+                                   layout.reduction, layout.reduction_prev, emulation))
             if auxiliary and layout.index == self._auxiliary_cell:
                 self.auxiliary_head = auxiliary_head(layout.C_out, num_classes)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -121,10 +124,10 @@ class _CellStack(nn.Module):
 
 
 class NetworkCIFAR(_CellStack):
-    def __init__(self, C, num_classes, layers, auxiliary, genotype, lut_dir=None,
-                 stem_multiplier=3, *, channels_last=True):
+    def __init__(self, C, num_classes, layers, auxiliary, genotype, stem_multiplier=3, *,
+                 emulation: Emulation = DEFAULT_EMULATION, channels_last=True):
         C_stem = stem_multiplier * C
-        super().__init__(C, C_stem, num_classes, layers, auxiliary, genotype, lut_dir,
+        super().__init__(C, C_stem, num_classes, layers, auxiliary, genotype, emulation,
                          reduction_prev=False, auxiliary_head=AuxiliaryHeadCIFAR)
         self.stem = cifar_stem(C_stem)
         self._lay_out(channels_last)
@@ -137,9 +140,9 @@ class NetworkCIFAR(_CellStack):
 class NetworkImageNet(_CellStack):
     """The DARTS ImageNet network (224x224 input, two stride-2 stems)."""
 
-    def __init__(self, C, num_classes, layers, auxiliary, genotype, lut_dir=None, *,
-                 channels_last=True):
-        super().__init__(C, C, num_classes, layers, auxiliary, genotype, lut_dir,
+    def __init__(self, C, num_classes, layers, auxiliary, genotype, *,
+                 emulation: Emulation = DEFAULT_EMULATION, channels_last=True):
+        super().__init__(C, C, num_classes, layers, auxiliary, genotype, emulation,
                          reduction_prev=True, auxiliary_head=AuxiliaryHeadImageNet)
         self.stem0 = nn.Sequential(
             nn.Conv2d(3, C // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C // 2),

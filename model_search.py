@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import topology
+from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from approx.sharing import share, shared_codes
 from genotypes import Genotype
 from kernels.convgrad import memory_format_of
@@ -39,7 +40,8 @@ class MixedOp(nn.Module):
     saves only what backward needs: no per-op product tensor is allocated.
     """
 
-    def __init__(self, C, stride, space, lut_dir=None, partial_channels=1):
+    def __init__(self, C, stride, space, emulation: Emulation = DEFAULT_EMULATION,
+                 partial_channels=1):
         """`space`: a SearchSpace, or a sequence of candidate names (the flat space)."""
         super().__init__()
         if not isinstance(space, SearchSpace):
@@ -49,7 +51,7 @@ class MixedOp(nn.Module):
         self.stride = stride
         ops, self._mixtures = [], {}
         for k, name in enumerate(self.candidates):
-            op, mixture = build_candidate(name, C // partial_channels, stride, space, lut_dir)
+            op, mixture = build_candidate(name, C // partial_channels, stride, space, emulation)
             ops.append(op)
             if mixture is not None:
                 self._mixtures[k] = mixture
@@ -127,7 +129,8 @@ class SearchCell(nn.Module):
     ops reading it."""
 
     def __init__(self, steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev,
-                 space: SearchSpace, lut_dir=None, partial_channels=1):
+                 space: SearchSpace, emulation: Emulation = DEFAULT_EMULATION,
+                 partial_channels=1):
         super().__init__()
         self.reduction = reduction
         self._steps = steps
@@ -137,7 +140,8 @@ class SearchCell(nn.Module):
                                                             reduction_prev, affine=False)
         self.relu = nn.ReLU(inplace=False)
         self._ops = nn.ModuleList(
-            MixedOp(C, topology.edge_stride(reduction, source), space, lut_dir, partial_channels)
+            MixedOp(C, topology.edge_stride(reduction, source), space, emulation,
+                    partial_channels)
             for _, source in topology.edges(steps))
         self._needs_relu = self._ops[0].needs_relu
         self._part = C // partial_channels if partial_channels > 1 else None
@@ -175,7 +179,7 @@ def _check_partial_channels(C, partial_channels):
                          f"channel count C={C}")
 
 
-class Network(AlphaWeightSplit, nn.Module):
+class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
     """The supernet. `candidates`: the op candidates of every edge; `multipliers`: the
     multiplier set of the factorised space (empty: flat candidates, see search/space.py).
 
@@ -183,34 +187,38 @@ class Network(AlphaWeightSplit, nn.Module):
     on the network that `train.py` will build from the derived genotype, so that the expected
     energy, the budgets and the derived genotype's energy are all in deployed units. Without
     `costs` the tables are priced through the same helper at the supernet's own size (with
-    `energy_table` and `energy_objective`)."""
+    `energy_table` and `energy_objective`). `emulation`: the approx.Emulation settings of its
+    approximate convs (library, mode, search rank cap)."""
 
     def __init__(self, C, num_classes, layers, criterion, steps=topology.STEPS,
                  multiplier=topology.MULTIPLIER, stem_multiplier=topology.STEM_MULTIPLIER,
-                 candidates=None, lut_dir=None, input_size=32, energy_table=None, *,
-                 multipliers=(), multiplier_granularity="edge", energy_objective="total",
-                 costs=None, channels_last=True, partial_channels=1):
+                 candidates=None, input_size=32, energy_table=None, *,
+                 emulation: Emulation = DEFAULT_EMULATION, multipliers=(),
+                 multiplier_granularity="edge", energy_objective="total", costs=None,
+                 channels_last=True, partial_channels=1):
         super().__init__()
         _check_partial_channels(C, partial_channels)
         self.partial_channels = partial_channels
         self.space = SearchSpace.of(candidates, multipliers, multiplier_granularity)
         self.candidates = self.space.ops
+        self.emulation = emulation
         self._options = dict(channels_last=channels_last, partial_channels=partial_channels,
-                             multipliers=self.space.multipliers,
+                             emulation=emulation, multipliers=self.space.multipliers,
                              multiplier_granularity=multiplier_granularity)
         self._args = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
                           multiplier=multiplier, stem_multiplier=stem_multiplier,
-                          lut_dir=lut_dir, input_size=input_size)
+                          input_size=input_size)
         self.criterion = criterion
         self._steps = steps
         self._multiplier = multiplier
-        self._build_layers(C, num_classes, layers, steps, multiplier, stem_multiplier, lut_dir,
+        self._build_layers(C, num_classes, layers, steps, multiplier, stem_multiplier, emulation,
                            input_size)
         self._init_alphas(topology.num_edges(steps))
         if costs is None:
             costs = cost_tables.supernet_costs(self.space.columns, C, num_classes, layers, steps,
                                                multiplier, stem_multiplier, input_size,
-                                               lut_dir, energy_table, energy_objective)
+                                               energy_table, energy_objective,
+                                               emulation=emulation)
         self.costs = cost_tables.checked(costs, self.space.columns, steps)
         self._reference_energy_uj = self.uniform_energy_uj()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -218,13 +226,13 @@ class Network(AlphaWeightSplit, nn.Module):
         make_lean(self.cells)
 
     def _build_layers(self, C, num_classes, layers, steps, multiplier, stem_multiplier,
-                      lut_dir, input_size):
+                      emulation, input_size):
         self.stem = cifar_stem(stem_multiplier * C)
         layouts = topology.cell_layouts(C, layers, stem_multiplier * C, multiplier,
                                         input_size=input_size)
         self.cells = nn.ModuleList(
             SearchCell(steps, multiplier, cell.C_prev_prev, cell.C_prev, cell.C, cell.reduction,
-                       cell.reduction_prev, self.space, lut_dir, self.partial_channels)
+                       cell.reduction_prev, self.space, emulation, self.partial_channels)
             for cell in layouts)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(layouts[-1].C_out, num_classes)

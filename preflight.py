@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from approx import load_multiplier
+from approx import DEFAULT_EMULATION, Emulation
 from approx.mixed import FLOAT
 from genotypes import Genotype, split_op_name
 from runner.rundir import CHECKPOINT_FILE, CONFIG_FILE
@@ -61,11 +61,13 @@ def check_stl_signals(flag: str, spec: str, used: Iterable[str], recorded: Itera
                              f"records {', '.join(recorded)}")
 
 
-def check_multiplier_power(flag: str, multipliers: Iterable[str], lut_dir=None) -> None:
+def check_multiplier_power(flag: str, multipliers: Iterable[str],
+                           emulation: Emulation = DEFAULT_EMULATION) -> None:
     """Every multiplier a run estimates energy for needs a known power (a built-in, or a
-    table that the EvoApproxLib catalogue identifies); an unknown name fails in the loader."""
+    table that the EvoApproxLib catalogue identifies); an unknown name fails in the loader
+    (names are resolved in `emulation`'s library)."""
     for spec in multipliers:
-        multiplier = load_multiplier(spec, lut_dir=lut_dir)
+        multiplier = emulation.multiplier(spec)
         if multiplier.relative_energy is None:
             raise PreflightError(f"{flag}: multiplier {spec!r} has no known power (its table "
                                  f"is not in the EvoApproxLib catalogue), so its energy cannot "

@@ -24,6 +24,7 @@ import energy_estimator
 import experiment
 import genotypes
 import preflight
+from approx import Emulation
 from backbones.resnet import build_network
 from defaults import TRAIN_DEFAULTS
 from reporting import retrain_report
@@ -69,9 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return experiment.parse(parser, argv, TRAIN_DEFAULTS)
 
 
-def build(args, dataset: data.Dataset, genotype, device):
+def build(args, dataset: data.Dataset, genotype, device, emulation: Emulation):
     model = build_network(genotype, args.init_channels, dataset.num_classes, args.layers,
-                          args.auxiliary, lut_dir=args.lut_dir).to(device)
+                          args.auxiliary, emulation=emulation).to(device)
     optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
@@ -125,14 +126,15 @@ def run_training(args) -> int:
     preflight.check_epochs(args.epochs)
     saved_config = experiment.restore_saved_config(args) if args.resume else {}
     genotype, genotype_record = resolve_genotype(args, saved_config)
+    emulation = Emulation(args.lut_dir)  # full rank; the final evaluation switches to exact
     preflight.check_multiplier_power(f"--genotype {args.genotype}",
-                                     preflight.genotype_multipliers(genotype), args.lut_dir)
+                                     preflight.genotype_multipliers(genotype), emulation)
     stl_spec = args.stl or retrain_report.default_spec(genotype_record)
     retrain_report.check_spec(stl_spec)
     device = skeleton.setup(args)
     dataset = experiment.load_data(args)
     return skeleton.run_program(Retrain(args, dataset, genotype, genotype_record, stl_spec,
-                                        device), args)
+                                        device, emulation), args)
 
 
 class Retrain(skeleton.Program):
@@ -140,11 +142,13 @@ class Retrain(skeleton.Program):
 
     kind = "train"
 
-    def __init__(self, args, dataset, genotype, genotype_record: dict, stl_spec: str, device):
+    def __init__(self, args, dataset, genotype, genotype_record: dict, stl_spec: str, device,
+                 emulation: Emulation):
         self.args, self.dataset, self.device, self.stl_spec = args, dataset, device, stl_spec
         self.genotype, self.genotype_record = genotype, genotype_record
         energy_table = energy_estimator.load_energy_table(args.energy_table)
-        model, optimizer, scheduler, self.loaders = build(args, dataset, genotype, device)
+        model, optimizer, scheduler, self.loaders = build(args, dataset, genotype, device,
+                                                          emulation)
         self.cost = energy_estimator.profile(model, (3, *dataset.train.images.shape[-2:]),
                                              energy_table)
         self.model = model

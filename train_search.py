@@ -25,8 +25,8 @@ import experiment
 import genotypes
 import operations
 import preflight
+from approx import Emulation
 from approx.lowrank import SEARCH_RANK_CAP
-from approx.module import cap_emulation_rank
 from architect import Architect
 from backbones import cli as backbone_cli
 from defaults import SEARCH_DEFAULTS
@@ -145,45 +145,52 @@ def split_names(text: str) -> list[str]:
     return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
-def search_space_args(args) -> dict:
+def search_space_args(args, emulation: Emulation) -> dict:
     """The candidate ops and multiplier set of the supernet (each name checked now)."""
     primitives, multipliers = split_names(args.primitives), split_names(args.multipliers)
     if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
-        return {"candidates": operations.candidate_ops(primitives, multipliers, args.lut_dir)}
+        return {"candidates": operations.candidate_ops(primitives, multipliers, emulation)}
     if EXACT not in multipliers:
         multipliers.insert(0, EXACT)
-    operations.check_multipliers(multipliers, args.lut_dir)
-    return {"candidates": operations.candidate_ops(primitives, (), args.lut_dir),
+    operations.check_multipliers(multipliers, emulation)
+    return {"candidates": operations.candidate_ops(primitives, (), emulation),
             "multipliers": tuple(multipliers),
             "multiplier_granularity": args.multiplier_granularity}
 
 
-def deployed_costs(args, space: dict, num_classes: int, image_size: int, table):
+def deployed_costs(args, space: dict, num_classes: int, image_size: int, table,
+                   emulation: Emulation):
     """The supernet's cost tables, priced on the network train.py will build from the derived
     genotype (--energy_channels, --energy_layers, --energy_image_size; default: the search's)."""
     return cost_tables.supernet_costs(
         SearchSpace.of(**space).columns, args.energy_channels or args.init_channels, num_classes,
         args.energy_layers or args.layers, input_size=args.energy_image_size or image_size,
-        lut_dir=args.lut_dir, energy_table=table, objective=args.energy_objective)
+        energy_table=table, objective=args.energy_objective, emulation=emulation)
 
 
-def build(args, dataset: data.Dataset, device: torch.device):
+def emulation_settings(args) -> Emulation:
+    """The search's emulation: --lut_dir's library, the --approx_rank surrogate (-1: none)."""
+    return Emulation.for_search(args.lut_dir, args.approx_rank)
+
+
+def build(args, dataset: data.Dataset, device: torch.device, emulation: Emulation):
     """Candidate set, supernet, optimisers and loaders (all inputs checked before any write)."""
     table = energy_estimator.load_energy_table(args.energy_table)
     if args.space == "resnet":
         candidates, model = backbone_cli.build_supernet(args, dataset,
-                                                        split_names(args.multipliers), table)
+                                                        split_names(args.multipliers), table,
+                                                        emulation)
         model = model.to(device)
     else:
-        space = search_space_args(args)
+        space = search_space_args(args, emulation)
         image_size = dataset.train.images.shape[-1]
         model = Network(args.init_channels, dataset.num_classes, args.layers,
-                        nn.CrossEntropyLoss(), lut_dir=args.lut_dir, input_size=image_size,
+                        nn.CrossEntropyLoss(), emulation=emulation, input_size=image_size,
                         partial_channels=args.partial_channels,
-                        costs=deployed_costs(args, space, dataset.num_classes, image_size, table),
+                        costs=deployed_costs(args, space, dataset.num_classes, image_size, table,
+                                             emulation),
                         **space).to(device)
         candidates = list(model.candidates)
-    cap_emulation_rank(model, None if args.approx_rank == -1 else args.approx_rank)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, args.epochs,
@@ -214,11 +221,12 @@ def run_search(args) -> int:
     preflight.check_epochs(args.epochs)
     if args.resume:
         experiment.restore_saved_config(args)
+    emulation = emulation_settings(args)
     preflight.check_multiplier_power("--multipliers", [m for m in split_names(args.multipliers)
-                                                       if m != FLOAT], args.lut_dir)
+                                                       if m != FLOAT], emulation)
     device = skeleton.setup(args)
     dataset = experiment.load_data(args)
-    return skeleton.run_program(Search(args, dataset, device), args)
+    return skeleton.run_program(Search(args, dataset, device, emulation), args)
 
 
 class Search(skeleton.Program):
@@ -226,10 +234,10 @@ class Search(skeleton.Program):
 
     kind = "search"
 
-    def __init__(self, args, dataset, device):
-        self.args, self.dataset, self.device = args, dataset, device
+    def __init__(self, args, dataset, device, emulation: Emulation):
+        self.args, self.dataset, self.device, self.emulation = args, dataset, device, emulation
         candidates, model, w_optimizer, scheduler, architect, loaders = build(args, dataset,
-                                                                              device)
+                                                                              device, emulation)
         self.candidates, self.model, self.architect, self.loaders = (candidates, model,
                                                                      architect, loaders)
         self.components = {"model": model, "w_optimizer": w_optimizer, "scheduler": scheduler,
@@ -246,8 +254,7 @@ class Search(skeleton.Program):
         search_report.log_settings(run, config, model, self.dataset)
         multipliers = model.space.multipliers if isinstance(model, Network) else self.candidates
         search_report.log_surrogate(run, multipliers or split_names(args.multipliers),
-                                     None if args.approx_rank == -1 else args.approx_rank,
-                                     args.lut_dir)
+                                     self.emulation)
 
     def train_epoch(self, run, replica, epoch: int, lr: float, step: int) -> tuple[dict, int]:
         args = self.args

@@ -24,6 +24,7 @@ from approx.mixed_tables import MixturePlan
 from approx.module import EmulatedConv2d
 from approx.multiplier import Multiplier
 from approx.registry import load_multiplier
+from approx.settings import DEFAULT_EMULATION, Emulation
 
 FLOAT = "float"
 
@@ -103,32 +104,29 @@ def mixed_approx_conv2d(x, weight, mixture: MultiplierMixture, weights=None, bia
 class MixedApproxConv2d(EmulatedConv2d):
     """nn.Conv2d with one weight emulated on a mixture of multipliers (`mixture.weights`).
 
-    `rank`: None (each member's default rank) or a search-time cap, applied per member as
-    approx.lowrank.surrogate_rank does (exactly low-rank members keep their rank unless
-    `truncate_low_rank`); cap_emulation_rank sets both."""
+    `emulation.rank_cap`: None (each member's default rank) or a search-time cap, applied per
+    member as approx.lowrank.surrogate_rank does (exactly low-rank members keep their rank
+    unless `emulation.truncate_low_rank`)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=False, *, mixture: MultiplierMixture, mode: str = "lowrank",
-                 rank: int | None = None):
+                 groups=1, bias=False, *, mixture: MultiplierMixture,
+                 emulation: Emulation = DEFAULT_EMULATION):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, mode=mode, rank=rank)
+                         groups, bias, emulation=emulation)
         self.mixture = mixture
-        self.truncate_low_rank = False
+        self.configure(emulation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if EmulatedConv2d._float_forward:
-            return super().forward(x)
+    def rank_for(self, emulation: Emulation) -> int | None:
+        return emulation.rank_cap
+
+    def emulated_forward(self, x: torch.Tensor) -> torch.Tensor:
         signed = self.mixture.signed
         out, x_scale = mixed_approx_conv2d_scaled(
             x, self.weight, self.mixture, None, self.bias, self.stride, self.padding,
             self.dilation, self.groups, self.mode, self.rank, self.calibrated_scale(signed),
-            self.truncate_low_rank)
+            self.emulation.truncate_low_rank)
         self.observe(x_scale, signed)
         return out
 
-    def set_rank_cap(self, cap: int | None, truncate_low_rank: bool = False) -> None:
-        self.rank, self.truncate_low_rank = cap, truncate_low_rank
-
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mixture={list(self.mixture.names)}, mode={self.mode}"
-

@@ -9,35 +9,57 @@ max: activations shrink or grow as the weights train, and a running max would ke
 training peak (a coarser scale) for good; momentum 0.1 is BatchNorm's, so the observer settles
 over the same steps as the running statistics it is evaluated with. Training itself quantises
 with the batch's own max (the contract's scale, shared by every conv reading the tensor).
+
+Each conv holds its own `approx.settings.Emulation` (mode, rank cap), given at construction;
+`emulating(model, ...)` changes the convs of one model, and of no other, within a block.
 """
 
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from approx.conv import approx_conv2d_scaled, check_mode
+from approx.conv import approx_conv2d_scaled
 from approx.lowrank import surrogate_rank
 from approx.multiplier import Multiplier
 from approx.quantize import levels
-from approx.registry import load_multiplier
+from approx.settings import DEFAULT_EMULATION, FLOAT_MODE, Emulation
 
 OBSERVER_MOMENTUM = 0.1
 
 
 class EmulatedConv2d(nn.Conv2d):
-    """The common part of emulated convs: mode, rank, the act_max observer, float_forward."""
-
-    _float_forward = False  # set by `float_forward()`: shapes only, e.g. for cost profiling
+    """The common part of emulated convs: their Emulation settings (mode, rank), the act_max
+    observer, and the float mode (a plain nn.Conv2d forward: shapes only)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=False, *, mode: str = "lowrank", rank: int | None = None):
+                 groups=1, bias=False, *, emulation: Emulation = DEFAULT_EMULATION):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias)
-        self.mode = check_mode(mode)
-        self.rank = rank
         self.register_buffer("act_max", torch.zeros(()))
+        self.emulation = emulation
+        self.rank: int | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.emulation.mode
+
+    def configure(self, emulation: Emulation) -> None:
+        """Run with `emulation`'s mode and rank cap from now on (the multipliers were resolved
+        in its library at construction)."""
+        self.emulation = emulation
+        self.rank = self.rank_for(emulation)
+
+    def rank_for(self, emulation: Emulation) -> int | None:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.emulation.mode == FLOAT_MODE:
+            return super().forward(x)
+        return self.emulated_forward(x)
+
+    def emulated_forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     def calibrated_scale(self, signed: bool) -> torch.Tensor | None:
         """The frozen activation scale in eval mode; None (the batch's max|x|) in training and
@@ -66,28 +88,30 @@ class EmulatedConv2d(nn.Conv2d):
 
 
 class ApproxConv2d(EmulatedConv2d):
-    """nn.Conv2d (cost counters see a Conv2d) emulating `multiplier`, mode 'lowrank'/'exact'."""
+    """nn.Conv2d (cost counters see a Conv2d) emulating `multiplier` (a spec resolved in
+    `emulation.lut_dir`, or a Multiplier) as `emulation` says."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=False, *, multiplier: str | Multiplier, mode: str = "lowrank",
-                 rank: int | None = None, lut_dir: str | Path | None = None):
+                 groups=1, bias=False, *, multiplier: str | Multiplier,
+                 emulation: Emulation = DEFAULT_EMULATION):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, mode=mode, rank=rank)
-        self.multiplier = load_multiplier(multiplier, lut_dir=lut_dir)
+                         groups, bias, emulation=emulation)
+        self.multiplier = emulation.multiplier(multiplier)
+        self.configure(emulation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if EmulatedConv2d._float_forward:
-            return super().forward(x)
+    def rank_for(self, emulation: Emulation) -> int | None:
+        """None (the multiplier's own rank) or the surrogate rank of the search's cap."""
+        if emulation.rank_cap is None:
+            return None
+        return surrogate_rank(self.multiplier, emulation.rank_cap, emulation.truncate_low_rank)
+
+    def emulated_forward(self, x: torch.Tensor) -> torch.Tensor:
         signed = self.multiplier.signed
         out, x_scale = approx_conv2d_scaled(
             x, self.weight, self.multiplier, self.bias, self.stride, self.padding, self.dilation,
             self.groups, self.mode, self.rank, self.calibrated_scale(signed))
         self.observe(x_scale, signed)
         return out
-
-    def set_rank_cap(self, cap: int | None, truncate_low_rank: bool = False) -> None:
-        self.rank = None if cap is None else surrogate_rank(self.multiplier, cap,
-                                                            truncate_low_rank)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, multiplier={self.multiplier.name}, mode={self.mode}"
@@ -97,37 +121,46 @@ def emulated_convs(model: nn.Module) -> list[EmulatedConv2d]:
     return [m for m in model.modules() if isinstance(m, EmulatedConv2d)]
 
 
-def set_emulation_mode(model: nn.Module, mode: str) -> int:
-    """Switch every emulated conv in `model` to `mode`; returns how many were switched."""
-    check_mode(mode)
-    layers = emulated_convs(model)
-    for layer in layers:
-        layer.mode = mode
-    return len(layers)
-
-
-def cap_emulation_rank(model: nn.Module, cap: int | None, truncate_low_rank: bool = False) -> int:
-    """Limit the low-rank mode of every emulated conv in `model` to `cap` terms (None: each
-    multiplier's own rank); returns how many were set. The cap is a cheaper search-time
-    surrogate for multipliers whose error is not exactly low-rank (EvoApproxLib tables,
-    Mitchell); designs of true rank <= approx.lowrank.MAX_RANK (truncation, BAM, DRUM,
-    Kulkarni) keep their true rank, so stay exactly emulated, unless `truncate_low_rank`."""
-    if cap is not None and cap < 0:
-        raise ValueError(f"approximate-conv rank cap {cap} must be >= 0 (-1 on the command line: "
-                         f"no cap)")
-    layers = emulated_convs(model)
-    for layer in layers:
-        layer.set_rank_cap(cap, truncate_low_rank)
-    return len(layers)
-
-
 @contextmanager
-def float_forward():
-    """Within this block every emulated conv runs as a plain float nn.Conv2d: same shapes and
-    attributes (cost counters read those), none of the emulation's cost. Not for training."""
-    previous = EmulatedConv2d._float_forward
-    EmulatedConv2d._float_forward = True
+def emulating(model: nn.Module, *, multiplier: str | Multiplier | None = None, **changes):
+    """Within this block the emulated convs of `model`, and of no other model, run with their
+    settings changed by `changes` (Emulation fields: `mode`, `rank_cap`, `truncate_low_rank`)
+    and, given `multiplier`, every ApproxConv2d on that multiplier instead of its own; each is
+    restored on exit. The one way to change emulation after build: a retrain's final
+    evaluation on the exact tables and in exact int8, the fidelity benchmark's three
+    emulations. Yields the number of convs switched."""
+    if "lut_dir" in changes:
+        raise ValueError("emulating(): the library (lut_dir) is read at construction")
+    layers = emulated_convs(model)
+    saved = [(layer.emulation, getattr(layer, "multiplier", None)) for layer in layers]
     try:
-        yield
+        for layer in layers:
+            settings = layer.emulation.replace(**changes)
+            if multiplier is not None and isinstance(layer, ApproxConv2d):
+                layer.multiplier = settings.multiplier(multiplier)
+            layer.configure(settings)
+        yield len(layers)
     finally:
-        EmulatedConv2d._float_forward = previous
+        for layer, (settings, own_multiplier) in zip(layers, saved, strict=True):
+            if own_multiplier is not None:
+                layer.multiplier = own_multiplier
+            layer.configure(settings)
+
+
+class EmulatedNetwork:
+    """Mixin of the networks (discrete, supernet, backbones). `emulation`: the settings the
+    network was built with; `with net.emulating(mode="exact"): ...` switches its convs."""
+
+    emulation: Emulation = DEFAULT_EMULATION
+
+    @contextmanager
+    def emulating(self, *, multiplier: str | Multiplier | None = None, **changes):
+        """`approx.module.emulating(self, ...)`: this network's convs only, within a block
+        (`self.emulation` shows the changed settings meanwhile)."""
+        built_with = self.emulation
+        with emulating(self, multiplier=multiplier, **changes) as count:
+            self.emulation = built_with.replace(**changes)
+            try:
+                yield count
+            finally:
+                self.emulation = built_with

@@ -7,6 +7,7 @@ import argparse
 
 import torch.nn as nn
 
+from approx import DEFAULT_EMULATION, Emulation
 from backbones.costs import ALWAYS, ResNetSpace, space_costs
 from backbones.search import ResNetSupernet
 from operations import OperationError, conv_factory
@@ -39,14 +40,16 @@ def integers(text: str) -> tuple[int, ...]:
     return tuple(int(item) for item in str(text).split(",") if item.strip())
 
 
-def space_from_args(args: argparse.Namespace, multipliers: list[str]) -> ResNetSpace:
-    """The space of the flags; the candidates are float, exact and `multipliers` (checked)."""
+def space_from_args(args: argparse.Namespace, multipliers: list[str],
+                    emulation: Emulation = DEFAULT_EMULATION) -> ResNetSpace:
+    """The space of the flags; the candidates are float, exact and `multipliers` (checked in
+    `emulation`'s library)."""
     for key, value in SPACE_DEFAULTS.get(args.dataset, SPACE_DEFAULTS["default"]).items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     candidates = tuple(dict.fromkeys([*ALWAYS, *multipliers]))
     for name in candidates[len(ALWAYS):]:
-        conv_factory(name, args.lut_dir)  # a bad name or table fails before any write
+        conv_factory(name, emulation)  # a bad name or table fails before any write
     try:
         return ResNetSpace(integers(args.resnet_stages), integers(args.resnet_blocks),
                            integers(args.resnet_widths), candidates, args.resnet_shortcut,
@@ -55,11 +58,11 @@ def space_from_args(args: argparse.Namespace, multipliers: list[str]) -> ResNetS
         raise OperationError(f"--space resnet: {error}") from None
 
 
-def build_supernet(args, dataset, multipliers: list[str], energy_table):
+def build_supernet(args, dataset, multipliers: list[str], energy_table, emulation: Emulation):
     """(candidate multipliers, supernet) for train_search.py."""
-    space = space_from_args(args, multipliers)
+    space = space_from_args(args, multipliers, emulation)
     image_size = dataset.train.images.shape[-1]
-    costs = space_costs(space, dataset.num_classes, image_size, args.lut_dir, energy_table)
+    costs = space_costs(space, dataset.num_classes, image_size, energy_table, emulation=emulation)
     model = ResNetSupernet(space, dataset.num_classes, nn.CrossEntropyLoss(),
-                           lut_dir=args.lut_dir, input_size=image_size, costs=costs)
+                           input_size=image_size, emulation=emulation, costs=costs)
     return list(space.candidates), model

@@ -23,7 +23,7 @@ from functools import cached_property
 
 import torch
 
-from approx.module import float_forward
+from approx.settings import DEFAULT_EMULATION, Emulation
 from backbones import resnet
 from backbones.genotype import FLOAT, conv_layers, make
 from energy_estimator import profile
@@ -98,8 +98,10 @@ class BackboneCosts:
     head: torch.Tensor   # [stage choices, widths]
 
 
-def space_costs(space: ResNetSpace, num_classes: int, input_size: int = 32, lut_dir=None,
-                energy_table=None) -> BackboneCosts:
+def space_costs(space: ResNetSpace, num_classes: int, input_size: int = 32, energy_table=None,
+                *, emulation: Emulation = DEFAULT_EMULATION) -> BackboneCosts:
+    """The tables, profiled on networks built in float mode (`Emulation.for_costing`: the
+    costs depend on shapes and the multipliers' figures, not on their emulation)."""
     table = resolve_energy_table(energy_table)
     index = {slot.name: i for i, slot in enumerate(space.slots)}
     shape = (len(space.slots), len(space.width_choices), len(space.candidates))
@@ -108,11 +110,12 @@ def space_costs(space: ResNetSpace, num_classes: int, input_size: int = 32, lut_
                                       dtype=torch.float64),
                           torch.zeros(shape[1], dtype=torch.float64),
                           torch.zeros(len(space.stage_choices), shape[1], dtype=torch.float64))
-    with torch.random.fork_rng(devices=[]), float_forward():
+    costing = emulation.for_costing()
+    with torch.random.fork_rng(devices=[]):
         for w, base in enumerate(space.width_choices):
             for m, multiplier in enumerate(space.candidates):
-                net = resnet.ResNetCIFAR(space.largest(base, multiplier), num_classes, lut_dir,
-                                          channels_last=False)
+                net = resnet.ResNetCIFAR(space.largest(base, multiplier), num_classes,
+                                         emulation=costing, channels_last=False)
                 for prefix, module, size, float_cost in _parts(net, space, input_size, w, costs):
                     for row in profile(module, size, table).layers:
                         name = f"{prefix}{row.name}"

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from backbones.genotype import FLOAT, ResNetGenotype
 from operations import conv_factory
 
@@ -69,31 +70,34 @@ def head(C_in: int, num_classes: int) -> nn.Sequential:
                                      classifier=nn.Linear(C_in, num_classes)))
 
 
-def factory(multiplier: str, lut_dir=None):
+def factory(multiplier: str, emulation: Emulation = DEFAULT_EMULATION):
     """The conv factory of a genotype's multiplier entry (`float`: nn.Conv2d)."""
-    return conv_factory(None if multiplier == FLOAT else multiplier, lut_dir)
+    return conv_factory(None if multiplier == FLOAT else multiplier, emulation)
 
 
-def build_network(genotype, C, num_classes, layers, auxiliary, lut_dir=None):
+def build_network(genotype, C, num_classes, layers, auxiliary, *,
+                  emulation: Emulation = DEFAULT_EMULATION):
     """The discrete network of any genotype kind: a `ResNetCIFAR` for a backbone (C, layers
     and auxiliary do not apply: the genotype fixes its widths and depth), else DARTS's
-    `model.NetworkCIFAR(C, num_classes, layers, auxiliary, genotype)`."""
+    `model.NetworkCIFAR(C, num_classes, layers, auxiliary, genotype)`; both emulate their
+    approximate convs as `emulation` says."""
     if isinstance(genotype, ResNetGenotype):
-        return ResNetCIFAR(genotype, num_classes, lut_dir)
+        return ResNetCIFAR(genotype, num_classes, emulation=emulation)
     from model import NetworkCIFAR
 
-    return NetworkCIFAR(C, num_classes, layers, auxiliary, genotype, lut_dir=lut_dir)
+    return NetworkCIFAR(C, num_classes, layers, auxiliary, genotype, emulation=emulation)
 
 
-class ResNetCIFAR(nn.Module):
+class ResNetCIFAR(EmulatedNetwork, nn.Module):
     """The network of a ResNetGenotype; module names match `genotype.layers()`."""
 
-    def __init__(self, genotype: ResNetGenotype, num_classes: int, lut_dir=None, *,
-                 channels_last: bool = True):
+    def __init__(self, genotype: ResNetGenotype, num_classes: int, *,
+                 emulation: Emulation = DEFAULT_EMULATION, channels_last: bool = True):
         super().__init__()
         self.genotype = genotype
+        self.emulation = emulation
         self.drop_path_prob = 0.0  # set by train.py; a ResNet has no drop path
-        convs = {layer.name: factory(m, lut_dir)
+        convs = {layer.name: factory(m, emulation)
                  for layer, m in zip(genotype.layers(), genotype.multipliers, strict=True)}
         self.stem = stem(genotype.widths[0], convs["stem.conv"])
         previous = genotype.widths[0]

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from approx.sharing import share, shared_codes
 from backbones import costs as space_costs
 from backbones import resnet
@@ -36,9 +37,9 @@ class MixedConv(nn.Module):
     `probs` (one row of softmax(alpha)) is set by the supernet before each forward."""
 
     def __init__(self, C_in, C_out, kernel_size, stride=1, padding=0, bias=False, *,
-                 candidates, lut_dir=None):
+                 candidates, emulation: Emulation = DEFAULT_EMULATION):
         super().__init__()
-        convs = [resnet.factory(m, lut_dir)(C_in, C_out, kernel_size, stride=stride,
+        convs = [resnet.factory(m, emulation)(C_in, C_out, kernel_size, stride=stride,
                                             padding=padding, bias=bias) for m in candidates]
         for conv in convs[1:]:
             conv.weight = convs[0].weight
@@ -65,15 +66,18 @@ class ChannelMask(nn.Module):
         return x * self.mask.view(1, -1, 1, 1).to(x.dtype)
 
 
-class ResNetSupernet(AlphaWeightSplit, nn.Module):
+class ResNetSupernet(AlphaWeightSplit, EmulatedNetwork, nn.Module):
     """The supernet of a `costs.ResNetSpace`; `costs` (keyword): its energy tables, priced by
-    the caller with `costs.space_costs` (without them, they are priced here the same way)."""
+    the caller with `costs.space_costs` (without them, they are priced here the same way);
+    `emulation` (keyword): the approx.Emulation settings of its approximate convs."""
 
     def __init__(self, space: space_costs.ResNetSpace, num_classes: int, criterion,
-                 lut_dir=None, input_size: int = 32, energy_table=None, *, costs=None):
+                 input_size: int = 32, energy_table=None, *,
+                 emulation: Emulation = DEFAULT_EMULATION, costs=None):
         super().__init__()
         self.space, self.criterion, self.candidates = space, criterion, tuple(space.candidates)
-        mixed = functools.partial(MixedConv, candidates=space.candidates, lut_dir=lut_dir)
+        self.emulation = emulation
+        mixed = functools.partial(MixedConv, candidates=space.candidates, emulation=emulation)
         widths = space.widths(space.width_choices[-1])
         self.masks = nn.ModuleList(ChannelMask() for _ in widths)
         self.stem = resnet.stem(widths[0], mixed, self.masks[0])
@@ -99,7 +103,8 @@ class ResNetSupernet(AlphaWeightSplit, nn.Module):
         self.alphas_width = nn.Parameter(1e-3 * torch.randn(len(space.width_choices)))
         self.alphas_stages = nn.Parameter(1e-3 * torch.randn(len(space.stage_choices)))
         if costs is None:
-            costs = space_costs.space_costs(space, num_classes, input_size, lut_dir, energy_table)
+            costs = space_costs.space_costs(space, num_classes, input_size, energy_table,
+                                            emulation=emulation)
         self.costs = costs
         with torch.no_grad():
             self._reference_energy_uj = float(self.expected_energy_uj(

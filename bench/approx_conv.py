@@ -29,7 +29,7 @@ from approx import (  # noqa: E402
 )
 from approx.lowrank import resolve_rank  # noqa: E402
 from approx.reference import gather_conv2d  # noqa: E402
-from operations import LeanConv2d  # noqa: E402
+from kernels.lean import LeanConv2d  # noqa: E402
 
 BATCH, SIZE, CHANNELS = 64, 32, 16
 FORMS = {

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import data  # noqa: E402
 import operations  # noqa: E402
+from approx import Emulation  # noqa: E402
 from approx.lowrank import SEARCH_RANK_CAP  # noqa: E402
-from approx.module import cap_emulation_rank, set_emulation_mode  # noqa: E402
 from architect import Architect, alphas_frozen  # noqa: E402
 from genotypes import PRIMITIVES  # noqa: E402
 from model_search import Network  # noqa: E402
@@ -77,17 +77,17 @@ def parse_args(argv=None):
 
 
 def build(args):
+    emulation = Emulation.for_search(args.lut_dir, args.approx_rank)  # as train_search.py
     multipliers = [m.strip() for m in args.multipliers.split(",") if m.strip()]
     primitives = [p.strip() for p in args.primitives.split(",") if p.strip()]
     if args.factorised and multipliers:
         space = {"candidates": primitives,
                  "multipliers": tuple(dict.fromkeys(["exact", *multipliers]))}
     else:
-        space = {"candidates": operations.candidate_ops(primitives, multipliers, args.lut_dir)}
+        space = {"candidates": operations.candidate_ops(primitives, multipliers, emulation)}
     model = Network(args.init_channels, 10, args.layers, nn.CrossEntropyLoss(),
-                    lut_dir=args.lut_dir, input_size=args.input_size,
+                    emulation=emulation, input_size=args.input_size,
                     partial_channels=args.partial_channels, **space)
-    cap_emulation_rank(model, rank_cap(args))
     w_optimizer = torch.optim.SGD(model.weights(), 0.025, momentum=0.9, weight_decay=3e-4)
     architect = Architect(model, energy_weight=0.5)
     return model, w_optimizer, architect
@@ -169,10 +169,9 @@ def fidelity(args) -> dict:
     search_s = time.perf_counter() - started
     test_images, test_labels = normalised(dataset.test)
     logits = {}
-    for name, mode, cap in emulations(rank_cap(args)):
-        set_emulation_mode(model, mode)
-        cap_emulation_rank(model, cap)
-        logits[name] = predict(model, test_images)
+    for name, mode, cap in emulations(model.emulation.rank_cap):
+        with model.emulating(mode=mode, rank_cap=cap):
+            logits[name] = predict(model, test_images)
     exact = logits["exact"]
     result = {f"test_acc_{name}": round(float((out.argmax(1) == test_labels).float().mean()), 4)
               for name, out in logits.items()}
@@ -184,10 +183,6 @@ def fidelity(args) -> dict:
     return {**result, "test_images": len(test_labels), "steps": args.fidelity_steps,
             "search_s": round(search_s, 1), "candidates": list(model.candidates),
             "config": vars(args)}
-
-
-def rank_cap(args) -> int | None:
-    return None if args.approx_rank == -1 else args.approx_rank
 
 
 def main(argv=None):

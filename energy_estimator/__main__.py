@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from approx.settings import Emulation
 from energy_estimator.latency import measure_latency
 from energy_estimator.report import profile
 from energy_estimator.table import load_energy_table
@@ -52,7 +53,7 @@ def build_network(args: argparse.Namespace):
     genotype, _ = resolve(args.genotype, runs_dir=args.runs_dir)
     num_classes = args.num_classes or NUM_CLASSES[args.dataset]
     return network_of(genotype, args.init_channels, num_classes, args.layers, False,
-                      lut_dir=args.lut_dir)
+                      emulation=Emulation(args.lut_dir))
 
 
 def main(argv=None) -> int:

@@ -5,14 +5,13 @@ in the (sharded) evaluation; only rank 0 measures latency and writes."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 
-import approx
 import energy_estimator
 import genotypes
 import preflight
 import stl
+from approx.module import emulated_convs
 from runner.files import atomic_write_json
 from runner.skeleton import evaluate
 
@@ -77,36 +76,16 @@ def _tag(key: str) -> str:
     return "lr" if key == "lr" else f"train/{key}"
 
 
-def approximate_layers(model) -> list:
-    return [m for m in model.modules() if isinstance(m, approx.ApproxConv2d)]
-
-
-@contextlib.contextmanager
-def emulation(model, mode: str, multiplier=None):
-    """Temporarily run every approximate conv in `mode`, optionally on another multiplier."""
-    layers = approximate_layers(model)
-    saved = [(layer.mode, layer.multiplier) for layer in layers]
-    try:
-        for layer in layers:
-            layer.mode = mode
-            if multiplier is not None:
-                layer.multiplier = multiplier
-        yield
-    finally:
-        for layer, (mode_before, multiplier_before) in zip(layers, saved, strict=True):
-            layer.mode, layer.multiplier = mode_before, multiplier_before
-
-
 def final_accuracies(model, loader) -> dict:
     """Test accuracy with the real truth tables, the training surrogate, and exact int8."""
     accuracies = {"test_acc_surrogate": evaluate(model, loader, "test")["test_acc"]}
-    if not approximate_layers(model):
+    if not emulated_convs(model):
         accuracies["test_acc"] = accuracies["test_acc_exact_arith"] = accuracies[
             "test_acc_surrogate"]
         return accuracies
-    with emulation(model, "exact"):
+    with model.emulating(mode="exact"):
         accuracies["test_acc"] = evaluate(model, loader, "test")["test_acc"]
-    with emulation(model, "exact", approx.load_multiplier("exact")):
+    with model.emulating(mode="exact", multiplier="exact"):
         accuracies["test_acc_exact_arith"] = evaluate(model, loader, "test")["test_acc"]
     return accuracies
 

@@ -10,7 +10,6 @@ import torch
 import energy_estimator
 import genotypes
 from approx.fidelity import surrogate_lines, surrogate_summary
-from approx.module import float_forward
 from backbones.resnet import build_network
 from reporting import drawings
 from search.space import SearchSpace
@@ -28,11 +27,14 @@ def log_settings(run, config: dict, model, dataset) -> None:
                     f"uniform-alpha energy {model.reference_energy_uj():.3f} uJ/image")
 
 
-def log_surrogate(run, multipliers, rank_cap, lut_dir) -> None:
-    """Per multiplier, the rank of the search-time surrogate and its error against the
-    exact table (on a realistic conv), so that a capped surrogate is never silent."""
+def log_surrogate(run, multipliers, emulation) -> None:
+    """Per multiplier, the rank of the search-time surrogate (`emulation`'s rank cap) and its
+    error against the exact table (on a realistic conv), so that a capped surrogate is never
+    silent."""
     if run.write and multipliers:
-        for line in surrogate_lines(surrogate_summary(multipliers, rank_cap, lut_dir)):
+        summary = surrogate_summary(multipliers, emulation.rank_cap, emulation.lut_dir,
+                                    emulation.truncate_low_rank)
+        for line in surrogate_lines(summary):
             run.logger.info(f"search surrogate: {line}")
 
 
@@ -100,18 +102,18 @@ def _log_alphas(writer, model, epoch: int) -> None:
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
 
 
-def genotype_costs(genotype, args, num_classes: int, input_size: int) -> dict:
+def genotype_costs(genotype, args, num_classes: int, input_size: int, emulation) -> dict:
     """The derived genotype's network costed at the deployed size (the retrain network the
     budget is for) and at the search size: energy per image (total, arithmetic,
-    multiplications), params and MACs."""
+    multiplications), params and MACs; built in float mode in `emulation`'s library."""
     table = energy_estimator.load_energy_table(args.energy_table)
     sizes = {"deployed": (args.energy_channels, args.energy_layers, args.energy_image_size),
              "search": (args.init_channels, args.layers, input_size)}
     costs = {}
     for scale, (channels, layers, size) in sizes.items():
-        network = build_network(genotype, channels, num_classes, layers, False, args.lut_dir)
-        with float_forward():
-            report = energy_estimator.profile(network, (3, size, size), table)
+        network = build_network(genotype, channels, num_classes, layers, False,
+                                emulation=emulation.for_costing())
+        report = energy_estimator.profile(network, (3, size, size), table)
         costs[scale] = {"init_channels": channels, "layers": layers, "image_size": size,
                         "energy_uj": report.energy_uj, "arith_energy_uj": report.arith_energy_uj,
                         "mult_energy_uj": report.mult_energy_uj, "params": report.params,
@@ -140,7 +142,8 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
         run.logger.info(note)
     with torch.no_grad():
         expected_uj = float(model.expected_energy_uj())
-    costs = genotype_costs(genotype, args, dataset.num_classes, dataset.train.images.shape[-1])
+    costs = genotype_costs(genotype, args, dataset.num_classes, dataset.train.images.shape[-1],
+                           model.emulation)
     space = model.space if isinstance(model.space, SearchSpace) else None  # None: a backbone
     path = genotypes.save(
         genotype, run.path / genotypes.GENOTYPE_FILE,

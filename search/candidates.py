@@ -16,19 +16,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from approx import MixedApproxConv2d, MultiplierMixture
+from approx.settings import Emulation
 from genotypes import split_op_name
 from operations import OPS, build_op
 from search.space import SearchSpace
 
 
-def build_candidate(name, C, stride, space: SearchSpace, lut_dir):
-    """The op `name` on one edge, and its MultiplierMixture when its convs mix multipliers."""
+def build_candidate(name, C, stride, space: SearchSpace, emulation: Emulation):
+    """The op `name` on one edge, and its MultiplierMixture when its convs mix multipliers;
+    its emulated convs run as `emulation` says."""
     mixture = None
     if name in space.conv_ops:
-        mixture = MultiplierMixture(space.multipliers, lut_dir=lut_dir)
-        op = OPS[name](C, stride, False, functools.partial(MixedApproxConv2d, mixture=mixture))
+        mixture = MultiplierMixture(space.multipliers, lut_dir=emulation.lut_dir)
+        op = OPS[name](C, stride, False, functools.partial(MixedApproxConv2d, mixture=mixture,
+                                                           emulation=emulation))
     else:
-        op = build_op(name, C, stride, affine=False, lut_dir=lut_dir)
+        op = build_op(name, C, stride, affine=False, emulation=emulation)
     if isinstance(op, nn.AvgPool2d):
         op = ConvAvgPool2d(op.kernel_size, op.stride, op.padding)
     if "pool" in split_op_name(name)[0]:

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 import topology
-from approx.module import float_forward
+from approx.settings import DEFAULT_EMULATION, Emulation
 from energy_estimator.report import profile
 from energy_estimator.search_space import OpCost, SupernetCosts, objective_field
 from energy_estimator.table import EnergyTable, resolve_energy_table
@@ -33,16 +33,17 @@ from operations import build_op, cifar_stem, preprocess_ops
 def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: int,
                    steps: int = topology.STEPS, multiplier: int = topology.MULTIPLIER,
                    stem_multiplier: int = topology.STEM_MULTIPLIER, input_size: int = 32,
-                   lut_dir=None, energy_table: EnergyTable | str | None = None,
-                   objective: str = "total") -> SupernetCosts:
+                   energy_table: EnergyTable | str | None = None, objective: str = "total", *,
+                   emulation: Emulation = DEFAULT_EMULATION) -> SupernetCosts:
     """Per-edge, per-candidate energy tables and the fixed energy of the CIFAR network of
-    `layers` cells of C channels on `input_size` images (the size the energy is meant for).
+    `layers` cells of C channels on `input_size` images (the size the energy is meant for);
+    multipliers are resolved in `emulation`'s library.
     The RNG is forked: pricing builds (randomly initialised) blocks, and whether a block is
     built depends on the cache, which must not change what a seed gives."""
     field = objective_field(objective)
     table = resolve_energy_table(energy_table)
     candidates = tuple(candidates)
-    lut_dir = None if lut_dir is None else str(lut_dir)
+    costing = emulation.for_costing()
     layouts = topology.cell_layouts(C, layers, stem_multiplier * C, multiplier,
                                     input_size=input_size)
     shape = (topology.num_edges(steps), len(candidates))
@@ -54,7 +55,7 @@ def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: 
                 stride = topology.edge_stride(cell.reduction, source)
                 size = cell.edge_input_size(source)
                 for k, op_name in enumerate(candidates):
-                    cost = _op_cost(op_name, cell.C, stride, size, size, lut_dir, table)
+                    cost = _op_cost(op_name, cell.C, stride, size, size, costing, table)
                     costs[cell.reduction][edge, k] += getattr(cost, field)
         fixed_uj = sum(getattr(_block_cost(*block, table), field)
                        for block in _fixed_blocks(stem_multiplier * C, layouts, num_classes,
@@ -62,20 +63,21 @@ def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: 
     return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps, objective)
 
 
-def op_cost(op_name: str, C: int, stride: int, H: int, W: int, lut_dir=None,
+def op_cost(op_name: str, C: int, stride: int, H: int, W: int,
+            emulation: Emulation = DEFAULT_EMULATION,
             energy_table: EnergyTable | str | None = None) -> OpCost:
-    """Cost of `operations.build_op(op_name, C, stride, affine=False)` on a (1, C, H, W) input."""
+    """Cost of `operations.build_op(op_name, C, stride, affine=False)` on a (1, C, H, W) input
+    (its multipliers resolved in `emulation`'s library)."""
     table = resolve_energy_table(energy_table)
-    return _op_cost(op_name, C, stride, H, W, None if lut_dir is None else str(lut_dir), table)
+    return _op_cost(op_name, C, stride, H, W, emulation.for_costing(), table)
 
 
 @functools.lru_cache(maxsize=4096)
-def _op_cost(op_name, C, stride, H, W, lut_dir, table: EnergyTable) -> OpCost:
+def _op_cost(op_name, C, stride, H, W, costing: Emulation, table: EnergyTable) -> OpCost:
     """Costs depend on shapes and the multiplier's figures only, so approximate convolutions
-    profile through a float forward (`approx.module.float_forward`), not their emulation."""
-    with float_forward():
-        report = profile(build_op(op_name, C, stride, affine=False, lut_dir=lut_dir),
-                         (C, H, W), energy_table=table)
+    are built in float mode (`Emulation.for_costing`) and profiled without their emulation."""
+    report = profile(build_op(op_name, C, stride, affine=False, emulation=costing), (C, H, W),
+                     energy_table=table)
     return OpCost.from_report(report)
 
 
@@ -109,8 +111,8 @@ def _fixed_blocks(C_stem: int, layouts: list[topology.CellLayout], num_classes: 
 
 @functools.lru_cache(maxsize=1024)
 def _block_cost(builder, args: tuple, input_size: tuple, table: EnergyTable) -> OpCost:
-    with float_forward():
-        return OpCost.from_report(profile(builder(*args), input_size, energy_table=table))
+    """The cost of a fixed block (float32 convs only: no emulation to skip)."""
+    return OpCost.from_report(profile(builder(*args), input_size, energy_table=table))
 
 
 # --- reading the tables -------------------------------------------------------------------

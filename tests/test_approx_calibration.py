@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from approx import ApproxConv2d, MixedApproxConv2d, MultiplierMixture, approx_conv2d
+from approx import ApproxConv2d, Emulation, MixedApproxConv2d, MultiplierMixture, approx_conv2d
 from approx.module import OBSERVER_MOMENTUM
 from approx.sharing import share, shared_codes
 
@@ -56,10 +56,10 @@ def small_net(kind: str, mode: str) -> nn.Module:
         mixture = MultiplierMixture(["exact", "drum4", "mitchell", "float"])
         mixture.weights = torch.softmax(torch.randn(4), 0)
         conv = lambda c_in, c_out, **k: MixedApproxConv2d(  # noqa: E731
-            c_in, c_out, 3, padding=1, mixture=mixture, mode=mode, **k)
+            c_in, c_out, 3, padding=1, mixture=mixture, emulation=Emulation(mode=mode), **k)
     else:
         conv = lambda c_in, c_out, **k: ApproxConv2d(  # noqa: E731
-            c_in, c_out, 3, padding=1, multiplier="mitchell", mode=mode, **k)
+            c_in, c_out, 3, padding=1, multiplier="mitchell", emulation=Emulation(mode=mode), **k)
     return nn.Sequential(conv(3, 8), nn.BatchNorm2d(8), nn.ReLU(), conv(8, 8, groups=8),
                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
 

@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from approx import ApproxConv2d, Multiplier, approx_conv2d, load_multiplier, set_emulation_mode
+from approx import ApproxConv2d, Emulation, Multiplier, approx_conv2d, emulating, load_multiplier
 from approx.lowrank import default_rank, relative_residuals, true_rank
-from approx.module import cap_emulation_rank
 from approx.reference import gather_conv2d
 
 SHARED_LUTS = Path(__file__).resolve().parents[2] / "shared" / "evoapprox" / "luts"
@@ -152,11 +151,14 @@ def test_module_wrapper_and_mode_switch():
     assert model[0].mode == "lowrank" and "trunc6" in repr(model)
     x = torch.randn(2, 3, 8, 8)
     fast = model(x)
-    assert set_emulation_mode(model, "exact") == 2 and model[2].mode == "exact"
-    exact = model(x)
+    with emulating(model, mode="exact") as switched:
+        assert switched == 2 and model[2].mode == "exact"
+        exact = model(x)
+    assert model[2].mode == "lowrank"  # restored on exit
     assert (fast - exact).norm() / exact.norm() < 0.05
-    with pytest.raises(ValueError, match="mode="):
-        set_emulation_mode(model, "fast")
+    with pytest.raises(ValueError, match="mode="), emulating(model, mode="fast"):
+        pass
+    assert model[0].mode == "lowrank"
 
 
 def test_zero_tensors_give_zero_output():
@@ -200,19 +202,22 @@ def test_lowrank_keeps_channels_last():
                                                   groups=6))
 
 
+def capped(rank_cap, truncate_low_rank=False) -> list:
+    """The ranks of three convs built with a search rank cap."""
+    emulation = Emulation(rank_cap=rank_cap, truncate_low_rank=truncate_low_rank)
+    model = nn.Sequential(*(ApproxConv2d(2, 2, 1, multiplier=name, emulation=emulation)
+                            for name in ("drum4", "mitchell", "trunc8")))  # ranks 2, 3 and 8
+    return [m.rank for m in model]
+
+
 def test_rank_cap_keeps_exactly_low_rank_designs_and_caps_the_others():
-    model = nn.Sequential(ApproxConv2d(2, 2, 1, multiplier="drum4"),
-                          ApproxConv2d(2, 2, 1, multiplier="mitchell"),
-                          ApproxConv2d(2, 2, 1, multiplier="trunc8"))  # ranks 2, 3 and 8
-    assert cap_emulation_rank(model, 1) == 3 and [m.rank for m in model] == [2, 1, 8]
-    cap_emulation_rank(model, 2)
-    assert [m.rank for m in model] == [2, 2, 8]
-    cap_emulation_rank(model, 1, truncate_low_rank=True)  # only when explicitly asked
-    assert [m.rank for m in model] == [1, 1, 1]
-    cap_emulation_rank(model, None)
-    assert [m.rank for m in model] == [None, None, None]
+    assert capped(1) == [2, 1, 8]
+    assert capped(2) == [2, 2, 8]
+    assert capped(1, truncate_low_rank=True) == [1, 1, 1]  # only when explicitly asked
+    assert capped(None) == [None, None, None]
     with pytest.raises(ValueError, match="rank cap -1"):
-        cap_emulation_rank(model, -1)
+        Emulation(rank_cap=-1)
+    assert Emulation.for_search(None, -1).rank_cap is None  # --approx_rank -1: no cap
 
 
 @pytest.mark.parametrize("mode", ["exact", "lowrank"])

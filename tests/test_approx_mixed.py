@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from approx import (
     ApproxConv2d,
+    Emulation,
     MixedApproxConv2d,
     MultiplierMixture,
     approx_conv2d,
@@ -90,8 +91,10 @@ def test_input_and_weight_gradients_are_the_weighted_straight_through_ones():
 def test_one_hot_weights_reproduce_approx_conv2d(mode):
     torch.manual_seed(0)
     mixture = MultiplierMixture(["exact", "drum4", "mitchell"])
-    mixed = MixedApproxConv2d(4, 4, 3, padding=1, groups=2, mixture=mixture, mode=mode)
-    plain = ApproxConv2d(4, 4, 3, padding=1, groups=2, multiplier="mitchell", mode=mode)
+    emulation = Emulation(mode=mode)
+    mixed = MixedApproxConv2d(4, 4, 3, padding=1, groups=2, mixture=mixture, emulation=emulation)
+    plain = ApproxConv2d(4, 4, 3, padding=1, groups=2, multiplier="mitchell",
+                         emulation=emulation)
     plain.weight.data.copy_(mixed.weight.data)
     mixture.weights = torch.tensor([0.0, 0.0, 1.0])
     x = torch.relu(torch.randn(2, 4, 6, 6))

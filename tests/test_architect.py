@@ -15,8 +15,8 @@ from architect import (
     NonFiniteLossError,
     finite_difference_hvp,
 )
+from kernels.lean import set_lean
 from model_search import Network
-from operations import set_lean
 
 BATCH, NUM_CLASSES = 4, 3
 

@@ -12,7 +12,7 @@ import energy_estimator
 import genotypes
 import train
 import train_search
-from approx.module import float_forward
+from approx import Emulation
 from architect import Architect
 from backbones import BackboneError, from_dict, named
 from backbones.costs import ResNetSpace
@@ -67,9 +67,12 @@ def test_names_files_and_errors():
     assert with_multiplier(named("resnet8"), "exact") == named("resnet8@exact")
 
 
+COSTING = Emulation(mode="float")  # profiled without the emulation's cost
+
+
 def profiled_uj(genotype) -> float:
-    with float_forward():
-        return energy_estimator.profile(ResNetCIFAR(genotype, 10), (3, 32, 32)).energy_uj
+    network = ResNetCIFAR(genotype, 10, emulation=COSTING)
+    return energy_estimator.profile(network, (3, 32, 32)).energy_uj
 
 
 @pytest.mark.parametrize("shortcut,granularity", [("A", "layer"), ("B", "stage")])
@@ -117,8 +120,7 @@ def test_energy_report_lists_the_multiplier_of_every_layer(tmp_path, capsys):
     genotype = named("resnet8")
     multipliers = ["exact", "bam4_4", "float", "trunc6", "exact", "bam4_4", "float"]
     genotype = from_dict({**genotype.to_dict(), "multipliers": multipliers})
-    with float_forward():
-        report = energy_estimator.profile(ResNetCIFAR(genotype, 10), (3, 32, 32))
+    report = energy_estimator.profile(ResNetCIFAR(genotype, 10, emulation=COSTING), (3, 32, 32))
     rows = {row.name: row.multiplier for row in report.layers}
     labels = {"exact": "int8 exact", "float": "float32"}
     for layer, multiplier in zip(genotype.layers(), multipliers, strict=True):

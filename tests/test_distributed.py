@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import architect
-import operations
 import train
 import train_search
+from kernels import lean
 from reporting import retrain_report, search_report
 
 SEARCH = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
@@ -103,7 +103,7 @@ def worker(rank: int, world_size: int, phases: list, out_dir: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
                       MASTER_ADDR="127.0.0.1")
     _BatchNorm.forward = frozen_batch_norm
-    operations.LeanBatchNorm2d.lean = False  # its own forward would bypass the frozen one
+    lean.LeanBatchNorm2d.lean = False  # its own forward would bypass the frozen one
     capture = Capture()
     results = [run_phase(phase, capture, rank) for phase in phases]
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
@@ -141,7 +141,7 @@ def single_process_runs(tmp: Path) -> dict:
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(_BatchNorm, "forward", frozen_batch_norm)
-            patch.setattr(operations.LeanBatchNorm2d, "lean", False)
+            patch.setattr(lean.LeanBatchNorm2d, "lean", False)
             return {name: run_phase({"program": program, "argv": argv, "port": 0}, capture, 0)
                     for name, (program, argv) in runs.items()}
     finally:

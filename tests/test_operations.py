@@ -3,8 +3,10 @@
 import pytest
 import torch
 
+import kernels.lean
 import operations
 from genotypes import CONV_PRIMITIVES, PRIMITIVES
+from kernels.convgrad import memory_format_of
 from operations import OperationError, build_op, candidate_ops
 
 
@@ -67,7 +69,7 @@ def test_lean_batch_norm_matches_batch_norm(channels, channels_last):
     plain = torch.nn.BatchNorm2d(channels, affine=False).double()
     lean = operations.make_lean(torch.nn.Sequential(
         torch.nn.BatchNorm2d(channels, affine=False))).double()[0]
-    assert isinstance(lean, operations.LeanBatchNorm2d)
+    assert isinstance(lean, kernels.lean.LeanBatchNorm2d)
     grad_y = torch.randn(x.shape, dtype=torch.float64)
     outputs = []
     for layer in (plain, lean):
@@ -78,7 +80,7 @@ def test_lean_batch_norm_matches_batch_norm(channels, channels_last):
     torch.testing.assert_close(y, y_ref)
     torch.testing.assert_close(grad, grad_ref)
     torch.testing.assert_close(var, var_ref)
-    assert y.is_contiguous(memory_format=operations.memory_format_of(x))
+    assert y.is_contiguous(memory_format=memory_format_of(x))
 
 
 @pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (1, 1)])
@@ -94,7 +96,7 @@ def test_lean_max_pool_matches_max_pool(kernel, stride, channels, channels_last)
     padding = kernel // 2
     results = []
     for layer in (torch.nn.MaxPool2d(kernel, stride, padding),
-                  operations.LeanMaxPool2d(kernel, stride, padding)):
+                  kernels.lean.LeanMaxPool2d(kernel, stride, padding)):
         x_in = x.clone().requires_grad_()
         y = layer(x_in)
         results.append((y, torch.autograd.grad(y, x_in, grad_y)[0]))

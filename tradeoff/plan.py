@@ -154,9 +154,10 @@ def searched_runs(args, sweep_dir, tag, multipliers, flags) -> list[SubRun]:
 
 def random_runs(args, sweep_dir, suffix, multipliers) -> list[SubRun]:
     import operations
+    from approx.settings import Emulation
 
     primitives = [p.strip() for p in args.primitives.split(",") if p.strip()]
-    candidates = operations.candidate_ops(primitives, (), args.lut_dir)
+    candidates = operations.candidate_ops(primitives, (), Emulation(args.lut_dir))
     space = list(dict.fromkeys(["exact", *multipliers])) if multipliers else []
     return [file_run(args, sweep_dir, f"baseline-random-s{seed}{suffix}", "random",
                      make={"random": candidates, "multipliers": space, "seed": seed,
