@@ -4,31 +4,33 @@ as the layer they replace, with less memory saved for backward or a faster CPU k
 The supernet's cells are built with the plain layers and swapped to these by `make_lean`
 (through `operations.make_lean`, which names the SepConv blocks to fuse); `set_lean(module,
 False)` switches them back, e.g. for a double backward (create_graph=True), which they refuse
-with a clear error. What each replaces, why, and what it gained (figures from README.md,
-"Search speed and memory", and the commits that introduced them; one search step = DARTS
-standard config, first order, batch 64, 2 threads on a 2-core AMD EPYC Zen 4):
+with a clear error. What each replaces, why, and what it gained (one search step: the DARTS
+standard config, first order, batch 64, 2 threads on a 2-core AMD EPYC Zen 4; figures from
+README.md "Search speed and memory" or the commit that introduced the layer):
 
 - `LeadingReLU` (mixin of the ops that open with a ReLU): `after_relu(relu_x)` runs the rest
   of the op, so a supernet computes one ReLU per cell state, shared by all ops reading it,
-  instead of one per op. Part of the 2026-11-21 speed series (no separate figure).
+  instead of one per op (part of the 2026-11-21 speed series, no separate figure).
 - `LeanBatchNorm2d` replaces training-mode `nn.BatchNorm2d(affine=False)`: it saves its output
-  instead of its input (the convolution output before it is freed at once). Memory; no
-  separate figure recorded (2026-11-21). A channels-last map of at most FEW_CHANNELS channels
-  (a PC-DARTS slice) runs through the NCHW kernel on the CPU: 3-6x faster at 4 channels, the
-  PC-DARTS step 6.2 -> 3.9 s together with dense channel slices (2026-11-21).
-- `LeanMaxPool2d` replaces `nn.MaxPool2d`: no int64 argmax indices kept (twice a float
+  instead of its input, so the convolution output before it is freed at once (memory; no
+  separate figure, commit bebef2f, 2026-11-21). A channels-last map of at most FEW_CHANNELS
+  channels (a PC-DARTS slice) runs through the NCHW kernel on the CPU: 3-6x faster at 4
+  channels (README), the PC-DARTS step 6.2 -> 3.9 s together with dense channel slices
+  (commit be01f27, 2026-11-21).
+- `LeanMaxPool2d` replaces `nn.MaxPool2d`: it keeps no int64 argmax indices (twice a float
   tensor's size); backward recomputes them. Its stride-1 CPU forward is a pass of row maxima
-  then column maxima: 1.4-20x faster than aten's on channels-last CPU maps (2026-11-21).
+  then column maxima, 1.4-20x faster than aten's on channels-last CPU maps (commit 48560eb,
+  2026-11-21).
 - `LeanConv2d` replaces a bias-free float depthwise conv: its backward is
   `kernels.convgrad.conv2d_backward` (oneDNN's depthwise backward is 10-40x slower than its
-  forward for 5x5, dilated and strided-dilated kernels). With `relu_input` it convolves
-  relu(x) but saves x; `make_lean` fuses so the ReLU + depthwise conv opening each SepConv's
-  second half, which then keeps the BatchNorm output it reads instead of the ReLU's: peak
-  memory 5.52 -> 4.99 GiB (2026-11-21).
+  forward for 5x5, dilated and strided-dilated kernels; README). With `relu_input` it
+  convolves relu(x) but saves x: `make_lean` so fuses the ReLU + depthwise conv that opens the
+  second half of each SepConv, which then keeps the BatchNorm output it reads instead of the
+  ReLU's output: peak RSS 5.52 -> 4.99 GiB (commit 46835bb, 2026-11-21; README: 5.5 -> 5.0).
 - `StridedPointwiseConv2d` replaces a strided 1x1 `nn.Conv2d`: on a CPU channels-last map of
   few channels it convolves the subsampled map with stride 1. A correctness workaround (oneDNN's
   AVX2 weight gradient corrupts memory there, see kernels/convgrad.py), as fast or faster
-  (2026-12-01).
+  (commit c165a81, 2026-12-01).
 
 Devices: tuned on the CPU (oneDNN). On CUDA the layers run too (tests/test_cuda.py checks the
 supernet's gradients there against the CPU's): the memory savings hold on any device, while
