@@ -4,9 +4,10 @@ as the layer they replace, with less memory saved for backward or a faster CPU k
 The supernet's cells are built with the plain layers and swapped to these by `make_lean`
 (through `operations.make_lean`, which names the SepConv blocks to fuse); `set_lean(module,
 False)` switches them back, e.g. for a double backward (create_graph=True), which they refuse
-with a clear error. What each replaces, why, and what it gained (one search step: the DARTS
-standard config, first order, batch 64, 2 threads on a 2-core AMD EPYC Zen 4; figures from
-README.md "Search speed and memory" or the commit that introduced the layer):
+with a clear error (`ConvAvgPool2d` is put in by search/candidates.py). What each replaces,
+why, and what it gained (one search step: the DARTS standard config, first order, batch 64, 2
+threads on a 2-core AMD EPYC Zen 4; figures from README.md "Search speed and memory", from
+docs/search_step.md, or from the commit that introduced the layer):
 
 - `LeadingReLU` (mixin of the ops that open with a ReLU): `after_relu(relu_x)` runs the rest
   of the op, so a supernet computes one ReLU per cell state, shared by all ops reading it,
@@ -27,6 +28,10 @@ README.md "Search speed and memory" or the commit that introduced the layer):
   convolves relu(x) but saves x: `make_lean` so fuses the ReLU + depthwise conv that opens the
   second half of each SepConv, which then keeps the BatchNorm output it reads instead of the
   ReLU's output: peak RSS 5.52 -> 4.99 GiB (commit 46835bb, 2026-11-21; README: 5.5 -> 5.0).
+- `ConvAvgPool2d` replaces the search cell's `nn.AvgPool2d(count_include_pad=False)`: on the
+  CPU a depthwise box-filter convolution divided by the count of real pixels (the same values
+  up to float rounding), whose oneDNN forward and input gradient run ~10x faster than aten's
+  avg_pool2d backward (commit c98a732, 2026-11-21).
 - `StridedPointwiseConv2d` replaces a strided 1x1 `nn.Conv2d`: on a CPU channels-last map of
   few channels it convolves the subsampled map with stride 1. A correctness workaround (oneDNN's
   AVX2 weight gradient corrupts memory there, see kernels/convgrad.py), as fast or faster
@@ -34,9 +39,9 @@ README.md "Search speed and memory" or the commit that introduced the layer):
 
 Devices: tuned on the CPU (oneDNN). On CUDA the layers run too (tests/test_cuda.py checks the
 supernet's gradients there against the CPU's): the memory savings hold on any device, while
-every CPU-kernel rewrite (NCHW round trip, separable max pooling, convgrad's backward, the
-subsampled 1x1) checks `device.type == "cpu"` and leaves other devices on aten's kernels. No
-gain was measured on a GPU.
+every CPU-kernel rewrite (NCHW round trip, separable max pooling, box-filter average pooling,
+convgrad's backward, the subsampled 1x1) checks `device.type == "cpu"` and leaves other
+devices on aten's kernels. No gain was measured on a GPU.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from collections.abc import Iterable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from kernels.convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 
@@ -298,3 +304,23 @@ def set_lean(module: nn.Module, enabled: bool) -> int:
     for layer in layers:
         layer.lean = enabled
     return len(layers)
+
+
+class ConvAvgPool2d(nn.AvgPool2d):
+    """avg_pool (count_include_pad=False) as a depthwise box-filter convolution divided by the
+    count of real pixels: the same values up to float rounding, but oneDNN's depthwise
+    convolution and its input gradient run ~10x faster than aten's avg_pool2d backward on the
+    CPU (elsewhere aten's avg_pool2d runs)."""
+
+    def __init__(self, kernel_size, stride, padding):
+        super().__init__(kernel_size, stride, padding, count_include_pad=False)
+
+    def forward(self, x):
+        if x.device.type != "cpu":
+            return super().forward(x)
+        kernel = torch.ones(x.shape[1], 1, self.kernel_size, self.kernel_size,
+                            device=x.device, dtype=x.dtype)
+        sums = F.conv2d(x, kernel, stride=self.stride, padding=self.padding, groups=x.shape[1])
+        counts = F.conv2d(torch.ones_like(x[:1, :1]), kernel[:1], stride=self.stride,
+                          padding=self.padding)
+        return sums / counts
