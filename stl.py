@@ -48,24 +48,11 @@ from pathlib import Path
 
 from runner.errors import EXIT_FAILED, EXIT_OK, exit_status
 from runner.files import json_float, json_safe
-from temporal.formulas import (
-    Always,
-    And,
-    Const,
-    Context,
-    Eventually,
-    Formula,
-    Implies,
-    Not,
-    Or,
-    Predicate,
-    Until,
-    evaluation_context,
-)
+from temporal.formulas import And, Context, Formula, evaluation_context
 from temporal.parser import STLSyntaxError, parse
 
-__all__ = ["Always", "And", "Clause", "Const", "Eventually", "Formula", "Implies", "Not", "Or",
-           "Predicate", "STLSyntaxError", "Until", "Verdict", "explain", "load_trace", "parse",
+# the formula classes themselves (Predicate, Always, Until, ...) are in temporal.formulas
+__all__ = ["Clause", "Formula", "STLSyntaxError", "Verdict", "explain", "load_trace", "parse",
            "robustness", "robustness_signal", "trace_from_history"]
 
 
