@@ -4,6 +4,8 @@ the uniform baselines put each multiplier of the set on every conv of the publis
 import sys
 from pathlib import Path
 
+import pytest
+
 import genotypes
 from genotypes import split_op_name
 
@@ -43,3 +45,14 @@ def test_uniform_baselines_cover_every_multiplier_on_every_conv():
         multiplier = entry["name"].split("@")[1]
         for op, on in ops_of(entry["genotype"]):
             assert on == (multiplier if op in genotypes.CONV_PRIMITIVES else None)
+
+
+def test_a_benchmark_directory_keeps_its_recipe(tmp_path):
+    first = search_quality.parse_args(["--out", str(tmp_path), "--retrain_n_train", "6000"])
+    search_quality.check_recipe(first, tmp_path)
+    search_quality.check_recipe(search_quality.parse_args(
+        ["--out", str(tmp_path), "--retrain_n_train", "6000", "--energy_weights", "2",
+         "--groups", "searched"]), tmp_path)  # weights and groups may differ per process
+    other = search_quality.parse_args(["--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="retrain_n_train 6000"):
+        search_quality.check_recipe(other, tmp_path)
