@@ -183,6 +183,7 @@ def summarise(args, out: Path, entries: list[dict]) -> dict:
         mean = sum(accs) / len(accs)
         std = math.sqrt(sum((a - mean) ** 2 for a in accs) / max(len(accs) - 1, 1))
         rows.append({"name": entry["name"], "group": entry["group"], "seeds": len(accs),
+                     "test_acc_by_seed": accs,
                      "test_acc_mean": mean, "test_acc_std": std,
                      "test_acc_min": min(accs), "test_acc_max": max(accs),
                      "energy_uj": results[0]["energy_uj"],
@@ -196,8 +197,14 @@ def summarise(args, out: Path, entries: list[dict]) -> dict:
     fronts = {}
     for group in GROUPS:
         members = [(r["energy_uj"], r["test_acc_mean"]) for r in rows if r["group"] == group]
+        by_seed = [[(r["energy_uj"], r["test_acc_by_seed"][seed]) for r in rows
+                    if r["group"] == group and len(r["test_acc_by_seed"]) > seed]
+                   for seed in range(args.seeds)]
         fronts[group] = {"genotypes": len(members),
-                         "hypervolume": hypervolume(members, reference) if members else None}
+                         "hypervolume": hypervolume(members, reference) if members else None,
+                         # the same front from each seed's retrains alone: the HV's spread
+                         "hypervolume_by_seed": [hypervolume(points, reference) if points
+                                                 else None for points in by_seed]}
     return {"rows": rows, "reference": reference, "fronts": fronts}
 
 

@@ -1,6 +1,7 @@
 """bench/search_quality.py's plan: the random genotypes come from the searches' own space and
 the uniform baselines put each multiplier of the set on every conv of the published cell."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -56,3 +57,19 @@ def test_a_benchmark_directory_keeps_its_recipe(tmp_path):
     other = search_quality.parse_args(["--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="retrain_n_train 6000"):
         search_quality.check_recipe(other, tmp_path)
+
+
+def test_summary_gives_each_front_a_hypervolume_per_seed(tmp_path):
+    args = search_quality.parse_args(["--out", str(tmp_path), "--random", "1"])
+    entries = [e for e in search_quality.plan(args, tmp_path) if e["name"] == "random-s1"]
+    for seed, acc in ((1, 0.5), (2, 0.7)):
+        run = tmp_path / "retrain" / f"random-s1-seed{seed}"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps(
+            {"test_acc": acc, "energy_uj": 10.0, "energy_arith_uj": 4.0, "genotype": {}}))
+    summary = search_quality.summarise(args, tmp_path, entries)
+    reference_energy = summary["reference"][0]
+    front = summary["fronts"]["random"]
+    assert front["hypervolume"] == pytest.approx((reference_energy - 10.0) * 0.6)
+    assert front["hypervolume_by_seed"] == pytest.approx(
+        [(reference_energy - 10.0) * 0.5, (reference_energy - 10.0) * 0.7])
