@@ -174,16 +174,17 @@ def run_job(args, out: Path, kind: str, entry: dict, seed) -> None:
 def summarise(args, out: Path, entries: list[dict]) -> dict:
     rows = []
     for entry in entries:
-        results = [json.loads(path.read_text()) for seed in range(1, args.seeds + 1)
+        by_seed = {seed: json.loads(path.read_text()) for seed in range(1, args.seeds + 1)
                    if (path := out / "retrain" / f"{entry['name']}-seed{seed}"
-                       / "results.json").is_file()]
-        if not results:
+                       / "results.json").is_file()}
+        if not by_seed:
             continue
+        results = list(by_seed.values())
         accs = [r["test_acc"] for r in results]
         mean = sum(accs) / len(accs)
         std = math.sqrt(sum((a - mean) ** 2 for a in accs) / max(len(accs) - 1, 1))
         rows.append({"name": entry["name"], "group": entry["group"], "seeds": len(accs),
-                     "test_acc_by_seed": accs,
+                     "test_acc_by_seed": {seed: r["test_acc"] for seed, r in by_seed.items()},
                      "test_acc_mean": mean, "test_acc_std": std,
                      "test_acc_min": min(accs), "test_acc_max": max(accs),
                      "energy_uj": results[0]["energy_uj"],
@@ -198,8 +199,8 @@ def summarise(args, out: Path, entries: list[dict]) -> dict:
     for group in GROUPS:
         members = [(r["energy_uj"], r["test_acc_mean"]) for r in rows if r["group"] == group]
         by_seed = [[(r["energy_uj"], r["test_acc_by_seed"][seed]) for r in rows
-                    if r["group"] == group and len(r["test_acc_by_seed"]) > seed]
-                   for seed in range(args.seeds)]
+                    if r["group"] == group and seed in r["test_acc_by_seed"]]
+                   for seed in range(1, args.seeds + 1)]
         fronts[group] = {"genotypes": len(members),
                          "hypervolume": hypervolume(members, reference) if members else None,
                          # the same front from each seed's retrains alone: the HV's spread

@@ -73,3 +73,16 @@ def test_summary_gives_each_front_a_hypervolume_per_seed(tmp_path):
     assert front["hypervolume"] == pytest.approx((reference_energy - 10.0) * 0.6)
     assert front["hypervolume_by_seed"] == pytest.approx(
         [(reference_energy - 10.0) * 0.5, (reference_energy - 10.0) * 0.7])
+
+
+def test_a_missing_seed_leaves_the_other_seeds_front_in_place(tmp_path):
+    args = search_quality.parse_args(["--out", str(tmp_path), "--random", "1"])
+    entries = [e for e in search_quality.plan(args, tmp_path) if e["name"] == "random-s1"]
+    run = tmp_path / "retrain" / "random-s1-seed2"  # seed 1 not run (yet)
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(
+        {"test_acc": 0.7, "energy_uj": 10.0, "energy_arith_uj": 4.0, "genotype": {}}))
+    summary = search_quality.summarise(args, tmp_path, entries)
+    reference_energy = summary["reference"][0]
+    first, second = summary["fronts"]["random"]["hypervolume_by_seed"]
+    assert first is None and second == pytest.approx((reference_energy - 10.0) * 0.7)
