@@ -34,8 +34,8 @@ from runner.errors import NonFiniteLossError  # one class for every non-finite l
 
 ENERGY_LOSSES = ("linear", "log", "hinge")
 FD_EPS_SCALE = 0.01  # eps = FD_EPS_SCALE / ||v||, as in DARTS
-__all__ = ["Architect", "BudgetController", "EnergyLoss", "NonFiniteLossError",
-           "finite_difference_hvp", "ENERGY_LOSSES"]
+__all__ = ["Architect", "BudgetController", "EnergyLoss", "EnergySettings",
+           "NonFiniteLossError", "finite_difference_hvp", "ENERGY_LOSSES"]
 
 
 @dataclass
@@ -119,21 +119,33 @@ class BudgetController:
         self.value = float(state["value"])
 
 
-class Architect:
-    """Owns the alpha optimiser (Adam, betas (0.5, 0.999)) and computes the arch step."""
+@dataclass(frozen=True)
+class EnergySettings:
+    """The energy term's form (`loss`: linear, log or hinge), its budget B in µJ per image
+    (hinge, controller) and its budget control (None, 'pi' or a BudgetController)."""
 
-    def __init__(self, model, arch_learning_rate=3e-4, arch_weight_decay=1e-3,
-                 energy_weight=0.0, energy_loss="linear", energy_budget_uj=None,
-                 budget_control=None, momentum=0.9, weight_decay=3e-4, reduce_gradients=None):
+    loss: str = "linear"
+    budget_uj: float | None = None
+    control: str | BudgetController | None = None
+
+
+class Architect:
+    """Owns the alpha optimiser (Adam, betas (0.5, 0.999)) and computes the arch step.
+    `energy_weight`: lambda (the controller's start value under budget control); `momentum`
+    and `weight_decay`: the weight optimiser's, for the second-order virtual step;
+    `reduce_gradients`: applied to every gradient list of a step (e.g. the mean over
+    data-parallel ranks)."""
+
+    def __init__(self, model, energy_weight=0.0, energy: EnergySettings = EnergySettings(), *,
+                 arch_learning_rate=3e-4, arch_weight_decay=1e-3, momentum=0.9,
+                 weight_decay=3e-4, reduce_gradients=None):
         self.model = model
-        # applied to every gradient list of a step (e.g. the mean over data-parallel ranks)
         self.reduce_gradients = reduce_gradients or (lambda grads: grads)
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.energy_weight = float(energy_weight)
-        self.energy_loss = EnergyLoss(energy_loss, model.reference_energy_uj(), energy_budget_uj)
-        self.controller = _make_controller(budget_control, energy_budget_uj, energy_weight,
-                                           energy_loss)
+        self.energy_loss = EnergyLoss(energy.loss, model.reference_energy_uj(), energy.budget_uj)
+        self.controller = _make_controller(energy, energy_weight)
         self.feasible = None  # the last under-budget derived genotype (controlled search)
         self.optimizer = torch.optim.Adam(model.alphas(), lr=arch_learning_rate,
                                           betas=(0.5, 0.999), weight_decay=arch_weight_decay)
@@ -236,16 +248,16 @@ class Architect:
             self.controller.load_state_dict(state["controller"])
 
 
-def _make_controller(budget_control, budget_uj, energy_weight, energy_loss):
-    if budget_control is None or isinstance(budget_control, BudgetController):
-        return budget_control
-    if budget_control != "pi":
-        raise ValueError(f"unknown budget control '{budget_control}'; use None or 'pi'")
-    if energy_loss == "hinge":
+def _make_controller(energy: EnergySettings, energy_weight):
+    if energy.control is None or isinstance(energy.control, BudgetController):
+        return energy.control
+    if energy.control != "pi":
+        raise ValueError(f"unknown budget control '{energy.control}'; use None or 'pi'")
+    if energy.loss == "hinge":
         raise ValueError("budget control 'pi' needs --energy_loss linear or log: the hinge "
                          "has no gradient once E(alpha) < budget, while the derived genotype "
                          "may still be over it")
-    return BudgetController(budget_uj, lambda0=energy_weight)
+    return BudgetController(energy.budget_uj, lambda0=energy_weight)
 
 
 def _grads_or_zeros(output, inputs):

@@ -1,17 +1,21 @@
-"""The DARTS supernet: MixedOp, search cell, and the Network holding the architecture weights.
+"""The DARTS supernet: MixedOp, search cell, and the Network computing with given weights.
 
-`Network(C, num_classes, layers, criterion, ...)` keeps the DARTS signature. Its two alpha
-tables (`alphas_normal`, `alphas_reduce`, shape [num_edges, num_candidates]) are kept apart
-from the network weights: `weights()` yields the weights only, `alphas()` the two tables.
-The candidate set may hold approximate variants (`sep_conv_3x3@mul8u_197B`); each candidate's
-energy per image on each edge comes from the cost tables the network receives (`costs`, built by
-`search.cost_tables.supernet_costs`), so `expected_energy_uj()` is a cheap differentiable
-function of the alphas. The cell layout and the edge indexing are `topology`'s (DARTS's).
+`Network(C, num_classes, layers, criterion, ...)` keeps the DARTS signature; `forward(x,
+weights)` takes the architecture weights in, as pt.darts's controller passes them. The alpha
+tables, their weights and the derived genotype are its `architecture`'s
+(search/architecture.py), the expected and genotype energy its `energy` model's
+(search/energy_model.py, cost tables priced on the network `train.py` builds); the network
+keeps DARTS's `alphas()`/`weights()` split and reads those two for the architect. The
+candidate set may hold approximate variants (`sep_conv_3x3@mul8u_197B`) or, in the factorised
+space, a multiplier mixture per conv op. The cell layout and the edge indexing are
+`topology`'s (DARTS's).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -19,15 +23,28 @@ import torch.nn.functional as F
 
 import topology
 from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
+from approx.mixed import weighted_mixtures
 from approx.sharing import share, shared_codes
 from genotypes import Genotype
 from kernels.convgrad import memory_format_of
 from operations import LeadingReLU, cifar_stem, make_lean, preprocess_ops
 from search import cost_tables
+from search.architecture import Architecture, CellWeights
 from search.candidates import build_candidate
+from search.energy_model import SupernetEnergy
 from search.params import AlphaWeightSplit
 from search.space import NONE_OP, SearchSpace
 from topology import num_edges  # noqa: F401  (re-exported: part of the interface)
+
+
+class StateInputs(NamedTuple):
+    """A cell state as the ops on its edges read it: the state `x`, its PC-DARTS channel part
+    (None without partial channels) and the ReLU of the part or the state, shared by every
+    op starting with a ReLU (None when no op does)."""
+
+    x: torch.Tensor
+    part: torch.Tensor | None = None
+    relu: torch.Tensor | None = None
 
 
 class MixedOp(nn.Module):
@@ -35,9 +52,9 @@ class MixedOp(nn.Module):
 
     The `none` op is not run: its output is zero, so its term `w * 0` adds nothing to the
     sum or to any gradient (its weight still enters the softmax, which is computed outside).
-    Ops starting with a ReLU read `x_relu` (one ReLU shared by every op reading `x`), and the
-    terms are accumulated in place into `out` (a node's running sum) by `addcmul_`, which
-    saves only what backward needs: no per-op product tensor is allocated.
+    Ops starting with a ReLU read the state's shared ReLU, and the terms are accumulated in
+    place into `out` (a node's running sum) by `addcmul_`, which saves only what backward
+    needs: no per-op product tensor is allocated.
     """
 
     def __init__(self, C, stride, space, emulation: Emulation = DEFAULT_EMULATION,
@@ -58,44 +75,40 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(ops)
         self._active = [k for k, name in enumerate(self.candidates) if name != NONE_OP]
         self.needs_relu = any(isinstance(self._ops[k], LeadingReLU) for k in self._active)
-        # conv op k reads row `_mixture_rows[k]` of the edge's multiplier weights
-        self._mixture_rows = {k: row for row, k in enumerate(self._mixtures)}
 
-    def forward(self, x, weights, x_relu=None, out=None, edge_weight=None, x_part=None,
-                multiplier_weights=None):
-        """sum_k weights[k] * op_k(x) (times `edge_weight`), added to `out` in place if given.
+    def forward(self, x, weights, out=None):
+        """sum_k w_k op_k(x), added to `out` in place if given. `x`: a tensor or a state's
+        `StateInputs`; `weights`: the op weights [ops], or one edge's `CellWeights` (op
+        weights, PC-DARTS edge weight scaling the sum, multiplier weights [conv ops,
+        multipliers] that conv op k's multiplier mixture reads from row k)."""
+        state = x if isinstance(x, StateInputs) else StateInputs(x)
+        edge = weights if isinstance(weights, CellWeights) else CellWeights(weights, None, None)
+        mixtures = {} if edge.multipliers is None else {
+            mixture: edge.multipliers[row] for row, mixture in enumerate(self._mixtures.values())}
+        with weighted_mixtures(mixtures):
+            if self.partial_channels > 1:
+                return _accumulate(out, self._partial_forward(state, edge.ops), edge.edges)
+            return self._mixed_sum(self._with_relu(state.x, state.relu), edge.ops, out)
 
-        Factorised space: conv op k runs on the mixture of multipliers weighted by row k of
-        `multiplier_weights` ([conv ops, multipliers]). PC-DARTS (partial_channels > 1): the
-        ops read `x_part`, x's first C/K channels (`first_channels`, sliced here if None), and
-        `x_relu` is the ReLU of that part."""
-        for k, mixture in self._mixtures.items():
-            mixture.weights = multiplier_weights[self._mixture_rows[k]]
-        if self.partial_channels > 1:
-            return _accumulate(out, self._partial_forward(x, weights, x_relu, x_part),
-                               edge_weight)
-        if x_relu is None and self.needs_relu:
-            x_relu = F.relu(x)
-        return self._mixed_sum(x, weights, x_relu, out)
+    def _with_relu(self, x, relu):
+        return StateInputs(x, None, F.relu(x) if relu is None and self.needs_relu else relu)
 
-    def _partial_forward(self, x, weights, x_relu, x_part):
+    def _partial_forward(self, state: StateInputs, weights):
         """PC-DARTS: the ops see the first C/K channels, the rest passes by (max-pooled when
         the edge reduces), then the channels are shuffled by K."""
+        x = state.x
         part = x.shape[1] // self.partial_channels
-        if x_part is None:
-            x_part = first_channels(x, part)
-        if x_relu is None and self.needs_relu:
-            x_relu = F.relu(x_part)
-        mixed = self._mixed_sum(x_part, weights, x_relu, None)
+        x_part = first_channels(x, part) if state.part is None else state.part
+        mixed = self._mixed_sum(self._with_relu(x_part, state.relu), weights, None)
         rest = x[:, part:]
         if self.stride > 1:
             rest = F.max_pool2d(rest, self.stride, self.stride)
         return channel_shuffle(torch.cat([mixed, rest], dim=1), self.partial_channels)
 
-    def _mixed_sum(self, x, weights, x_relu, out):
+    def _mixed_sum(self, state: StateInputs, weights, out):
         for k in self._active:
             op = self._ops[k]
-            term = op.after_relu(x_relu) if isinstance(op, LeadingReLU) else op(x)
+            term = op.after_relu(state.relu) if isinstance(op, LeadingReLU) else op(state.x)
             out = _accumulate(out, term, weights[k])
         return out
 
@@ -146,31 +159,27 @@ class SearchCell(nn.Module):
         self._needs_relu = self._ops[0].needs_relu
         self._part = C // partial_channels if partial_channels > 1 else None
 
-    def forward(self, s0, s1, weights, edge_weights=None, multiplier_weights=None):
-        """`edge_weights` (PC-DARTS edge normalisation): one weight per edge, or None;
-        `multiplier_weights` (factorised space): [edges, conv ops, multipliers], or None."""
+    def forward(self, s0, s1, weights: CellWeights):
+        """The cell's output for the inputs s0, s1 under its cell type's `weights`."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         with shared_codes():
             op_inputs = [self._op_inputs(s) for s in states]
             for i, offset in enumerate(self._offsets):  # node i reads every state so far
                 node = None
-                for j, (h, (h_part, h_relu)) in enumerate(zip(states, op_inputs, strict=True)):
+                for j, inputs in enumerate(op_inputs):
                     edge = offset + j
-                    node = self._ops[edge](
-                        h, weights[edge], h_relu, node,
-                        None if edge_weights is None else edge_weights[edge], h_part,
-                        None if multiplier_weights is None else multiplier_weights[edge])
+                    node = self._ops[edge](inputs, weights.edge(edge), node)
                 states.append(node)
                 if i + 1 < self._steps:  # the last node feeds no edge of this cell
                     op_inputs.append(self._op_inputs(node))
         return torch.cat(states[-self._multiplier:], dim=1)
 
-    def _op_inputs(self, state):
-        """(PC-DARTS channel part or None, shared ReLU or None) of a state, read by every op
-        on its edges; approximate convs reading the ReLU quantise it once (approx.sharing)."""
+    def _op_inputs(self, state) -> StateInputs:
+        """The state with its PC-DARTS channel part and shared ReLU, read by every op on its
+        edges; approximate convs reading the ReLU quantise it once (approx.sharing)."""
         part = None if self._part is None else first_channels(state, self._part)
         relu = share(self.relu(state if part is None else part)) if self._needs_relu else None
-        return part, relu
+        return StateInputs(state, part, relu)
 
 
 def _check_partial_channels(C, partial_channels):
@@ -179,211 +188,134 @@ def _check_partial_channels(C, partial_channels):
                          f"channel count C={C}")
 
 
-class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
-    """The supernet. `candidates`: the op candidates of every edge; `multipliers`: the
-    multiplier set of the factorised space (empty: flat candidates, see search/space.py).
+@dataclass(frozen=True)
+class SupernetOptions:
+    """The keyword options of `Network` beyond DARTS's: the candidate space (`candidates`,
+    default PRIMITIVES; `multipliers` of the factorised space and their granularity), the
+    image side, PC-DARTS's K, the approx.Emulation of its approximate convs, the memory
+    format, and its energy model (`energy`, a SupernetEnergy priced by the caller on the
+    network `train.py` will build; None: priced at the supernet's own size)."""
 
-    `costs`: its `SupernetCosts`, priced by the caller with `search.cost_tables.supernet_costs`
-    on the network that `train.py` will build from the derived genotype, so that the expected
-    energy, the budgets and the derived genotype's energy are all in deployed units. Without
-    `costs` the tables are priced through the same helper at the supernet's own size (with
-    `energy_table` and `energy_objective`). `emulation`: the approx.Emulation settings of its
-    approximate convs (library, mode, search rank cap)."""
+    candidates: Sequence[str] | None = None
+    multipliers: Sequence[str] = ()
+    multiplier_granularity: str = "edge"
+    input_size: int = 32
+    partial_channels: int = 1
+    emulation: Emulation = DEFAULT_EMULATION
+    channels_last: bool = True
+    energy: SupernetEnergy | None = None
+
+    def space(self) -> SearchSpace:
+        return SearchSpace.of(self.candidates, self.multipliers, self.multiplier_granularity)
+
+
+class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
+    """The supernet (DARTS's signature; `options`: the fields of SupernetOptions). It holds
+    its `architecture` (search/architecture.py: the alpha tables, their weights, the derived
+    genotype) and its `energy` model (search/energy_model.py); `forward(x, weights)` computes
+    with the given architecture weights, by default the architecture's softmax."""
 
     def __init__(self, C, num_classes, layers, criterion, steps=topology.STEPS,
                  multiplier=topology.MULTIPLIER, stem_multiplier=topology.STEM_MULTIPLIER,
-                 candidates=None, input_size=32, energy_table=None, *,
-                 emulation: Emulation = DEFAULT_EMULATION, multipliers=(),
-                 multiplier_granularity="edge", energy_objective="total", costs=None,
-                 channels_last=True, partial_channels=1):
+                 **options):
         super().__init__()
-        _check_partial_channels(C, partial_channels)
-        self.partial_channels = partial_channels
-        self.space = SearchSpace.of(candidates, multipliers, multiplier_granularity)
+        self.options = SupernetOptions(**options)
+        self.shape = topology.NetworkShape(C, num_classes, layers, steps, multiplier,
+                                           stem_multiplier, self.options.input_size)
+        _check_partial_channels(C, self.options.partial_channels)
+        self.partial_channels = self.options.partial_channels
+        self.space = self.options.space()
         self.candidates = self.space.ops
-        self.emulation = emulation
-        self._options = dict(channels_last=channels_last, partial_channels=partial_channels,
-                             emulation=emulation, multipliers=self.space.multipliers,
-                             multiplier_granularity=multiplier_granularity)
-        self._args = dict(C=C, num_classes=num_classes, layers=layers, steps=steps,
-                          multiplier=multiplier, stem_multiplier=stem_multiplier,
-                          input_size=input_size)
+        self.emulation = self.options.emulation
         self.criterion = criterion
-        self._steps = steps
-        self._multiplier = multiplier
-        self._build_layers(C, num_classes, layers, steps, multiplier, stem_multiplier, emulation,
-                           input_size)
-        self._init_alphas(topology.num_edges(steps))
-        if costs is None:
-            costs = cost_tables.supernet_costs(self.space.columns, C, num_classes, layers, steps,
-                                               multiplier, stem_multiplier, input_size,
-                                               energy_table, energy_objective,
-                                               emulation=emulation)
-        self.costs = cost_tables.checked(costs, self.space.columns, steps)
-        self._reference_energy_uj = self.uniform_energy_uj()
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self._build_layers()
+        self.architecture = Architecture(self.space, steps, multiplier, self.partial_channels)
+        energy = self.options.energy or SupernetEnergy.priced(self.space, self.shape,
+                                                              emulation=self.emulation)
+        cost_tables.checked(energy.costs, self.space.columns, steps)
+        self.energy = energy
+        self._reference_energy_uj = energy.uniform_uj()
+        self.memory_format = (torch.channels_last if self.options.channels_last
+                              else torch.contiguous_format)
         self.to(memory_format=self.memory_format)
         make_lean(self.cells)
+        self.register_load_state_dict_pre_hook(_nest_alpha_keys)
 
-    def _build_layers(self, C, num_classes, layers, steps, multiplier, stem_multiplier,
-                      emulation, input_size):
-        self.stem = cifar_stem(stem_multiplier * C)
-        layouts = topology.cell_layouts(C, layers, stem_multiplier * C, multiplier,
-                                        input_size=input_size)
+    def _build_layers(self):
+        shape = self.shape
+        self.stem = cifar_stem(shape.stem_multiplier * shape.C)
+        layouts = shape.layouts()
         self.cells = nn.ModuleList(
-            SearchCell(steps, multiplier, cell.C_prev_prev, cell.C_prev, cell.C, cell.reduction,
-                       cell.reduction_prev, self.space, emulation, self.partial_channels)
+            SearchCell(shape.steps, shape.multiplier, cell.C_prev_prev, cell.C_prev, cell.C,
+                       cell.reduction, cell.reduction_prev, self.space, self.emulation,
+                       self.partial_channels)
             for cell in layouts)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(layouts[-1].C_out, num_classes)
+        self.classifier = nn.Linear(layouts[-1].C_out, shape.num_classes)
 
-    def _init_alphas(self, edges: int) -> None:
-        """The op alphas, the factorised space's multiplier alphas and PC-DARTS's betas."""
-        shape = (edges, len(self.candidates))
-        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(shape))
-        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(shape))
-        if self.space.conv_ops:
-            mult_shape = self.space.multiplier_shape(edges)
-            self.multiplier_alphas_normal = nn.Parameter(1e-3 * torch.randn(mult_shape))
-            if self.space.granularity != "network":  # one table shared by both cell types
-                self.multiplier_alphas_reduce = nn.Parameter(1e-3 * torch.randn(mult_shape))
-        if self.partial_channels > 1:  # PC-DARTS edge normalisation
-            self.betas_normal = nn.Parameter(1e-3 * torch.randn(edges))
-            self.betas_reduce = nn.Parameter(1e-3 * torch.randn(edges))
+    def __getattr__(self, name):
+        """DARTS's `model.alphas_normal`: the architecture's tables read through the network."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name.startswith(ALPHA_PREFIXES):
+                return getattr(super().__getattr__("architecture"), name)
+            raise
 
     # --- forward and loss -------------------------------------------------------------
-    def forward(self, x):
-        weights = self._fixed_weights or self._mixture_weights()
+    def forward(self, x, weights: dict[bool, CellWeights] | None = None):
+        """Logits of `x` under `weights` ({reduction: CellWeights}; default: the
+        architecture's `mixture_weights()`)."""
+        weights = self.architecture.mixture_weights() if weights is None else weights
         s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, *weights[cell.reduction])
+            s0, s1 = s1, cell(s0, s1, weights[cell.reduction])
         return self.classifier(self.global_pooling(s1).flatten(1))
-
-    _fixed_weights = None  # set inside `discretised()`
-
-    def _mixture_weights(self) -> dict:
-        """{reduction: (op weights, PC-DARTS edge weights, multiplier weights)} per cell type."""
-        return {reduction: (F.softmax(getattr(self, f"alphas_{cell}"), dim=-1),
-                            self._edge_weights(getattr(self, f"betas_{cell}", None)),
-                            self.multiplier_weights(cell))
-                for reduction, cell in ((False, "normal"), (True, "reduce"))}
-
-    @contextmanager
-    def discretised(self, genotype: Genotype):
-        """Within this block the supernet computes `genotype`'s network with its weights:
-        one-hot op and multiplier weights on the genotype's edges, zero on the others."""
-        fixed = {}
-        for reduction, cell in ((False, "normal"), (True, "reduce")):
-            ops, mults = self.space.one_hot(getattr(genotype, cell), self._steps,
-                                            like=self.alphas_normal)
-            edge_weights = None if self.partial_channels == 1 else ops.amax(dim=1)
-            fixed[reduction] = (ops, edge_weights, mults)
-        self._fixed_weights = fixed
-        try:
-            yield self
-        finally:
-            self._fixed_weights = None
-
-    def multiplier_weights(self, cell: str, detach: bool = False) -> torch.Tensor | None:
-        """softmax of a cell type's multiplier alphas, [edges, conv ops, multipliers]
-        (None in the flat space)."""
-        logits = self.multiplier_logits(cell)
-        if logits is None:
-            return None
-        weights = F.softmax(logits.detach() if detach else logits, dim=-1)
-        return self.space.expand_multiplier_weights(weights, topology.num_edges(self._steps))
-
-    def multiplier_logits(self, cell: str) -> torch.Tensor | None:
-        """The multiplier alphas a cell type reads (one shared table at 'network')."""
-        if not self.space.conv_ops:
-            return None
-        if self.space.granularity == "network":
-            return self.multiplier_alphas_normal
-        return getattr(self, f"multiplier_alphas_{cell}")
-
-    def _edge_weights(self, betas):
-        """PC-DARTS edge normalisation: softmax of the betas over each node's input edges."""
-        if betas is None:
-            return None
-        sizes = [topology.num_inputs(node) for node in range(self._steps)]
-        return torch.cat([F.softmax(part, dim=-1) for part in betas.split(sizes)])
 
     def loss(self, x, y):
         return self.criterion(self(x), y)
 
-    # --- parameter groups -------------------------------------------------------------
+    # --- the architecture and its energy ----------------------------------------------
     def named_alphas(self):
-        """The architecture parameters: the two op tables, the multiplier tables of the
-        factorised space, and PC-DARTS's edge betas."""
-        yield "alphas_normal", self.alphas_normal
-        yield "alphas_reduce", self.alphas_reduce
-        if self.space.conv_ops:
-            yield "multiplier_alphas_normal", self.multiplier_alphas_normal
-            if self.space.granularity != "network":
-                yield "multiplier_alphas_reduce", self.multiplier_alphas_reduce
-        if self.partial_channels > 1:
-            yield "betas_normal", self.betas_normal
-            yield "betas_reduce", self.betas_reduce
-
-    def new(self):
-        """A fresh supernet (new weights) with a copy of these alphas and the same costs."""
-        copy = Network(criterion=self.criterion, candidates=self.candidates, costs=self.costs,
-                       **self._args, **self._options)
-        copy = copy.to(self.alphas_normal.device, self.alphas_normal.dtype)
-        with torch.no_grad():
-            for mine, theirs in zip(copy.alphas(), self.alphas(), strict=True):
-                mine.copy_(theirs)
-        return copy
+        """The architecture parameters (op tables, multiplier tables, PC-DARTS betas)."""
+        return self.architecture.named_alphas()
 
     def alpha_softmax(self) -> dict:
-        """{'normal': table, 'reduce': table}: detached softmax(alpha) [num_edges, num_cand.]."""
-        return {name.removeprefix("alphas_"): F.softmax(alpha.detach(), dim=-1)
-                for name, alpha in self.named_alphas() if name.startswith("alphas_")}
+        return self.architecture.alpha_softmax()
 
-    # --- energy -----------------------------------------------------------------------
-    def expected_energy_uj(self, alphas_normal=None, alphas_reduce=None, *,
-                           uniform: bool = False):
-        """E(alpha): expected energy per image (µJ) of the deployed network, differentiable
-        in the alphas; op logits may be given (e.g. one-hot), `uniform`: at all-zero alphas
-        (the loss normaliser)."""
-        total = self.costs.fixed_uj
-        given = {"normal": alphas_normal, "reduce": alphas_reduce}
-        for cell in ("normal", "reduce"):
-            logits = getattr(self, f"alphas_{cell}") if given[cell] is None else given[cell]
-            mult = self.multiplier_weights(cell)
-            if uniform:
-                logits = torch.zeros_like(logits)
-                mult = None if mult is None else torch.full_like(mult, 1.0 / mult.shape[-1])
-            table = getattr(self.costs, cell).to(device=logits.device, dtype=logits.dtype)
-            op_costs = self.space.effective_costs(table, mult)
-            total = total + (F.softmax(logits, dim=-1) * op_costs).sum()
-        return total
+    def genotype(self) -> Genotype:
+        return self.architecture.genotype()
 
-    def uniform_energy_uj(self) -> float:
-        with torch.no_grad():
-            return float(self.expected_energy_uj(uniform=True))
+    def expected_energy_uj(self) -> torch.Tensor:
+        """E(alpha): expected energy per image (µJ) of the deployed network, differentiable."""
+        return self.energy.expected_uj(self.architecture.mixture_weights())
 
     def reference_energy_uj(self) -> float:
-        """E_ref: the expected energy at uniform alphas (all zeros), the loss normaliser."""
+        """E_ref: the expected energy at uniform alphas, the loss normaliser."""
         return self._reference_energy_uj
 
     def genotype_energy_uj(self, genotype=None) -> float:
-        """Energy per image (µJ, deployed size) of a derived genotype (default: `genotype()`)."""
-        genotype = self.genotype() if genotype is None else genotype
-        return cost_tables.genotype_energy_uj(self.costs, genotype, self.space.columns)
+        """Energy per image (µJ, deployed size) of a genotype (default: the derived one)."""
+        return self.energy.genotype_uj(self.genotype() if genotype is None else genotype)
 
-    # --- discrete architecture --------------------------------------------------------
-    def genotype(self) -> Genotype:
-        """The DARTS derivation: per node, the two incoming edges whose strongest non-`none`
-        op has the largest softmax weight, each with that op; in the factorised space a conv
-        op then takes its edge's strongest multiplier (`op@m`; `float` gives the plain op)."""
-        tables = self.alpha_softmax()
-        if self.partial_channels > 1:  # PC-DARTS: edges ranked by op weight * edge weight
-            for cell in tables:
-                betas = getattr(self, f"betas_{cell}").detach()
-                tables[cell] = tables[cell] * self._edge_weights(betas).unsqueeze(1)
-        concat = topology.concat(self._steps, self._multiplier)
-        derived = {cell: self.space.derive_cell(tables[cell], self.multiplier_weights(cell, True),
-                                                self._steps) for cell in tables}
-        return Genotype(normal=derived["normal"], normal_concat=concat, reduce=derived["reduce"],
-                        reduce_concat=concat)
+    def new(self):
+        """A fresh supernet (new weights) with a copy of these alphas and the same energy."""
+        shape = self.shape
+        options = {**vars(self.options), "energy": self.energy}
+        copy = Network(shape.C, shape.num_classes, shape.layers, self.criterion, shape.steps,
+                       shape.multiplier, shape.stem_multiplier, **options)
+        copy = copy.to(self.alphas_normal.device, self.alphas_normal.dtype)
+        copy.architecture.load_state_dict(self.architecture.state_dict())
+        return copy
+
+
+ALPHA_PREFIXES = ("alphas_", "multiplier_alphas_", "betas_")
+
+
+def _nest_alpha_keys(module, state_dict, prefix, *_):
+    """Checkpoints written before the architecture moved out keep loading: their tables
+    (`alphas_normal`, ...) become `architecture.alphas_normal`."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        name = key[len(prefix):]
+        if name.startswith(ALPHA_PREFIXES):
+            state_dict[f"{prefix}architecture.{name}"] = state_dict.pop(key)

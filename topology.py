@@ -173,6 +173,25 @@ class CellLayout:
         return self.size_prev if reads_cell_input(source) else self.size
 
 
+@dataclass(frozen=True)
+class NetworkShape:
+    """The size of a CIFAR-style cell network: C channels, `layers` cells of `steps` nodes
+    (the last `multiplier` concatenated), a stem of `stem_multiplier` * C channels, on
+    `input_size` images."""
+
+    C: int
+    num_classes: int
+    layers: int
+    steps: int = STEPS
+    multiplier: int = MULTIPLIER
+    stem_multiplier: int = STEM_MULTIPLIER
+    input_size: int = 32
+
+    def layouts(self) -> list[CellLayout]:
+        return cell_layouts(self.C, self.layers, self.stem_multiplier * self.C, self.multiplier,
+                            input_size=self.input_size)
+
+
 def cell_layouts(C: int, layers: int, C_stem: int, multiplier: int = MULTIPLIER,
                  reduce_multiplier: int | None = None, input_size: int = 32,
                  reduction_prev: bool = False) -> list[CellLayout]:

@@ -27,15 +27,17 @@ import operations
 import preflight
 from approx import Emulation
 from approx.lowrank import SEARCH_RANK_CAP
-from architect import Architect
+from architect import Architect, EnergySettings
 from backbones import cli as backbone_cli
 from defaults import SEARCH_DEFAULTS
 from model_search import Network
 from reporting import search_report
 from runner import distributed, skeleton
 from runner.errors import EXIT_OK
-from search import bilevel, cost_tables, one_shot
+from search import bilevel, one_shot
+from search.energy_model import SupernetEnergy
 from search.space import EXACT, FLOAT, SearchSpace
+from topology import NetworkShape
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -158,14 +160,15 @@ def search_space_args(args, emulation: Emulation) -> dict:
             "multiplier_granularity": args.multiplier_granularity}
 
 
-def deployed_costs(args, space: dict, num_classes: int, image_size: int, table,
-                   emulation: Emulation):
-    """The supernet's cost tables, priced on the network train.py will build from the derived
+def deployed_energy(args, space: dict, num_classes: int, image_size: int, table,
+                    emulation: Emulation) -> SupernetEnergy:
+    """The supernet's energy model, priced on the network train.py will build from the derived
     genotype (--energy_channels, --energy_layers, --energy_image_size; default: the search's)."""
-    return cost_tables.supernet_costs(
-        SearchSpace.of(**space).columns, args.energy_channels or args.init_channels, num_classes,
-        args.energy_layers or args.layers, input_size=args.energy_image_size or image_size,
-        energy_table=table, objective=args.energy_objective, emulation=emulation)
+    shape = NetworkShape(args.energy_channels or args.init_channels, num_classes,
+                         args.energy_layers or args.layers,
+                         input_size=args.energy_image_size or image_size)
+    return SupernetEnergy.priced(SearchSpace.of(**space), shape, table, args.energy_objective,
+                                 emulation)
 
 
 def emulation_settings(args) -> Emulation:
@@ -187,19 +190,19 @@ def build(args, dataset: data.Dataset, device: torch.device, emulation: Emulatio
         model = Network(args.init_channels, dataset.num_classes, args.layers,
                         nn.CrossEntropyLoss(), emulation=emulation, input_size=image_size,
                         partial_channels=args.partial_channels,
-                        costs=deployed_costs(args, space, dataset.num_classes, image_size, table,
-                                             emulation),
+                        energy=deployed_energy(args, space, dataset.num_classes, image_size,
+                                               table, emulation),
                         **space).to(device)
         candidates = list(model.candidates)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, args.epochs,
                                                            eta_min=args.learning_rate_min)
-    architect = Architect(model, arch_learning_rate=args.arch_learning_rate,
-                          arch_weight_decay=args.arch_weight_decay,
-                          energy_weight=args.energy_weight, energy_loss=args.energy_loss,
-                          energy_budget_uj=args.energy_budget, budget_control=args.budget_control,
-                          momentum=args.momentum, weight_decay=args.weight_decay,
+    energy = EnergySettings(args.energy_loss, args.energy_budget, args.budget_control)
+    architect = Architect(model, args.energy_weight, energy,
+                          arch_learning_rate=args.arch_learning_rate,
+                          arch_weight_decay=args.arch_weight_decay, momentum=args.momentum,
+                          weight_decay=args.weight_decay,
                           reduce_gradients=distributed.average_gradients)
     weights_part, alphas_part = data.search_split(dataset.train, args.train_portion,
                                                   args.data_seed)
@@ -258,11 +261,14 @@ class Search(skeleton.Program):
 
     def train_epoch(self, run, replica, epoch: int, lr: float, step: int) -> tuple[dict, int]:
         args = self.args
+        parts = bilevel.SearchParts(self.model, replica, self.architect,
+                                    self.components["w_optimizer"], self.loaders)
+        settings = bilevel.EpochSettings(
+            args.unrolled, args.grad_clip,
+            warming_up=epoch < warmup_epochs(args.warmup_epochs, args.epochs))
         return bilevel.train_epoch(
-            self.model, replica, self.architect, self.components["w_optimizer"], self.loaders,
-            epoch, lr, step, unrolled=args.unrolled, grad_clip=args.grad_clip,
-            warming_up=epoch < warmup_epochs(args.warmup_epochs, args.epochs),
-            log_step=lambda at, stats: search_report.log_step(run, at, stats["train_loss"], stats))
+            parts, epoch, lr, step, settings,
+            lambda at, stats: search_report.log_step(run, at, stats["train_loss"], stats))
 
     def evaluate_epoch(self) -> dict:
         return {**skeleton.evaluate(self.model, self.loaders["val"], "val"),
@@ -282,7 +288,7 @@ def held_out_accuracy(model, loaders) -> dict:
     """Accuracy on the held-out test images (seen by neither weights nor alphas) of the
     supernet and of the derived cell (one-shot, see search/one_shot.py)."""
     held_out = skeleton.evaluate(model, loaders["test"], "test")
-    if hasattr(model, "discretised"):
+    if isinstance(model, Network):
         held_out.update(one_shot.derived_accuracy(model, model.genotype(), loaders["train"],
                                                   loaders["test"], skeleton.evaluate))
     return held_out

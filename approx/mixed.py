@@ -12,7 +12,9 @@ mixture weights exact (d out / d w_m = emul_m(x, W), low-rank in mode 'lowrank')
 W straight-through, the members' STE gradients weighted.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import torch
@@ -28,12 +30,27 @@ from approx.settings import DEFAULT_EMULATION, Emulation
 
 FLOAT = "float"
 
+# {id(mixture): weights} of the enclosing `weighted_mixtures` block (a supernet's forward)
+_block_weights: ContextVar[Mapping | None] = ContextVar("mixture_weights", default=None)
+
+
+@contextmanager
+def weighted_mixtures(weights: Mapping["MultiplierMixture", torch.Tensor]):
+    """Within this block each mixture of `weights` mixes its members with the given weights
+    (the mixture objects are not changed: a supernet passes them per forward)."""
+    token = _block_weights.set({id(mixture): w for mixture, w in weights.items()})
+    try:
+        yield
+    finally:
+        _block_weights.reset(token)
+
 
 class MultiplierMixture:
     """Members (multiplier specs, or "float") and their current weights, shared by the convs
-    of one mixed op. Set `weights` (1-D, one per member, e.g. a softmax; differentiable)
-    before each forward; None means uniform. `names` are the multipliers' names, `specs` the
-    specs as given (e.g. 'my_mul.bin:0.21'), `multipliers` None for "float"."""
+    of one mixed op. Its weights (1-D, one per member, e.g. a softmax; differentiable) are
+    those of the enclosing `weighted_mixtures` block, else `weights` (None means uniform).
+    `names` are the multipliers' names, `specs` the specs as given (e.g. 'my_mul.bin:0.21'),
+    `multipliers` None for "float"."""
 
     def __init__(self, specs: Sequence[str | Multiplier], lut_dir: str | Path | None = None):
         if not specs:
@@ -55,13 +72,15 @@ class MultiplierMixture:
         self._plans: dict = {}
 
     def current_weights(self, device: torch.device) -> torch.Tensor:
-        """`weights`, checked (uniform when None)."""
-        if self.weights is None:
+        """The block's weights for this mixture, else `weights`, checked (uniform when None)."""
+        block = _block_weights.get()
+        weights = self.weights if block is None else block.get(id(self), self.weights)
+        if weights is None:
             return torch.full((len(self.names),), 1 / len(self.names), device=device)
-        if tuple(self.weights.shape) != (len(self.names),):
-            raise ValueError(f"mixture weights of shape {tuple(self.weights.shape)}, need "
+        if tuple(weights.shape) != (len(self.names),):
+            raise ValueError(f"mixture weights of shape {tuple(weights.shape)}, need "
                              f"({len(self.names)},): one per member of {list(self.names)}")
-        return self.weights
+        return weights
 
     def plan(self, rank_cap: int | None, truncate_low_rank: bool = False) -> "MixturePlan":
         """The members' ranks and the mixed factor tables for a rank cap (cached)."""

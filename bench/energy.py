@@ -14,6 +14,7 @@ from genotypes import DARTS_V2
 from model import NetworkCIFAR
 from operations import candidate_ops
 from search.cost_tables import supernet_costs
+from topology import NetworkShape
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     profile_s = time.perf_counter() - started
     candidates = candidate_ops(multipliers=["trunc6", "drum4"])
     started = time.perf_counter()
-    supernet_costs(candidates, 16, 10, 8)
+    supernet_costs(candidates, NetworkShape(16, 10, 8))
     table_s = time.perf_counter() - started
     latency = measure_latency(network, (3, 32, 32), batch_size=8, repeats=3)
     print(json.dumps({

@@ -245,12 +245,17 @@ def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
 
 class WeightsView(nn.Module):
     """A supernet as DDP should see it: the weights of its submodules, not the alphas it
-    holds directly (those are trained by the architect and averaged by it). Calling the view
-    calls the supernet; the parameters are the supernet's own tensors."""
+    holds, directly or in an architecture submodule (those are trained by the architect and
+    averaged by it). Calling the view calls the supernet; the parameters are the supernet's
+    own tensors."""
 
     def __init__(self, supernet: nn.Module):
         super().__init__()
-        self.parts = nn.ModuleList(supernet.children())
+        alpha_ids = {id(alpha) for alpha in supernet.alphas()}
+        self.parts = nn.ModuleList(  # not a child holding alphas only (an architecture)
+            child for child in supernet.children()
+            if not (params := list(child.parameters()))
+            or any(id(p) not in alpha_ids for p in params))
         self._supernet = (supernet,)  # a tuple: not registered, so the alphas stay outside
         if {id(p) for p in self.parameters()} != {id(p) for p in supernet.weights()}:
             raise ValueError("the supernet holds weights outside its submodules; DDP would "

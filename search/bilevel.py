@@ -7,6 +7,7 @@ and only the weights train."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -26,12 +27,36 @@ def endless(loader, epoch: int):
         passes += 1
 
 
-def train_epoch(model, replica, architect, w_optimizer, loaders: dict, epoch: int, lr: float,
-                step: int, *, unrolled: bool, grad_clip: float, warming_up: bool,
+@dataclass(frozen=True)
+class SearchParts:
+    """What a search epoch steps: the supernet, `replica` (the supernet or its DDP wrapper),
+    the Architect, the weights' optimiser and the loaders ('train': the weights' part,
+    'arch': the alphas' part)."""
+
+    model: nn.Module
+    replica: nn.Module
+    architect: object
+    w_optimizer: torch.optim.Optimizer
+    loaders: dict
+
+
+@dataclass(frozen=True)
+class EpochSettings:
+    """`unrolled`: second-order architecture step; `grad_clip`: the weights' gradient norm
+    clip; `warming_up`: train the weights only (the alphas stay)."""
+
+    unrolled: bool = False
+    grad_clip: float = 5.0
+    warming_up: bool = False
+
+
+def train_epoch(parts: SearchParts, epoch: int, lr: float, step: int, settings: EpochSettings,
                 log_step: Callable[[int, dict], None]) -> tuple[dict, int]:
     """One epoch over `loaders['train']` (weights) and `loaders['arch']` (alphas), `step` steps
     done before it; `log_step(step, stats)` after each step. Returns (the epoch's metrics over
     all ranks, the step count after it)."""
+    model, architect, loaders = parts.model, parts.architect, parts.loaders
+    warming_up = settings.warming_up
     model.train()
     meters = {name: AverageMeter() for name in ("loss", "acc", "arch_loss")}
     loaders["train"].set_epoch(epoch)
@@ -43,9 +68,9 @@ def train_epoch(model, replica, architect, w_optimizer, loaders: dict, epoch: in
         if warming_up:  # weights only: alphas stay uniform while the ops learn
             stats = {"energy_weight": architect.energy_weight}
         else:
-            stats = architect.step(x, y, arch_x, arch_y, lr, w_optimizer, unrolled=unrolled)
-        logits, loss, step_stats = weight_step(model, replica, w_optimizer, x, y, grad_clip,
-                                               stats)
+            stats = architect.step(x, y, arch_x, arch_y, lr, parts.w_optimizer,
+                                   unrolled=settings.unrolled)
+        logits, loss, step_stats = weight_step(parts, x, y, settings.grad_clip, stats)
         meters["loss"].update(loss, len(y))
         meters["acc"].update(accuracy(logits, y), len(y))
         if not warming_up:
@@ -58,12 +83,13 @@ def train_epoch(model, replica, architect, w_optimizer, loaders: dict, epoch: in
             "energy_weight": stats.get("energy_weight")}, step
 
 
-def weight_step(model, replica, w_optimizer, x, y, grad_clip: float, arch_stats: dict):
+def weight_step(parts: SearchParts, x, y, grad_clip: float, arch_stats: dict):
     """One SGD step of the weights (DDP averages their gradients). Returns the logits, this
     rank's loss, and the step's loss and `arch_stats` averaged over the ranks."""
+    model, w_optimizer = parts.model, parts.w_optimizer
     w_optimizer.zero_grad(set_to_none=True)
     with alphas_frozen(model):  # no alpha gradients: the architect owns them
-        logits = replica(x)
+        logits = parts.replica(x)
         loss = model.criterion(logits, y)
         step_stats = distributed.mean_floats({"train_loss": loss.item(), **arch_stats})
         check_finite(torch.tensor(step_stats["train_loss"]), "training loss")

@@ -2,7 +2,7 @@
 
 `build_candidate` takes an op from the registry (`operations.OPS` / `build_op`) with
 non-affine BatchNorms (DARTS); in the factorised space a conv op's convolutions mix the
-multiplier set (`approx.MultiplierMixture`, its weights set per forward by the MixedOp); pooling
+multiplier set (`approx.MultiplierMixture`, weighted per forward by the MixedOp); pooling
 ops are followed by a non-affine BatchNorm (DARTS's search cell), and average pooling runs as
 `kernels.lean.ConvAvgPool2d`. The discrete networks (model.py) build their ops from the
 registry directly.

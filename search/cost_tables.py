@@ -10,8 +10,8 @@ network (`model.NetworkCIFAR`) runs it, one block at a time with `energy_estimat
 (affine BatchNorms in the fixed part, no search-time BatchNorm after pooling); no network is
 built. A block's cost depends only on its shape and multiplier, so each is profiled once.
 
-`model_search.Network` receives these tables (its `costs` argument) and reads the expected
-energy of its alphas from them; `genotype_energy_uj` reads off a derived genotype's energy.
+`search.energy_model.SupernetEnergy` holds these tables with the space and reads the expected
+energy of the architecture weights and a derived genotype's energy from them.
 """
 
 from __future__ import annotations
@@ -30,36 +30,33 @@ from energy_estimator.table import EnergyTable, resolve_energy_table
 from operations import build_op, cifar_stem, preprocess_ops
 
 
-def supernet_costs(candidates: Sequence[str], C: int, num_classes: int, layers: int,
-                   steps: int = topology.STEPS, multiplier: int = topology.MULTIPLIER,
-                   stem_multiplier: int = topology.STEM_MULTIPLIER, input_size: int = 32,
+def supernet_costs(candidates: Sequence[str], shape: topology.NetworkShape,
                    energy_table: EnergyTable | str | None = None, objective: str = "total", *,
                    emulation: Emulation = DEFAULT_EMULATION) -> SupernetCosts:
     """Per-edge, per-candidate energy tables and the fixed energy of the CIFAR network of
-    `layers` cells of C channels on `input_size` images (the size the energy is meant for);
-    multipliers are resolved in `emulation`'s library.
+    `shape` (the size the energy is meant for); multipliers are resolved in `emulation`'s
+    library.
     The RNG is forked: pricing builds (randomly initialised) blocks, and whether a block is
     built depends on the cache, which must not change what a seed gives."""
     field = objective_field(objective)
     table = resolve_energy_table(energy_table)
     candidates = tuple(candidates)
     costing = emulation.for_costing()
-    layouts = topology.cell_layouts(C, layers, stem_multiplier * C, multiplier,
-                                    input_size=input_size)
-    shape = (topology.num_edges(steps), len(candidates))
-    costs = {False: torch.zeros(shape, dtype=torch.float64),
-             True: torch.zeros(shape, dtype=torch.float64)}
+    steps, layouts = shape.steps, shape.layouts()
+    size = (topology.num_edges(steps), len(candidates))
+    costs = {False: torch.zeros(size, dtype=torch.float64),
+             True: torch.zeros(size, dtype=torch.float64)}
     with torch.random.fork_rng(devices=[]):
         for cell in layouts:
             for edge, (_, source) in enumerate(topology.edges(steps)):
                 stride = topology.edge_stride(cell.reduction, source)
-                size = cell.edge_input_size(source)
+                side = cell.edge_input_size(source)
                 for k, op_name in enumerate(candidates):
-                    cost = _op_cost(op_name, cell.C, stride, size, size, costing, table)
+                    cost = _op_cost(op_name, cell.C, stride, side, side, costing, table)
                     costs[cell.reduction][edge, k] += getattr(cost, field)
         fixed_uj = sum(getattr(_block_cost(*block, table), field)
-                       for block in _fixed_blocks(stem_multiplier * C, layouts, num_classes,
-                                                  input_size))
+                       for block in _fixed_blocks(shape.stem_multiplier * shape.C, layouts,
+                                                  shape.num_classes, shape.input_size))
     return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps, objective)
 
 

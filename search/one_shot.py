@@ -2,7 +2,8 @@
 
 At the end of a search the derived (discretised) cell is evaluated on held-out images that
 neither the weights nor the alphas saw: a copy of the supernet runs one-hot on the genotype's
-edges, ops and multipliers (`Network.discretised`), is fine-tuned for one pass over the
+edges, ops and multipliers (`Discretised`: the architecture's `one_hot_weights` passed to
+every forward), is fine-tuned for one pass over the
 weights' training images (a supernet evaluated right after discretisation is near chance
 for DARTS: Wang et al., "Rethinking architecture selection in differentiable NAS", ICLR
 2021), and its BatchNorm statistics are re-estimated before the evaluation. This is what
@@ -36,6 +37,25 @@ def recalibrate_batch_norm(model: nn.Module, batches) -> None:
         norm.momentum = momentum
 
 
+class Discretised(nn.Module):
+    """A cell supernet computing `genotype`'s network with its own weights: every forward
+    passes the architecture's one-hot weights of the genotype (the supernet is unchanged)."""
+
+    def __init__(self, supernet: nn.Module, genotype):
+        super().__init__()
+        self.supernet = supernet
+        self._weights = supernet.architecture.one_hot_weights(genotype)
+
+    def forward(self, x):
+        return self.supernet(x, self._weights)
+
+    def loss(self, x, y):
+        return self.supernet.criterion(self(x), y)
+
+    def weights(self):
+        return self.supernet.weights()
+
+
 def finetune(network, loader, lr: float = FINETUNE_LR) -> None:
     """One pass of SGD over `loader` on the weights of a discretised supernet."""
     weights = list(network.weights())
@@ -51,8 +71,7 @@ def finetune(network, loader, lr: float = FINETUNE_LR) -> None:
 def derived_accuracy(model, genotype, train_loader, test_loader, evaluate) -> dict:
     """`evaluate(net, test_loader, 'derived')` of the supernet discretised to `genotype`,
     after a one-pass fine-tune and BatchNorm re-estimation (on a copy)."""
-    network = copy.deepcopy(model)
-    with network.discretised(genotype):
-        finetune(network, train_loader)
-        recalibrate_batch_norm(network, itertools.islice(train_loader, RECALIBRATION_BATCHES))
-        return evaluate(network, test_loader, "derived")
+    network = Discretised(copy.deepcopy(model), genotype)
+    finetune(network, train_loader)
+    recalibrate_batch_norm(network, itertools.islice(train_loader, RECALIBRATION_BATCHES))
+    return evaluate(network, test_loader, "derived")

@@ -21,9 +21,9 @@ class AlphaWeightSplit:
         return list(self.alphas())
 
     def named_weights(self):
-        alpha_names = {name for name, _ in self.named_alphas()}
+        alpha_ids = {id(alpha) for alpha in self.alphas()}
         for name, param in self.named_parameters():
-            if name not in alpha_names:
+            if id(param) not in alpha_ids:
                 yield name, param
 
     def weights(self):

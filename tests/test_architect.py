@@ -12,6 +12,7 @@ from architect import (
     Architect,
     BudgetController,
     EnergyLoss,
+    EnergySettings,
     NonFiniteLossError,
     finite_difference_hvp,
 )
@@ -166,19 +167,18 @@ def test_hinge_without_budget_and_unknown_loss_fail_clearly():
     with pytest.raises(ValueError, match="linear, log, hinge"):
         EnergyLoss("quadratic", 10.0)
     with pytest.raises(ValueError, match="budget"):
-        Architect(tiny_network(), energy_weight=1.0, energy_loss="hinge")
+        Architect(tiny_network(), 1.0, EnergySettings("hinge"))
     with pytest.raises(ValueError, match="budget"):
-        Architect(tiny_network(), budget_control="pi")
+        Architect(tiny_network(), energy=EnergySettings(control="pi"))
     with pytest.raises(ValueError, match="hinge"):
-        Architect(tiny_network(), energy_loss="hinge", energy_budget_uj=1.0, budget_control="pi")
+        Architect(tiny_network(), energy=EnergySettings("hinge", 1.0, "pi"))
 
 
 @pytest.mark.parametrize("energy_loss", ["linear", "log"])
 def test_large_energy_weight_lowers_expected_energy(energy_loss):
     model = tiny_network(dtype=torch.float32)
     w_optimizer = torch.optim.SGD(model.weights(), lr=0.1)
-    architect = Architect(model, arch_learning_rate=0.1, energy_weight=20.0,
-                          energy_loss=energy_loss)
+    architect = Architect(model, 20.0, EnergySettings(energy_loss), arch_learning_rate=0.1)
     energies = [model.expected_energy_uj().item()]
     for step in range(3):
         info = architect.step(*batch(step, torch.float32), *batch(10 + step, torch.float32),
@@ -234,9 +234,9 @@ def test_pi_controller_drives_derived_genotype_under_budget():
         for alpha in model.alphas():
             alpha[:, expensive] += 2.0
     start_uj = model.genotype_energy_uj()
-    budget_uj = 0.5 * (start_uj + model.costs.fixed_uj)
-    architect = Architect(model, arch_learning_rate=0.05, energy_budget_uj=budget_uj,
-                          budget_control="pi")
+    budget_uj = 0.5 * (start_uj + model.energy.costs.fixed_uj)
+    architect = Architect(model, energy=EnergySettings(budget_uj=budget_uj, control="pi"),
+                          arch_learning_rate=0.05)
     history = run_arch_steps(architect, 30)
     assert history[0]["derived_energy_uj"] == pytest.approx(start_uj) and start_uj > budget_uj
     assert history[0]["energy_weight"] > 0.0
@@ -258,9 +258,9 @@ def test_pi_controller_holds_budget_against_a_pull_towards_expensive_ops():
 
     model = controller_network(pulled_criterion)
     alphas += model.alphas()
-    budget_uj = 0.5 * (model.genotype_energy_uj() + model.costs.fixed_uj)
-    architect = Architect(model, arch_learning_rate=0.1, energy_budget_uj=budget_uj,
-                          budget_control="pi")
+    budget_uj = 0.5 * (model.genotype_energy_uj() + model.energy.costs.fixed_uj)
+    architect = Architect(model, energy=EnergySettings(budget_uj=budget_uj, control="pi"),
+                          arch_learning_rate=0.1)
     history = run_arch_steps(architect, 80)
     over_budget = [h["derived_energy_uj"] > budget_uj for h in history]
     assert over_budget[0] and history[20]["energy_weight"] > history[0]["energy_weight"]
@@ -273,10 +273,10 @@ def test_pi_controller_holds_budget_against_a_pull_towards_expensive_ops():
 def test_architect_state_dict_round_trip():
     model = tiny_network(dtype=torch.float32)
     w_optimizer = torch.optim.SGD(model.weights(), lr=0.1)
-    architect = Architect(model, energy_weight=0.2, energy_budget_uj=1e-9, budget_control="pi")
+    architect = Architect(model, 0.2, EnergySettings(budget_uj=1e-9, control="pi"))
     architect.step(*batch(1, torch.float32), *batch(2, torch.float32), 0.1, w_optimizer)
     state = architect.state_dict()
-    other = Architect(model, energy_weight=0.2, energy_budget_uj=1e-9, budget_control="pi")
+    other = Architect(model, 0.2, EnergySettings(budget_uj=1e-9, control="pi"))
     other.load_state_dict(state)
     assert other.energy_weight == architect.energy_weight
     assert other.controller.state_dict() == architect.controller.state_dict()

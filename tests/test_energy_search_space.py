@@ -12,7 +12,7 @@ from energy_estimator.__main__ import main
 from genotypes import DARTS_V2, PRIMITIVES, Genotype
 from model import NetworkCIFAR
 from search.cost_tables import genotype_energy_uj, op_cost, supernet_costs
-from topology import edge_offsets
+from topology import NetworkShape, edge_offsets
 
 CANDIDATES = list(PRIMITIVES) + ["sep_conv_3x3@trunc6", "dil_conv_3x3@exact"]
 C, LAYERS, SIZE, CLASSES = 4, 3, 16, 10
@@ -30,7 +30,7 @@ GENOTYPE = Genotype(
 
 @pytest.fixture(scope="module")
 def costs():
-    return supernet_costs(CANDIDATES, C, CLASSES, LAYERS, input_size=SIZE)
+    return supernet_costs(CANDIDATES, NetworkShape(C, CLASSES, LAYERS, input_size=SIZE))
 
 
 def one_hot_alphas(edges, candidates):

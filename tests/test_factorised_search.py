@@ -13,8 +13,9 @@ import train_search
 from genotypes import GENOTYPE_FILE
 from model import NetworkCIFAR
 from model_search import Network
-from search.cost_tables import supernet_costs
+from search.energy_model import SupernetEnergy
 from search.space import SearchSpace, SearchSpaceError
+from topology import NetworkShape
 
 MULTIPLIERS = ("exact", "bam4_4", "float")
 TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
@@ -24,10 +25,10 @@ TINY = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_chan
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    columns = SearchSpace.of(multipliers=MULTIPLIERS).columns
-    deployed = supernet_costs(columns, 6, 10, 4, input_size=32)  # the network train.py builds
+    space = SearchSpace.of(multipliers=MULTIPLIERS)
+    deployed = SupernetEnergy.priced(space, NetworkShape(6, 10, 4))  # what train.py builds
     return Network(4, 10, 3, nn.CrossEntropyLoss(), input_size=16, multipliers=MULTIPLIERS,
-                   costs=deployed)
+                   energy=deployed)
 
 
 def test_derivation_never_splits_an_op_family(net):
@@ -67,7 +68,7 @@ def test_granularities_share_the_multiplier_distribution():
     assert cell.multiplier_alphas_normal.shape == (1, 4, 3)
     assert dict(network.named_alphas()).keys() == {"alphas_normal", "alphas_reduce",
                                                    "multiplier_alphas_normal"}
-    assert network.multiplier_weights("reduce").shape == (14, 4, 3)
+    assert network.architecture.multiplier_weights("reduce").shape == (14, 4, 3)
 
 
 def test_space_rejects_variants_in_the_factorised_form():

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from genotypes import PRIMITIVES, Genotype
 from model_search import MixedOp, Network, num_edges
+from search.architecture import CellWeights
 
 BATCH, NUM_CLASSES = 4, 5
 
@@ -146,8 +147,10 @@ def test_genotype_energy_equals_expected_energy_with_one_hot_alphas(net):
     candidates = list(PRIMITIVES)
     normal = one_hot_logits(genotype.normal, candidates, 4)
     reduce = one_hot_logits(genotype.reduce, candidates, 4)
-    expected = float(net.expected_energy_uj(normal, reduce))
+    expected = float(net.energy.expected_uj(softmax_weights(normal, reduce)))
     assert net.genotype_energy_uj(genotype) == pytest.approx(expected, rel=1e-5)
+    one_hot = net.architecture.one_hot_weights(genotype)
+    assert float(net.energy.expected_uj(one_hot)) == pytest.approx(expected, rel=1e-5)
     with torch.no_grad():
         net.alphas_normal.copy_(normal)
         net.alphas_reduce.copy_(reduce)
@@ -166,9 +169,16 @@ def test_expected_energy_gradient_reaches_alphas_only():
     assert all(p.grad is None for p in model.weights())
 
 
+def softmax_weights(normal, reduce):
+    """{reduction: CellWeights} of op logits (flat space, no PC-DARTS)."""
+    return {reduction: CellWeights(F.softmax(logits, dim=-1), None, None)
+            for reduction, logits in ((False, normal), (True, reduce))}
+
+
 def test_reference_energy_is_uniform_expected_energy(net):
     zeros = torch.zeros_like(net.alphas_normal)
-    assert net.reference_energy_uj() == pytest.approx(float(net.expected_energy_uj(zeros, zeros)))
+    assert net.reference_energy_uj() == pytest.approx(
+        float(net.energy.expected_uj(softmax_weights(zeros, zeros))))
     assert isinstance(net.reference_energy_uj(), float)
 
 
@@ -183,7 +193,7 @@ def test_new_copies_alphas_and_costs(net):
     copy = net.new()
     for mine, theirs in zip(copy.alphas(), net.alphas(), strict=True):
         assert torch.equal(mine, theirs) and mine is not theirs
-    assert copy.costs is net.costs
+    assert copy.energy is net.energy
     assert copy.reference_energy_uj() == net.reference_energy_uj()
 
 
@@ -231,3 +241,27 @@ def test_bf16_autocast_step_gives_float32_gradients_close_to_fp32():
     assert grads[1].dtype == torch.float32 and torch.isfinite(grads[1]).all()
     cosine = F.cosine_similarity(grads[0], grads[1], dim=0)
     assert cosine > 0.9  # bfloat16 rounding alone gives 0.94-0.97 on this tiny random net
+
+
+def test_checkpoints_with_the_old_alpha_keys_still_load():
+    """Before the architecture moved out, the tables were the network's own parameters."""
+    net, saved = tiny_network(), tiny_network()
+    with torch.no_grad():
+        saved.alphas_normal.add_(1.0)
+    old = {key.removeprefix("architecture."): value for key, value in saved.state_dict().items()}
+    assert "alphas_normal" in old
+    net.load_state_dict(old)
+    assert torch.equal(net.alphas_normal, saved.alphas_normal)
+
+
+def test_forward_takes_the_weights_in_and_changes_nothing():
+    torch.manual_seed(0)
+    net = Network(4, NUM_CLASSES, 2, nn.CrossEntropyLoss(), steps=2, multiplier=2,
+                  input_size=8, multipliers=("exact", "float"))
+    x = images(seed=5)
+    genotype = net.genotype()
+    one_hot = net(x, net.architecture.one_hot_weights(genotype))
+    mixtures = [m for m in net.modules() if isinstance(m, MixedOp)][0]._mixtures.values()
+    assert all(mixture.weights is None for mixture in mixtures)  # nothing set on the ops
+    torch.testing.assert_close(net(x, net.architecture.one_hot_weights(genotype)), one_hot)
+    assert not torch.allclose(net(x), one_hot)

@@ -1,0 +1,71 @@
+"""The energy model of a DARTS cell search: cost tables over a candidate space.
+
+`SupernetEnergy(costs, space)` reads, from the per-edge, per-column tables of
+`search.cost_tables.supernet_costs` (priced on the network `train.py` will build), the
+expected energy per image of architecture weights (`expected_uj`: fixed part plus, per cell
+type, sum over edges and ops of op weight times the op's cost, a conv op's cost being the
+mean over its multipliers under the multiplier weights; differentiable in the weights), its
+value at uniform weights (`uniform_uj`, the energy loss's normaliser E_ref) and a genotype's
+energy (`genotype_uj`: the costs of the (op, edge) pairs it keeps). `priced` is the one way
+tables are made for a space.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import topology
+from approx.settings import DEFAULT_EMULATION, Emulation
+from energy_estimator.search_space import SupernetCosts
+from search import cost_tables
+from search.architecture import CELLS, CellWeights
+from search.space import SearchSpace
+
+
+class SupernetEnergy:
+    """Expected and genotype energy (µJ per image) of a cell search over `space`."""
+
+    def __init__(self, costs: SupernetCosts, space: SearchSpace):
+        self.costs = cost_tables.checked(costs, space.columns, costs.steps)
+        self.space = space
+
+    @classmethod
+    def priced(cls, space: SearchSpace, shape: topology.NetworkShape, energy_table=None,
+               objective: str = "total", emulation: Emulation = DEFAULT_EMULATION):
+        """The tables of `space` priced on the network of `shape` (`objective`: total,
+        arith or mult energy; `energy_table`: the constants, default the built-in)."""
+        return cls(cost_tables.supernet_costs(space.columns, shape, energy_table, objective,
+                                              emulation=emulation), space)
+
+    @property
+    def steps(self) -> int:
+        return self.costs.steps
+
+    def expected_uj(self, weights: dict[bool, CellWeights]) -> torch.Tensor:
+        """E per image of `weights` ({reduction: CellWeights}), differentiable."""
+        total = self.costs.fixed_uj
+        for cell in CELLS:
+            ops, _, multipliers = weights[cell == "reduce"]
+            table = getattr(self.costs, cell).to(device=ops.device, dtype=ops.dtype)
+            total = total + (ops * self.space.effective_costs(table, multipliers)).sum()
+        return total
+
+    def uniform_weights(self, like: torch.Tensor) -> dict[bool, CellWeights]:
+        """Uniform op and multiplier weights in `like`'s dtype and device."""
+        edges, options = topology.num_edges(self.steps), dict(dtype=like.dtype, device=like.device)
+        ops = torch.full((edges, len(self.space.ops)), 1.0 / len(self.space.ops), **options)
+        multipliers = None
+        if self.space.conv_ops:
+            shape = (edges, len(self.space.conv_ops), len(self.space.multipliers))
+            multipliers = torch.full(shape, 1.0 / len(self.space.multipliers), **options)
+        return {reduction: CellWeights(ops, None, multipliers) for reduction in (False, True)}
+
+    def uniform_uj(self, like: torch.Tensor | None = None) -> float:
+        """E_ref: the expected energy at uniform weights (float32 unless `like` says)."""
+        like = torch.zeros(()) if like is None else like
+        with torch.no_grad():
+            return float(self.expected_uj(self.uniform_weights(like)))
+
+    def genotype_uj(self, genotype) -> float:
+        """The energy per image of a genotype of this space (its ops priced per edge)."""
+        return cost_tables.genotype_energy_uj(self.costs, genotype, self.space.columns)
