@@ -62,7 +62,8 @@ def build_supernet(args, dataset, multipliers: list[str], energy_table, emulatio
     """(candidate multipliers, supernet) for train_search.py."""
     space = space_from_args(args, multipliers, emulation)
     image_size = dataset.train.images.shape[-1]
-    costs = space_costs(space, dataset.num_classes, image_size, energy_table, emulation=emulation)
+    costs = space_costs(space, dataset.num_classes, image_size, energy_table,
+                        objective=args.energy_objective, emulation=emulation)
     model = ResNetSupernet(space, dataset.num_classes, nn.CrossEntropyLoss(),
                            input_size=image_size, emulation=emulation, costs=costs)
     return list(space.candidates), model

@@ -27,6 +27,7 @@ from approx.settings import DEFAULT_EMULATION, Emulation
 from backbones import resnet
 from backbones.genotype import FLOAT, conv_layers, make
 from energy_estimator import profile
+from energy_estimator.search_space import objective_field
 from energy_estimator.table import resolve_energy_table
 
 ALWAYS = (FLOAT, "exact")  # candidate multipliers of every backbone search
@@ -99,9 +100,12 @@ class BackboneCosts:
 
 
 def space_costs(space: ResNetSpace, num_classes: int, input_size: int = 32, energy_table=None,
-                *, emulation: Emulation = DEFAULT_EMULATION) -> BackboneCosts:
-    """The tables, profiled on networks built in float mode (`Emulation.for_costing`: the
-    costs depend on shapes and the multipliers' figures, not on their emulation)."""
+                *, objective: str = "total",
+                emulation: Emulation = DEFAULT_EMULATION) -> BackboneCosts:
+    """The tables of the `objective`'s energy (total, arithmetic or multiplier: the search's
+    --energy_objective), profiled on networks built in float mode (`Emulation.for_costing`:
+    the costs depend on shapes and the multipliers' figures, not on their emulation)."""
+    field = objective_field(objective)
     table = resolve_energy_table(energy_table)
     index = {slot.name: i for i, slot in enumerate(space.slots)}
     shape = (len(space.slots), len(space.width_choices), len(space.candidates))
@@ -120,14 +124,14 @@ def space_costs(space: ResNetSpace, num_classes: int, input_size: int = 32, ener
                     for row in profile(module, size, table).layers:
                         name = f"{prefix}{row.name}"
                         if name in index:
-                            costs.conv[index[name], w, m] = row.energy_uj
+                            costs.conv[index[name], w, m] = getattr(row, field)
                         elif m == 0:  # float32 layers: the same on every multiplier
-                            float_cost += row.energy_uj
+                            float_cost += getattr(row, field)
             for n, stages in enumerate(space.stage_choices):
                 channels = base * 2 ** (stages - 1)
                 size = _resolution(input_size, stages)
                 report = profile(resnet.head(channels, num_classes), (channels, size, size), table)
-                costs.head[n, w] = report.energy_uj
+                costs.head[n, w] = getattr(report, field)
     return costs
 
 

@@ -15,7 +15,7 @@ import train_search
 from approx import Emulation
 from architect import Architect
 from backbones import BackboneError, from_dict, named
-from backbones.costs import ResNetSpace
+from backbones.costs import ResNetSpace, space_costs
 from backbones.resnet import ResNetCIFAR
 from backbones.search import ResNetSupernet
 from energy_estimator.__main__ import main as energy_cli
@@ -93,6 +93,20 @@ def test_one_hot_energy_equals_the_profiled_derived_network(shortcut, granularit
                 alpha.copy_(1e4 * one_hot - 5e3)
         assert float(model.expected_energy_uj().detach()) == pytest.approx(energy, rel=1e-5)
         assert model.genotype() == genotype
+
+
+@pytest.mark.parametrize("objective", ["multiplier", "arithmetic"])
+def test_energy_objective_reaches_the_backbone_costs(objective):
+    """--energy_objective prices the backbone's tables too (it did only the cell space's)."""
+    torch.manual_seed(0)
+    space = ResNetSpace(**TINY_SPACE)
+    costs = space_costs(space, 10, objective=objective, emulation=COSTING)
+    model = ResNetSupernet(space, 10, nn.CrossEntropyLoss(), costs=costs)
+    genotype = model.genotype()
+    report = energy_estimator.profile(ResNetCIFAR(genotype, 10, emulation=COSTING), (3, 32, 32))
+    field = {"multiplier": "mult_energy_uj", "arithmetic": "arith_energy_uj"}[objective]
+    assert model.genotype_energy_uj(genotype) == pytest.approx(getattr(report, field), rel=1e-9)
+    assert model.genotype_energy_uj(genotype) < report.energy_uj
 
 
 def test_expected_energy_is_differentiable_in_every_choice():
