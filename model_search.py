@@ -28,7 +28,7 @@ from approx.sharing import share, shared_codes
 from genotypes import Genotype
 from kernels.convgrad import memory_format_of
 from operations import LeadingReLU, cifar_stem, make_lean, preprocess_ops
-from search import cost_tables
+from search import cost_tables, one_shot
 from search.architecture import Architecture, CellWeights
 from search.candidates import build_candidate
 from search.energy_model import SupernetEnergy
@@ -297,6 +297,22 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
     def genotype_energy_uj(self, genotype=None) -> float:
         """Energy per image (µJ, deployed size) of a genotype (default: the derived one)."""
         return self.energy.genotype_uj(self.genotype() if genotype is None else genotype)
+
+    # --- the rest of the search.supernet.Supernet interface --------------------------------
+    def alpha_axes(self, table: str) -> tuple[None, list[str]]:
+        return None, list(self.candidates)
+
+    def multiplier_set(self) -> list[str]:
+        return list(self.space.multipliers)
+
+    def describe(self) -> dict:
+        return {"search_space": self.space.describe(),
+                "multiplier_set": list(self.space.multipliers)}
+
+    def derived_accuracy(self, genotype, loaders: dict, evaluate) -> dict:
+        """One-shot accuracy of `genotype` (search/one_shot.py) on `loaders['test']`."""
+        return one_shot.derived_accuracy(self, genotype, loaders["train"], loaders["test"],
+                                         evaluate)
 
     def new(self):
         """A fresh supernet (new weights) with a copy of these alphas and the same energy."""

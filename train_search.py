@@ -34,7 +34,7 @@ from model_search import Network
 from reporting import search_report
 from runner import distributed, skeleton
 from runner.errors import EXIT_OK
-from search import bilevel, one_shot
+from search import bilevel
 from search.energy_model import SupernetEnergy
 from search.space import EXACT, FLOAT, SearchSpace
 from topology import NetworkShape
@@ -127,7 +127,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     backbone_cli.add_search_args(parser)
     args = experiment.parse(parser, argv, SEARCH_DEFAULTS)
     warmup_epochs(args.warmup_epochs, args.epochs)  # a bad value fails now
+    check_space_flags(args)
     return args
+
+
+# the flags one search space reads and the other would silently ignore
+SPACE_FLAGS = {
+    "darts": ("primitives", "multiplier_search", "multiplier_granularity", "partial_channels",
+              "energy_channels", "energy_layers"),
+    "resnet": ("resnet_stages", "resnet_blocks", "resnet_widths", "resnet_granularity",
+               "resnet_shortcut"),
+}
+
+
+def check_space_flags(args) -> None:
+    """A flag given on the command line for the space not chosen stops the run (one line)."""
+    for space, flags in SPACE_FLAGS.items():
+        stray = [f"--{flag}" for flag in flags if flag in args.given_flags]
+        if space != args.space and stray:
+            raise ValueError(f"{', '.join(stray)} apply to --space {space} only, not to "
+                             f"--space {args.space}: drop them or search --space {space}")
 
 
 def warmup_epochs(value, epochs: int) -> int:
@@ -255,8 +274,7 @@ class Search(skeleton.Program):
     def log_start(self, run, config: dict) -> None:
         args, model = self.args, self.model
         search_report.log_settings(run, config, model, self.dataset)
-        multipliers = model.space.multipliers if isinstance(model, Network) else self.candidates
-        search_report.log_surrogate(run, multipliers or split_names(args.multipliers),
+        search_report.log_surrogate(run, model.multiplier_set() or split_names(args.multipliers),
                                      self.emulation)
 
     def train_epoch(self, run, replica, epoch: int, lr: float, step: int) -> tuple[dict, int]:
@@ -288,9 +306,7 @@ def held_out_accuracy(model, loaders) -> dict:
     """Accuracy on the held-out test images (seen by neither weights nor alphas) of the
     supernet and of the derived cell (one-shot, see search/one_shot.py)."""
     held_out = skeleton.evaluate(model, loaders["test"], "test")
-    if isinstance(model, Network):
-        held_out.update(one_shot.derived_accuracy(model, model.genotype(), loaders["train"],
-                                                  loaders["test"], skeleton.evaluate))
+    held_out.update(model.derived_accuracy(model.genotype(), loaders, skeleton.evaluate))
     return held_out
 
 

@@ -1,7 +1,5 @@
-"""The ResNet backbone supernet, with the interface of `model_search.Network` that the
-Architect, train_search.py and reporting/search_report use (alphas()/weights(),
-expected_energy_uj(), reference_energy_uj(), genotype(), genotype_energy_uj(),
-alpha_softmax()).
+"""The ResNet backbone supernet, a `search.supernet.Supernet` as `model_search.Network` is (the
+interface the Architect, train_search.py and reporting/search_report use).
 
 Every choice is a softmax over its own alpha table and the network computes the mixture:
 - multiplier: each conv is a `MixedConv`, one weight tensor shared by one conv per candidate
@@ -164,6 +162,16 @@ class ResNetSupernet(AlphaWeightSplit, EmulatedNetwork, nn.Module):
                 "depth": (stages, [f"{k} blocks" for k in space.block_choices]),
                 "width": (["base width"], [str(w) for w in space.width_choices]),
                 "stages": (["stages"], [str(n) for n in space.stage_choices])}[table]
+
+    def multiplier_set(self) -> list[str]:
+        return list(self.candidates)
+
+    def describe(self) -> dict:
+        return {"search_space": "resnet", "multiplier_set": None}
+
+    def derived_accuracy(self, genotype, loaders: dict, evaluate) -> dict:
+        """No one-shot evaluation of a derived backbone: {}."""
+        return {}
 
     # --- energy -----------------------------------------------------------------------
     def expected_energy_uj(self, alphas: dict | None = None):

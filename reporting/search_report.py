@@ -12,7 +12,6 @@ import genotypes
 from approx.fidelity import surrogate_lines, surrogate_summary
 from backbones.resnet import build_network
 from reporting import drawings
-from search.space import SearchSpace
 
 
 def log_settings(run, config: dict, model, dataset) -> None:
@@ -94,8 +93,7 @@ def _log_alphas(writer, model, epoch: int) -> None:
     for cell, weights in model.alpha_softmax().items():
         weights = weights.detach().cpu()
         title = f"softmax(alpha) {cell}"
-        rows, columns = (model.alpha_axes(cell) if hasattr(model, "alpha_axes")
-                         else (None, model.candidates))
+        rows, columns = model.alpha_axes(cell)
         figure = drawings.alpha_heatmap(weights.numpy(), columns, title, rows)
         writer.add_image(f"alphas/{cell}", drawings.figure_to_array(figure), epoch,
                          dataformats="HWC")
@@ -144,15 +142,13 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
         expected_uj = float(model.expected_energy_uj())
     costs = genotype_costs(genotype, args, dataset.num_classes, dataset.train.images.shape[-1],
                            model.emulation)
-    space = model.space if isinstance(model.space, SearchSpace) else None  # None: a backbone
     path = genotypes.save(
         genotype, run.path / genotypes.GENOTYPE_FILE,
         energy_uj=energy_uj, energy_objective=args.energy_objective,
         expected_energy_uj=expected_uj, uniform_energy_uj=model.reference_energy_uj(),
         costs=costs, val_acc=last.get("val_acc"), **final,
         energy_budget_uj=args.energy_budget, epochs=len(run.history), candidates=candidates,
-        multiplier_set=list(space.multipliers) if space else None,
-        search_space=space.describe() if space else args.space,
+        **model.describe(),
         note=note, settings=dict(vars(args)),
     )
     if run.mirror is not None:

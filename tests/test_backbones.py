@@ -226,3 +226,28 @@ def test_sweep_plans_published_backbones_as_baselines(tmp_path):
     record = genotypes.read_record(run.genotype)
     assert record["genotype"] == named("resnet8@bam4_4")
     assert multiplier_shares(genotypes.to_dict(record["genotype"])) == (7, {"bam4_4": 1.0})
+
+
+@pytest.mark.parametrize("argv,stray", [
+    (["--space", "resnet", "--partial_channels", "2"], "--partial_channels"),
+    (["--primitives", "none,skip_connect", "--resnet_blocks", "1,2"], "--resnet_blocks"),
+])
+def test_a_flag_of_the_other_space_stops_the_run_with_one_line(tmp_path, capsys, argv, stray):
+    argv += ["--save", str(tmp_path / "r"), "--data", str(tmp_path / "data"), "--device", "cpu"]
+    assert train_search.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert stray in err and "apply to --space" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_both_supernets_implement_the_one_interface():
+    from model_search import Network
+    from search.supernet import Supernet
+    cells = Network(4, 10, 2, nn.CrossEntropyLoss(), steps=2, multiplier=2, input_size=8)
+    backbone = ResNetSupernet(ResNetSpace(**TINY_SPACE), 10, nn.CrossEntropyLoss())
+    for supernet in (cells, backbone):
+        assert isinstance(supernet, Supernet)
+        assert set(supernet.describe()) == {"search_space", "multiplier_set"}
+        for table in supernet.alpha_softmax():
+            rows, columns = supernet.alpha_axes(table)
+            assert len(columns) == supernet.alpha_softmax()[table].shape[-1]
