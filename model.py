@@ -9,6 +9,8 @@ import torch.nn as nn
 
 import topology
 from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
+from backbones.genotype import ResNetGenotype
+from backbones.resnet import ResNetCIFAR
 from genotypes import Genotype
 from operations import Identity, build_op, cifar_stem, preprocess_ops
 
@@ -158,3 +160,14 @@ class NetworkImageNet(_CellStack):
     def stem_forward(self, x):
         s0 = self.stem0(x)
         return s0, self.stem1(s0)
+
+
+def build_network(genotype, C, num_classes, layers, auxiliary, *,
+                  emulation: Emulation = DEFAULT_EMULATION):
+    """The discrete network of any genotype kind: DARTS's `NetworkCIFAR(C, num_classes,
+    layers, auxiliary, genotype)` for a cell genotype, a `backbones.resnet.ResNetCIFAR` for a
+    backbone (C, layers and auxiliary do not apply: the genotype fixes its widths and depth);
+    both emulate their approximate convs as `emulation` says."""
+    if isinstance(genotype, ResNetGenotype):
+        return ResNetCIFAR(genotype, num_classes, emulation=emulation)
+    return NetworkCIFAR(C, num_classes, layers, auxiliary, genotype, emulation=emulation)

@@ -25,12 +25,13 @@ import experiment
 import genotypes
 import preflight
 from approx import Emulation
-from backbones.resnet import build_network
 from defaults import TRAIN_DEFAULTS
+from model import build_network
 from reporting import retrain_report
 from runner import distributed, skeleton
 from runner.errors import EXIT_FAILED, EXIT_OK, check_finite
 from runner.training import AverageMeter, accuracy, progress
+from search import runs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -119,7 +120,7 @@ def resolve_genotype(args, saved_config: dict):
     if isinstance(args.genotype, dict):  # from --config: a run's config.json holds the cell
         return (genotypes.from_dict(args.genotype, source=f"--config {args.config}"),
                 {"source": args.config, "reason": "the genotype of --config"})
-    return genotypes.resolve(args.genotype, args.runs_dir)
+    return runs.resolve(args.genotype, args.runs_dir)
 
 
 def run_training(args) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from genotypes import GenotypeError
+from runner.errors import GenotypeError
 
 KIND = "resnet"
 FLOAT = "float"  # a float32 convolution (no multiplier)

@@ -75,19 +75,6 @@ def factory(multiplier: str, emulation: Emulation = DEFAULT_EMULATION):
     return conv_factory(None if multiplier == FLOAT else multiplier, emulation)
 
 
-def build_network(genotype, C, num_classes, layers, auxiliary, *,
-                  emulation: Emulation = DEFAULT_EMULATION):
-    """The discrete network of any genotype kind: a `ResNetCIFAR` for a backbone (C, layers
-    and auxiliary do not apply: the genotype fixes its widths and depth), else DARTS's
-    `model.NetworkCIFAR(C, num_classes, layers, auxiliary, genotype)`; both emulate their
-    approximate convs as `emulation` says."""
-    if isinstance(genotype, ResNetGenotype):
-        return ResNetCIFAR(genotype, num_classes, emulation=emulation)
-    from model import NetworkCIFAR
-
-    return NetworkCIFAR(C, num_classes, layers, auxiliary, genotype, emulation=emulation)
-
-
 class ResNetCIFAR(EmulatedNetwork, nn.Module):
     """The network of a ResNetGenotype; module names match `genotype.layers()`."""
 

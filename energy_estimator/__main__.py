@@ -16,8 +16,10 @@ from approx.settings import Emulation
 from energy_estimator.latency import measure_latency
 from energy_estimator.report import profile
 from energy_estimator.table import load_energy_table
+from model import build_network as network_of
 from runner.errors import exit_status
 from runner.files import atomic_write_json
+from search.runs import resolve
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "shapes": 10}
 
@@ -47,9 +49,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_network(args: argparse.Namespace):
     """NetworkCIFAR of a cell genotype, or the ResNetCIFAR of a backbone genotype."""
-    from backbones.resnet import build_network as network_of
-    from genotypes import resolve
-
     genotype, _ = resolve(args.genotype, runs_dir=args.runs_dir)
     num_classes = args.num_classes or NUM_CLASSES[args.dataset]
     return network_of(genotype, args.init_channels, num_classes, args.layers, False,

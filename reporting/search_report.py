@@ -10,7 +10,7 @@ import torch
 import energy_estimator
 import genotypes
 from approx.fidelity import surrogate_lines, surrogate_summary
-from backbones.resnet import build_network
+from model import build_network
 from reporting import drawings
 
 

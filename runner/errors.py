@@ -28,6 +28,10 @@ class NonFiniteLossError(ValueError):
     """A NaN or infinite loss; the run stops and keeps its last good checkpoint."""
 
 
+class GenotypeError(ValueError):
+    """A genotype that cannot be parsed, validated or found."""
+
+
 class RunDirError(ValueError):
     """A run directory that cannot be created, reused or resumed."""
 

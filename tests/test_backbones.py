@@ -19,6 +19,7 @@ from backbones.costs import ResNetSpace, space_costs
 from backbones.resnet import ResNetCIFAR
 from backbones.search import ResNetSupernet
 from energy_estimator.__main__ import main as energy_cli
+from search import runs
 from tradeoff.plan import stripped, with_multiplier
 
 # He et al. 2016 (Table 6): ResNet-20 0.27 M; ResNet-14 0.17 M by the same definition
@@ -56,13 +57,13 @@ def test_names_files_and_errors():
     record = json.loads(json.dumps(genotypes.to_dict(genotype)))
     assert genotypes.from_dict(record) == genotype
     assert from_dict({"kind": "resnet", "blocks": [1, 2], "width": 8}).widths == (8, 16)
-    assert genotypes.resolve("resnet8@exact")[0] == named("resnet8").with_multiplier("exact")
+    assert runs.resolve("resnet8@exact")[0] == named("resnet8").with_multiplier("exact")
     for bad in ({"kind": "resnet", "blocks": [1], "widths": [8], "multipliers": ["exact"] * 2},
                 {"kind": "resnet", "blocks": [1, 1], "widths": [16, 8]}):
         with pytest.raises(BackboneError):
             genotypes.from_dict(bad)
     with pytest.raises(genotypes.GenotypeError, match="6n"):
-        genotypes.resolve("resnet9")
+        runs.resolve("resnet9")
     assert stripped(genotype) == named("resnet20")
     assert with_multiplier(named("resnet8"), "exact") == named("resnet8@exact")
 

@@ -6,6 +6,7 @@ import pytest
 
 import genotypes
 from genotypes import DARTS_V2, Genotype, GenotypeError
+from search import runs
 
 
 def test_published_genotypes_are_valid():
@@ -52,7 +53,7 @@ def test_best_prefers_budget_meeting_runs(tmp_path):
     _fake_search(tmp_path, "a", val_acc=0.9, energy=5.0, budget=4.0)   # misses its budget
     _fake_search(tmp_path, "b", val_acc=0.7, energy=3.0, budget=4.0)
     _fake_search(tmp_path, "c", val_acc=0.6, energy=9.0)               # no budget: eligible
-    genotype, record = genotypes.resolve("best", tmp_path)
+    genotype, record = runs.resolve("best", tmp_path)
     assert record["source"].endswith("b") and "met their energy budget" in record["reason"]
     assert genotype == genotypes.validate(DARTS_V2)
 
@@ -62,7 +63,7 @@ def test_best_ranks_by_held_out_derived_accuracy_among_budget_meeting_runs(tmp_p
     _fake_search(tmp_path, "met", val_acc=0.5, energy=3.0, budget=4.0, derived_acc=0.7)
     _fake_search(tmp_path, "free", val_acc=0.9, energy=9.0, derived_acc=0.6)  # no budget
     _fake_search(tmp_path, "old", val_acc=0.99, energy=1.0)  # no held-out figure
-    _, record = genotypes.resolve("best", tmp_path)
+    _, record = runs.resolve("best", tmp_path)
     assert record["source"].endswith("met")  # not the higher val acc, not the over-budget run
     assert "3 of 4 completed searches" in record["reason"]
     assert all(name in record["reason"] for name in ("over", "free", "old"))
@@ -70,11 +71,11 @@ def test_best_ranks_by_held_out_derived_accuracy_among_budget_meeting_runs(tmp_p
 
 
 def test_resolve_name_file_dir_and_errors(tmp_path):
-    assert genotypes.resolve("PC_DARTS")[0] == genotypes.PC_DARTS
+    assert runs.resolve("PC_DARTS")[0] == genotypes.PC_DARTS
     _fake_search(tmp_path, "run", val_acc=0.5, energy=1.0)
-    assert genotypes.resolve(str(tmp_path / "run"))[1]["val_acc"] == 0.5
-    assert genotypes.resolve(str(tmp_path / "run" / "genotype.json"))[0].normal == DARTS_V2.normal
+    assert runs.resolve(str(tmp_path / "run"))[1]["val_acc"] == 0.5
+    assert runs.resolve(str(tmp_path / "run" / "genotype.json"))[0].normal == DARTS_V2.normal
     with pytest.raises(GenotypeError, match="not 'best', a published name"):
-        genotypes.resolve("NO_SUCH")
+        runs.resolve("NO_SUCH")
     with pytest.raises(GenotypeError, match="no completed search"):
-        genotypes.resolve("best", tmp_path / "empty")
+        runs.resolve("best", tmp_path / "empty")

@@ -1,0 +1,102 @@
+"""The searches on disk: run discovery and `--genotype` resolution.
+
+`completed_searches` finds the run directories holding a readable genotype.json,
+`choose_best` ranks them (`--genotype best`), and `resolve` turns any `--genotype` value (`best`,
+a published name of either kind, a JSON file or a run directory) into a genotype and the
+record it came from. The records themselves and their JSON I/O are genotypes.py's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backbones import genotype as backbone
+from genotypes import GENOTYPE_FILE, PUBLISHED, Genotype, GenotypeError, read_record
+
+
+def completed_searches(runs_dir: str | Path) -> list[tuple[Path, dict]]:
+    """Every run directory under `runs_dir` holding a readable genotype.json."""
+    found = []
+    for path in sorted(Path(runs_dir).glob(f"*/{GENOTYPE_FILE}")):
+        try:
+            found.append((path.parent, read_record(path)))
+        except GenotypeError:
+            continue
+    return found
+
+
+def meets_budget(record: dict) -> bool:
+    budget = record.get("energy_budget_uj")
+    energy = record.get("energy_uj")
+    return budget is None or (energy is not None and energy <= budget)
+
+
+def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
+    """`--genotype best`: among the completed searches whose derived genotype meets its
+    energy budget (a run without a budget meets it), the one whose derived cell scored the
+    highest held-out accuracy (`derived_acc`: the discretised cell on test images that
+    neither its weights nor its alphas saw); ties go to the lower energy. Searches written
+    before `derived_acc` existed rank below every search that has it, by their `val_acc`.
+    When no search met its budget, all are ranked. The reason lists what was compared."""
+    searches = completed_searches(runs_dir)
+    if not searches:
+        raise GenotypeError(f"--genotype best: no completed search (*/{GENOTYPE_FILE}) under "
+                            f"{runs_dir}; run train_search.py first or name a genotype "
+                            f"({', '.join(PUBLISHED)}), a JSON file or a run directory")
+    eligible = [(run, record) for run, record in searches if meets_budget(record)]
+    pool = eligible or searches
+    run, record = max(pool, key=lambda item: _best_key(item[1]))
+    scope = ("that met their energy budget (or had none)" if eligible
+             else "(none met its budget, so all were ranked)")
+    lines = [f"highest held-out accuracy of the derived cell among {len(pool)} of "
+             f"{len(searches)} completed searches {scope}; compared:"]
+    for other, other_record in searches:
+        lines.append(f"  {'*' if other == run else ' '} {other}: " + _describe(other_record))
+    return run, record, "\n".join(lines)
+
+
+def _best_key(record: dict) -> tuple:
+    derived = record.get("derived_acc")
+    energy = record.get("energy_uj")
+    energy = float("inf") if energy is None else energy
+    if derived is not None:
+        return 1, derived, -energy
+    return 0, record.get("val_acc") or 0.0, -energy
+
+
+def _describe(record: dict) -> str:
+    budget = record.get("energy_budget_uj")
+    energy = record.get("energy_uj")
+    parts = [f"derived acc {record.get('derived_acc')}", f"val acc {record.get('val_acc')}",
+             f"energy {energy if energy is None else round(energy, 3)} uJ",
+             f"budget {budget if budget is not None else 'none'}",
+             "meets budget" if meets_budget(record) else "over budget"]
+    return ", ".join(parts)
+
+
+
+
+def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
+    """Resolve `--genotype`: `best`, a published name, a JSON file or a run directory.
+
+    Returns the genotype and a record describing where it came from (`source`, `reason`,
+    and the search metadata such as `energy_budget_uj` when there is any).
+    """
+    if spec == "best":
+        run, record, reason = choose_best(runs_dir)
+        return record["genotype"], {**record, "source": str(run), "reason": reason}
+    if spec in PUBLISHED:
+        return PUBLISHED[spec], {"source": spec, "reason": "published genotype"}
+    path = Path(spec)
+    if path.is_dir():
+        path = path / GENOTYPE_FILE
+    if path.is_file():
+        record = read_record(path)
+        return record["genotype"], {**record, "source": str(path), "reason": "file"}
+    named_backbone = backbone.named(spec)
+    if named_backbone is not None:
+        return named_backbone, {"source": spec, "reason": "published backbone"}
+    raise GenotypeError(f"--genotype {spec}: not 'best', a published name "
+                        f"({', '.join(PUBLISHED)}; backbones resnet8, resnet14, resnet20, "
+                        f"optionally @<multiplier>), a JSON file or a run directory with "
+                        f"{GENOTYPE_FILE}")
