@@ -25,6 +25,33 @@ CONFIG_RECORD_ONLY = ("save", "resume", "candidates", "world_size", "genotype_so
                       "given_flags")
 
 
+def add_training_args(group, network: str, epochs: int | None = None,
+                      cutout: bool | None = None) -> None:
+    """The DARTS training flags of both programs, declared once; `network` names what they
+    train (the supernet, the network) and `epochs`/`cutout` are the program's defaults (None:
+    per dataset)."""
+    group.add_argument("--batch_size", type=int, default=None,
+                       help="global batch size (under torchrun, split evenly over the ranks)")
+    group.add_argument("--learning_rate", type=float, default=None,
+                       help=f"initial lr of the {network}'s weights (cosine schedule)")
+    group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    group.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
+    group.add_argument("--epochs", type=int, default=epochs, help="epochs")
+    group.add_argument("--init_channels", type=int, default=None, help=f"{network} channels C")
+    group.add_argument("--layers", type=int, default=None, help=f"{network} cells")
+    group.add_argument("--grad_clip", type=float, default=5.0, help="gradient norm clip")
+    group.add_argument("--cutout", action=argparse.BooleanOptionalAction, default=cutout,
+                       help="cutout augmentation")
+    group.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
+
+
+def add_cost_args(group) -> None:
+    """The approximate-multiplier library and the energy constants, as both programs read
+    them."""
+    group.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
+    group.add_argument("--energy_table", default=None, help="JSON file of energy constants")
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and run")
     group.add_argument("--config", default=None, metavar="FILE",

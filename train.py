@@ -41,25 +41,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="best | a published name | a genotype JSON file | a run directory")
     experiment.add_common_args(parser)
     train = parser.add_argument_group("training (DARTS flags)")
-    train.add_argument("--batch_size", type=int, default=None,
-                       help="global batch size (under torchrun, split evenly over the ranks)")
-    train.add_argument("--learning_rate", type=float, default=None, help="initial lr (cosine)")
-    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    train.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
-    train.add_argument("--epochs", type=int, default=None, help="training epochs")
-    train.add_argument("--init_channels", type=int, default=None, help="network channels C")
-    train.add_argument("--layers", type=int, default=None, help="number of cells")
+    experiment.add_training_args(train, "network")
     train.add_argument("--auxiliary", action=argparse.BooleanOptionalAction, default=None,
                        help="auxiliary head")
     train.add_argument("--auxiliary_weight", type=float, default=0.4, help="auxiliary loss weight")
-    train.add_argument("--cutout", action=argparse.BooleanOptionalAction, default=None,
-                       help="cutout augmentation")
-    train.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
     train.add_argument("--drop_path_prob", type=float, default=None, help="drop path probability")
-    train.add_argument("--grad_clip", type=float, default=5.0, help="gradient norm clip")
     cost = parser.add_argument_group("cost and verification")
-    cost.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
-    cost.add_argument("--energy_table", default=None, help="JSON file of energy constants")
+    experiment.add_cost_args(cost)
     cost.add_argument("--stl", default=None,
                       help="STL spec over history.json signals (default: "
                            "'G(energy_uj <= B) & F(test_acc >= 0.8)', B = the search's budget, "

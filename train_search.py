@@ -45,23 +45,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      epilog=experiment.defaults_epilog(SEARCH_DEFAULTS))
     experiment.add_common_args(parser)
     train = parser.add_argument_group("weights (DARTS flags)")
-    train.add_argument("--batch_size", type=int, default=None,
-                       help="global batch size (under torchrun, split evenly over the ranks)")
-    train.add_argument("--learning_rate", type=float, default=None, help="initial weight lr")
+    experiment.add_training_args(train, "supernet", epochs=50, cutout=False)
     train.add_argument("--learning_rate_min", type=float, default=0.001, help="final cosine lr")
-    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    train.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
-    train.add_argument("--epochs", type=int, default=50, help="search epochs")
-    train.add_argument("--init_channels", type=int, default=None, help="supernet channels C")
-    train.add_argument("--layers", type=int, default=None, help="supernet cells")
     train.add_argument("--train_portion", type=float, default=0.5,
                        help="share of the training set for weights (the rest trains alphas)")
     train.add_argument("--val_images", type=int, default=None,
                        help="evaluate the supernet each epoch on this many images of the "
                             "alphas' part (default: all of it)")
-    train.add_argument("--grad_clip", type=float, default=5.0, help="gradient norm clip")
-    train.add_argument("--cutout", action="store_true", help="use cutout in the search")
-    train.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
     arch = parser.add_argument_group("architecture")
     arch.add_argument("--space", default="darts", choices=("darts", "resnet"),
                       help="search space: DARTS cells, or a ResNet backbone (stages, blocks, "
@@ -91,7 +81,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="epochs that train the weights only before the alphas move, as a "
                            "count or a share of --epochs ('40%%'); PC-DARTS freezes the "
                            "architecture for its first 15 of 50 epochs")
-    arch.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
     arch.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP, metavar="R",
                       help="search-time surrogate: multipliers whose error is not exactly "
                            "low-rank (Mitchell, EvoApproxLib tables) use at most R low-rank "
@@ -102,6 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="PC-DARTS: mixed ops see 1/K of the channels (with edge "
                            "normalisation); 1 = plain DARTS")
     energy = parser.add_argument_group("energy")
+    experiment.add_cost_args(energy)
     energy.add_argument("--energy_weight", type=float, default=0.5,
                         help="lambda: weight of the normalised energy term")
     energy.add_argument("--energy_loss", default="linear", choices=("linear", "log", "hinge"),
@@ -110,7 +100,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="energy budget B per image in microjoules (hinge, controller)")
     energy.add_argument("--budget_control", default=None, choices=("pi",),
                         help="adapt lambda each step so the genotype settles under the budget")
-    energy.add_argument("--energy_table", default=None, help="JSON file of energy constants")
     energy.add_argument("--energy_objective", default="total",
                         choices=tuple(energy_estimator.search_space.ENERGY_OBJECTIVES),
                         help="energy the search optimises and budgets: arithmetic + data "
