@@ -4,7 +4,7 @@ The search reads the retrain's network size from here: it costs energy on the ne
 `train.py` will build from the derived genotype (`--energy_channels`, `--energy_layers`,
 `--energy_image_size`), so budgets mean the same thing in both programs. CIFAR values are
 DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each default run
-ends within about 15 minutes on a 2-core CPU and still learns (README, "Default runs"):
+ends within about 15 minutes on a 2-core CPU and still learns (docs/reference/default_runs.md):
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
 5x5 convs (half the conv work of a step), lr 0.1 (PC-DARTS, Xu et al., 2020, uses 0.1 at
 batch 256; batch 128 here halves the per-image overhead of batch 64), a weight warm-up before

@@ -6,7 +6,7 @@ The supernet's cells are built with the plain layers and swapped to these by `ma
 False)` switches them back, e.g. for a double backward (create_graph=True), which they refuse
 with a clear error (`ConvAvgPool2d` is put in by search/candidates.py). What each replaces,
 why, and what it gained (one search step: the DARTS standard config, first order, batch 64, 2
-threads on a 2-core AMD EPYC Zen 4; figures from README.md "Search speed and memory", from
+threads on a 2-core AMD EPYC Zen 4; figures from docs/reference/search_speed.md, from
 docs/search_step.md, or from the commit that introduced the layer):
 
 - `LeadingReLU` (mixin of the ops that open with a ReLU): `after_relu(relu_x)` runs the rest

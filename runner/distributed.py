@@ -59,7 +59,8 @@ def init(device_name: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S) -> tor
     missing = [name for name in LAUNCH_VARIABLES if name not in os.environ]
     if missing:
         raise ValueError(f"WORLD_SIZE is {os.environ['WORLD_SIZE']} but {', '.join(missing)} "
-                         f"is not set; start several processes with torchrun (see README)")
+                         f"is not set; start several processes with torchrun (see "
+                         f"docs/reference/distributed.md)")
     device = _rank_device(device_name, int(os.environ["LOCAL_RANK"]))
     if device.type == "cuda":
         torch.cuda.set_device(device)
