@@ -17,27 +17,23 @@ import argparse
 import sys
 
 import torch
-import torch.nn as nn
 
 import data
 import energy_estimator
 import experiment
 import genotypes
-import operations
 import preflight
 from approx import Emulation
 from approx.lowrank import SEARCH_RANK_CAP
 from architect import Architect, EnergySettings
 from backbones import cli as backbone_cli
 from defaults import SEARCH_DEFAULTS
-from model_search import Network
 from reporting import search_report
 from runner import distributed, skeleton
 from runner.errors import EXIT_OK
-from search import bilevel
-from search.energy_model import SupernetEnergy
-from search.space import EXACT, FLOAT, SearchSpace
-from topology import NetworkShape
+from search import bilevel, cell_cli
+from search.cell_cli import split_names
+from search.space import FLOAT
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -120,19 +116,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-# the flags one search space reads and the other would silently ignore
-SPACE_FLAGS = {
-    "darts": ("primitives", "multiplier_search", "multiplier_granularity", "partial_channels",
-              "energy_channels", "energy_layers"),
-    "resnet": ("resnet_stages", "resnet_blocks", "resnet_widths", "resnet_granularity",
-               "resnet_shortcut"),
-}
+# the wiring of each --space: FLAGS, check(args, emulation), build_supernet(args, dataset,
+# energy_table, emulation)
+SPACES = {"darts": cell_cli, "resnet": backbone_cli}
 
 
 def check_space_flags(args) -> None:
     """A flag given on the command line for the space not chosen stops the run (one line)."""
-    for space, flags in SPACE_FLAGS.items():
-        stray = [f"--{flag}" for flag in flags if flag in args.given_flags]
+    for space, wiring in SPACES.items():
+        stray = [f"--{flag}" for flag in wiring.FLAGS if flag in args.given_flags]
         if space != args.space and stray:
             raise ValueError(f"{', '.join(stray)} apply to --space {space} only, not to "
                              f"--space {args.space}: drop them or search --space {space}")
@@ -151,34 +143,6 @@ def warmup_epochs(value, epochs: int) -> int:
     return count
 
 
-def split_names(text: str) -> list[str]:
-    return [name.strip() for name in (text or "").split(",") if name.strip()]
-
-
-def search_space_args(args, emulation: Emulation) -> dict:
-    """The candidate ops and multiplier set of the supernet (each name checked now)."""
-    primitives, multipliers = split_names(args.primitives), split_names(args.multipliers)
-    if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
-        return {"candidates": operations.candidate_ops(primitives, multipliers, emulation)}
-    if EXACT not in multipliers:
-        multipliers.insert(0, EXACT)
-    operations.check_multipliers(multipliers, emulation)
-    return {"candidates": operations.candidate_ops(primitives, (), emulation),
-            "multipliers": tuple(multipliers),
-            "multiplier_granularity": args.multiplier_granularity}
-
-
-def deployed_energy(args, space: dict, num_classes: int, image_size: int, table,
-                    emulation: Emulation) -> SupernetEnergy:
-    """The supernet's energy model, priced on the network train.py will build from the derived
-    genotype (--energy_channels, --energy_layers, --energy_image_size; default: the search's)."""
-    shape = NetworkShape(args.energy_channels or args.init_channels, num_classes,
-                         args.energy_layers or args.layers,
-                         input_size=args.energy_image_size or image_size)
-    return SupernetEnergy.priced(SearchSpace.of(**space), shape, table, args.energy_objective,
-                                 emulation)
-
-
 def emulation_settings(args) -> Emulation:
     """The search's emulation: --lut_dir's library, the --approx_rank surrogate (-1: none)."""
     return Emulation.for_search(args.lut_dir, args.approx_rank)
@@ -187,21 +151,8 @@ def emulation_settings(args) -> Emulation:
 def build(args, dataset: data.Dataset, device: torch.device, emulation: Emulation):
     """Candidate set, supernet, optimisers and loaders (all inputs checked before any write)."""
     table = energy_estimator.load_energy_table(args.energy_table)
-    if args.space == "resnet":
-        candidates, model = backbone_cli.build_supernet(args, dataset,
-                                                        split_names(args.multipliers), table,
-                                                        emulation)
-        model = model.to(device)
-    else:
-        space = search_space_args(args, emulation)
-        image_size = dataset.train.images.shape[-1]
-        model = Network(args.init_channels, dataset.num_classes, args.layers,
-                        nn.CrossEntropyLoss(), emulation=emulation, input_size=image_size,
-                        partial_channels=args.partial_channels,
-                        energy=deployed_energy(args, space, dataset.num_classes, image_size,
-                                               table, emulation),
-                        **space).to(device)
-        candidates = list(model.candidates)
+    candidates, model = SPACES[args.space].build_supernet(args, dataset, table, emulation)
+    model = model.to(device)
     w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
                                   weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, args.epochs,
@@ -235,6 +186,7 @@ def run_search(args) -> int:
     emulation = emulation_settings(args)
     preflight.check_multiplier_power("--multipliers", [m for m in split_names(args.multipliers)
                                                        if m != FLOAT], emulation)
+    SPACES[args.space].check(args, emulation)  # the space's own settings, before the data
     device = skeleton.setup(args)
     dataset = experiment.load_data(args)
     return skeleton.run_program(Search(args, dataset, device, emulation), args)

@@ -11,6 +11,7 @@ from approx import DEFAULT_EMULATION, Emulation
 from backbones.costs import ALWAYS, ResNetSpace, space_costs
 from backbones.search import ResNetSupernet
 from operations import OperationError, conv_factory
+from search.cell_cli import split_names
 
 # The embedded dataset gets a space whose largest network is a ResNet-20 at 16/32/64 channels
 # (so that the default search fits 15 minutes on 2 CPU cores); elsewhere the choices of a
@@ -19,6 +20,11 @@ SPACE_DEFAULTS = {
     "shapes": {"resnet_stages": "3", "resnet_blocks": "1,2,3", "resnet_widths": "8,16"},
     "default": {"resnet_stages": "2,3", "resnet_blocks": "2,3,4", "resnet_widths": "16,32"},
 }
+
+
+# the flags this space reads and the cell space would silently ignore
+FLAGS = ("resnet_stages", "resnet_blocks", "resnet_widths", "resnet_granularity",
+         "resnet_shortcut")
 
 
 def add_search_args(parser: argparse.ArgumentParser) -> None:
@@ -58,9 +64,14 @@ def space_from_args(args: argparse.Namespace, multipliers: list[str],
         raise OperationError(f"--space resnet: {error}") from None
 
 
-def build_supernet(args, dataset, multipliers: list[str], energy_table, emulation: Emulation):
+def check(args, emulation: Emulation) -> ResNetSpace:
+    """The space of the flags, each setting checked now (a bad one: one-line error)."""
+    return space_from_args(args, split_names(args.multipliers), emulation)
+
+
+def build_supernet(args, dataset, energy_table, emulation: Emulation):
     """(candidate multipliers, supernet) for train_search.py."""
-    space = space_from_args(args, multipliers, emulation)
+    space = check(args, emulation)
     image_size = dataset.train.images.shape[-1]
     costs = space_costs(space, dataset.num_classes, image_size, energy_table,
                         objective=args.energy_objective, emulation=emulation)

@@ -1,0 +1,60 @@
+"""Command-line wiring of the DARTS cell space for train_search.py (`--space darts`, the
+default): the flags only it reads, its settings checked before the data loads, and its
+supernet with the energy model priced on the network train.py will build. The backbone
+space's wiring is backbones/cli.py; both give train_search.py the same three names."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+import operations
+from approx import Emulation
+from model_search import Network
+from search.energy_model import SupernetEnergy
+from search.space import EXACT, SearchSpace
+from topology import NetworkShape
+
+# the flags this space reads and the backbone space would silently ignore
+FLAGS = ("primitives", "multiplier_search", "multiplier_granularity", "partial_channels",
+         "energy_channels", "energy_layers")
+
+
+def split_names(text: str) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def check(args, emulation: Emulation) -> dict:
+    """The candidate ops and multiplier set of the supernet, as Network keywords (each name
+    checked now: a bad one raises a one-line ValueError)."""
+    primitives, multipliers = split_names(args.primitives), split_names(args.multipliers)
+    if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
+        return {"candidates": operations.candidate_ops(primitives, multipliers, emulation)}
+    if EXACT not in multipliers:
+        multipliers.insert(0, EXACT)
+    operations.check_multipliers(multipliers, emulation)
+    return {"candidates": operations.candidate_ops(primitives, (), emulation),
+            "multipliers": tuple(multipliers),
+            "multiplier_granularity": args.multiplier_granularity}
+
+
+def deployed_energy(args, space: dict, num_classes: int, image_size: int, table,
+                    emulation: Emulation) -> SupernetEnergy:
+    """The supernet's energy model, priced on the network train.py will build from the derived
+    genotype (--energy_channels, --energy_layers, --energy_image_size; default: the search's)."""
+    shape = NetworkShape(args.energy_channels or args.init_channels, num_classes,
+                         args.energy_layers or args.layers,
+                         input_size=args.energy_image_size or image_size)
+    return SupernetEnergy.priced(SearchSpace.of(**space), shape, table, args.energy_objective,
+                                 emulation)
+
+
+def build_supernet(args, dataset, energy_table, emulation: Emulation):
+    """(candidate ops, supernet) for train_search.py."""
+    space = check(args, emulation)
+    image_size = dataset.train.images.shape[-1]
+    energy = deployed_energy(args, space, dataset.num_classes, image_size, energy_table,
+                             emulation)
+    model = Network(args.init_channels, dataset.num_classes, args.layers, nn.CrossEntropyLoss(),
+                    emulation=emulation, input_size=image_size,
+                    partial_channels=args.partial_channels, energy=energy, **space)
+    return list(model.candidates), model
