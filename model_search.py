@@ -139,21 +139,23 @@ class SearchCell(nn.Module):
     """A DARTS search cell: `steps` nodes, each the sum of MixedOps over all earlier states.
 
     Every state's ReLU (and with PC-DARTS its channel part) is computed once and shared by all
-    ops reading it."""
+    ops reading it. `layout`: its channels and place (topology.CellLayout); `shape`: the
+    network's NetworkShape (nodes per cell, nodes concatenated)."""
 
-    def __init__(self, steps, multiplier, C_prev_prev, C_prev, C, reduction, reduction_prev,
+    def __init__(self, layout: topology.CellLayout, shape: topology.NetworkShape,
                  space: SearchSpace, emulation: Emulation = DEFAULT_EMULATION,
                  partial_channels=1):
         super().__init__()
-        self.reduction = reduction
+        C, steps = layout.C, shape.steps
+        self.reduction = layout.reduction
         self._steps = steps
-        self._multiplier = multiplier
+        self._multiplier = shape.multiplier
         self._offsets = topology.edge_offsets(steps)
-        self.preprocess0, self.preprocess1 = preprocess_ops(C_prev_prev, C_prev, C,
-                                                            reduction_prev, affine=False)
+        self.preprocess0, self.preprocess1 = preprocess_ops(
+            layout.C_prev_prev, layout.C_prev, C, layout.reduction_prev, affine=False)
         self.relu = nn.ReLU(inplace=False)
         self._ops = nn.ModuleList(
-            MixedOp(C, topology.edge_stride(reduction, source), space, emulation,
+            MixedOp(C, topology.edge_stride(layout.reduction, source), space, emulation,
                     partial_channels)
             for _, source in topology.edges(steps))
         self._needs_relu = self._ops[0].needs_relu
@@ -246,9 +248,7 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
         self.stem = cifar_stem(shape.stem_multiplier * shape.C)
         layouts = shape.layouts()
         self.cells = nn.ModuleList(
-            SearchCell(shape.steps, shape.multiplier, cell.C_prev_prev, cell.C_prev, cell.C,
-                       cell.reduction, cell.reduction_prev, self.space, self.emulation,
-                       self.partial_channels)
+            SearchCell(cell, shape, self.space, self.emulation, self.partial_channels)
             for cell in layouts)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(layouts[-1].C_out, shape.num_classes)
