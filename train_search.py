@@ -110,9 +110,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="image side the energy is costed at (default: train.py's "
                              "--image_size for the dataset)")
     backbone_cli.add_search_args(parser)
+    typed = experiment.given_flags(parser, argv)  # on the command line, not from --config
     args = experiment.parse(parser, argv, SEARCH_DEFAULTS)
     warmup_epochs(args.warmup_epochs, args.epochs)  # a bad value fails now
-    check_space_flags(args)
+    check_space_flags(args.space, typed)
     return args
 
 
@@ -121,13 +122,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 SPACES = {"darts": cell_cli, "resnet": backbone_cli}
 
 
-def check_space_flags(args) -> None:
-    """A flag given on the command line for the space not chosen stops the run (one line)."""
+def check_space_flags(chosen: str, typed) -> None:
+    """A flag typed on the command line for the space not `chosen` stops the run (one line).
+    (A config file holds every flag of its run, so only the command line is checked.)"""
     for space, wiring in SPACES.items():
-        stray = [f"--{flag}" for flag in wiring.FLAGS if flag in args.given_flags]
-        if space != args.space and stray:
+        stray = [f"--{flag}" for flag in wiring.FLAGS if flag in typed]
+        if space != chosen and stray:
             raise ValueError(f"{', '.join(stray)} apply to --space {space} only, not to "
-                             f"--space {args.space}: drop them or search --space {space}")
+                             f"--space {chosen}: drop them or search --space {space}")
 
 
 def warmup_epochs(value, epochs: int) -> int:
