@@ -4,7 +4,9 @@ Each (input channel c, kernel tap k, activation row r) owns one row of a table w
 the output channels of c's group: row = sign(x) sign(w) s_w LUT[a, b(o, c, k)], where the row r
 encodes sign(x) and the code a (Quantized.sign_index). An output pixel is the sum, over its
 receptive field, of the rows its activations select: exactly the contract's sum, accumulated in
-float32. Patches are read through a strided view, so only the index matrix is materialised.
+float32 (or in the table's dtype: a float64 table with unit scales gives the exact integer sums
+that deploy/ needs). Patches are read through a strided view, so only the index matrix is
+materialised.
 """
 
 import torch
@@ -56,7 +58,7 @@ def exact_chunk(lut, xq: Quantized, wq: Quantized, weight, geometry: Geometry) -
     per_group = weight.shape[0] // groups
     taps = rows.shape[1]
     step = max(1, MAX_TABLE_ENTRIES // (groups * taps * 256))
-    out = torch.empty(rows.shape[0], per_group, device=lut.device)
+    out = torch.empty(rows.shape[0], per_group, device=lut.device, dtype=lut.dtype)
     for start in range(0, per_group, step):
         outputs = slice(start, min(start + step, per_group))
         table = row_table(lut, xq, wq, groups, outputs)

@@ -1,5 +1,6 @@
 """What a retrain reports: the start summary, per-epoch logs, and the final evaluation (accuracy
-with the real multipliers, with the training surrogate and with exact 8-bit arithmetic), cost,
+with the real multipliers, with the training surrogate and with exact 8-bit arithmetic, of the
+float32 network, and of the deployed int8 network of deploy/), cost,
 latency and the STL verdict, written to results.json. Under torchrun every rank takes part
 in the (sharded) evaluation; only rank 0 measures latency and writes."""
 
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 import time
 
+import deploy
 import energy_estimator
 import genotypes
 import preflight
 import stl
 from approx.module import emulated_convs
+from approx.settings import FLOAT_MODE
 from runner.files import atomic_write_json
 from runner.skeleton import evaluate
 
@@ -90,10 +93,27 @@ def final_accuracies(model, loader) -> dict:
     return accuracies
 
 
+def deployed_accuracies(model, loader, dataset) -> dict:
+    """Test accuracy of the float32 network (every conv float, same weights) and of the
+    deployed int8 network (deploy.build: BatchNorm folded, calibrated 8-bit activations,
+    integer accumulation on each layer's real table); None where deploy cannot convert."""
+    with model.emulating(mode=FLOAT_MODE):
+        accuracies = {"test_acc_float32": evaluate(model, loader, "test")["test_acc"]}
+    device = next(model.parameters()).device
+    calibration = deploy.calibration_loader(dataset, device)
+    try:
+        net = deploy.build(model, calibration)
+    except deploy.DeployError:
+        return {**accuracies, "test_acc_deployed_int8": None}
+    return {**accuracies, "test_acc_deployed_int8": evaluate(net, loader, "test")["test_acc"],
+            "deployed_calibration_images": len(calibration.labels)}
+
+
 def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
            dataset) -> dict:
     started = time.time()
-    accuracies = final_accuracies(model, loader)
+    accuracies = {**final_accuracies(model, loader),
+                  **deployed_accuracies(model, loader, dataset)}
     latency = _latency_ms(model, dataset) if run.write else None
     verdict = stl.explain(stl_spec, stl.trace_from_history(run.history),
                           normalize=args.stl_normalize)
@@ -123,17 +143,25 @@ def _latency_ms(model, dataset) -> float:
 
 def _log_results(run, results: dict, verdict) -> None:
     writer, step = run.writer, results["epochs"]
-    for key in ("test_acc", "test_acc_surrogate", "test_acc_exact_arith"):
-        writer.add_scalar(f"final/{key}", results[key], step)
+    for key in ("test_acc", "test_acc_surrogate", "test_acc_exact_arith", "test_acc_float32",
+                "test_acc_deployed_int8"):
+        if results[key] is not None:
+            writer.add_scalar(f"final/{key}", results[key], step)
     writer.add_scalar("stl/robustness", verdict.robustness, step)
     writer.add_text("stl/verdict", f"```\n{verdict.format()}\n```", step)
     writer.flush()
     run.logger.info(
         f"test accuracy {results['test_acc']:.4f} on the real multipliers "
         f"(training surrogate {results['test_acc_surrogate']:.4f}, exact int8 "
-        f"{results['test_acc_exact_arith']:.4f}); {results['params'] / 1e6:.3f} M params, "
+        f"{results['test_acc_exact_arith']:.4f}, float32 {results['test_acc_float32']:.4f}, "
+        f"deployed int8 {_fraction(results['test_acc_deployed_int8'])}); "
+        f"{results['params'] / 1e6:.3f} M params, "
         f"{results['macs'] / 1e6:.1f} M MACs, {results['energy_uj']:.3f} uJ/image "
         f"(arithmetic {results['energy_arith_uj']:.3f}, memory {results['energy_memory_uj']:.3f}),"
         f" latency {results['latency_ms_per_image']:.2f} ms/image")
     run.logger.info("STL verdict:\n" + verdict.format())
     run.logger.info(f"results written to {run.path / RESULTS_FILE}")
+
+
+def _fraction(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
