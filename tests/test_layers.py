@@ -20,8 +20,8 @@ LAYERS = (
     ("search-space records", ("genotypes", "topology", "data", "defaults",
                               "backbones.genotype")),
     ("operations", ("operations", "search.space", "search.params")),
-    ("networks", ("model", "model_search", "architect", "backbones", "search")),
-    ("reports", ("reporting", "tradeoff", "experiment", "preflight")),
+    ("networks", ("model", "model_search", "architect", "backbones", "search", "deploy")),
+    ("reports", ("reporting", "tradeoff", "experiment", "preflight", "export")),
     ("programs", ("train", "train_search", "sweep", "analyze", "bench")),
 )
 
