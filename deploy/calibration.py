@@ -48,7 +48,7 @@ def calibrate(net: nn.Module, batches) -> nn.Module:
     pairs); returns `net`."""
     with calibrating(net) as layers:
         for layer in layers:
-            layer.act_peak.zero_()
+            layer.act_peak.zero_()  # calibrated from here on (peaks only grow)
         for batch in batches:
             net(batch[0] if isinstance(batch, (tuple, list)) else batch)
     return net

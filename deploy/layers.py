@@ -32,9 +32,12 @@ class DeployedConv2d(nn.Module):
         self.relu_input = relu_input
         self.kind = "conv"  # "linear" for the classifier (DeployedLinear)
         self.register_buffer("weight", weight.detach().float().clone())
-        bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach().float()
-        self.register_buffer("bias", bias.clone())
-        self.register_buffer("act_peak", torch.zeros((), dtype=torch.float64))
+        if bias is None:
+            bias = torch.zeros(weight.shape[0], device=weight.device)
+        self.register_buffer("bias", bias.detach().float().clone())
+        # peak |input| over the calibration set; negative until calibrated
+        self.register_buffer("act_peak", torch.full((), -1.0, dtype=torch.float64,
+                                                    device=weight.device))
         self.calibrating = False
 
     @property
@@ -43,28 +46,35 @@ class DeployedConv2d(nn.Module):
 
     @property
     def act_scale(self) -> torch.Tensor:
-        """s_x = calibrated peak |input| / code levels (float32, as the quantiser uses it)."""
+        """s_x = calibrated peak |input| / code levels (float32, as the quantiser uses it); an
+        input that was 0 on every calibration image gets peak 1 (its codes stay 0)."""
         if self.multiplier is None:
             raise ValueError(f"deploy: layer {self.name} is float32 and has no activation scale")
-        if not bool(self.act_peak > 0):
+        if bool(self.act_peak < 0):
             raise ValueError(f"deploy: layer {self.name} is not calibrated; run "
                              "deploy.calibrate(net, images) first")
-        return (self.act_peak / levels(self.signed)).float()
+        peak = torch.where(self.act_peak > 0, self.act_peak, 1.0)
+        return (peak / levels(self.signed)).float()
 
     def weight_codes(self) -> Quantized:
         """Per-output-channel codes of the folded weights (approx.quantize)."""
         return quantize_weights(self.weight, self.signed)
 
+    def weight_scale(self) -> torch.Tensor:
+        """s_w[o] (float32, shape (O,)); an all-zero channel (codes 0) takes the largest scale
+        of the others (1 if none), so that its bias has a unit like theirs."""
+        scale = self.weight_codes().scale.reshape(-1)
+        fallback = scale.max() if bool(scale.max() > 0) else torch.ones_like(scale.max())
+        return torch.where(scale > 0, scale, fallback)
+
     def bias_codes(self) -> torch.Tensor:
         """The int32 bias codes round(bias / (s_x * s_w[o])), as float64 integers."""
-        scale = self.accumulator_scale()
-        codes = torch.where(scale > 0, self.bias.double() / scale.clamp_min(1e-300), 0.0)
-        return codes.round().clamp(-INT32_LIMIT, INT32_LIMIT - 1)
+        codes = (self.bias.double() / self.accumulator_scale()).round()
+        return codes.clamp(-INT32_LIMIT, INT32_LIMIT - 1)
 
     def accumulator_scale(self) -> torch.Tensor:
         """s_x * s_w[o] per output channel (float64): the value of one accumulator unit."""
-        w_scale = self.weight_codes().scale.reshape(-1).double()
-        return self.act_scale.double() * w_scale
+        return self.act_scale.double() * self.weight_scale().double()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.relu_input:

@@ -130,7 +130,7 @@ class GraphBuilder:
         wq = layer.weight_codes()
         out_channels = weight_shape[0]
         codes = wq.value.numpy().astype(self.code_dtype(layer)).reshape(weight_shape)
-        w_scale = wq.scale.reshape(-1).numpy().astype(np.float32)
+        w_scale = layer.weight_scale().numpy().astype(np.float32)
         weight = self.add_node("DequantizeLinear", [
             self.constant("w_codes", codes), self.constant("w_scale", w_scale),
             self.constant("w_zero", np.zeros(out_channels, self.code_dtype(layer)))], axis=0)

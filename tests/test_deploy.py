@@ -68,8 +68,9 @@ def reference_conv(layer: DeployedConv2d, x: torch.Tensor) -> torch.Tensor:
     w, g = layer.weight, layer.geometry
     s_x = layer.act_scale
     s_w = w.abs().amax(dim=(1, 2, 3)) / top
+    s_w = torch.where(s_w > 0, s_w, s_w.max())  # an all-zero channel: its bias still counts
     x_codes = torch.clamp(torch.round(x / s_x), -top, top)
-    w_codes = torch.round(w / torch.where(s_w > 0, s_w, 1).view(-1, 1, 1, 1))
+    w_codes = torch.round(w / s_w.view(-1, 1, 1, 1))
     unfold = dict(kernel_size=tuple(w.shape[2:]), dilation=g.dilation, padding=g.padding,
                   stride=g.stride)
     a = F.unfold(x_codes.double(), **unfold).long()
@@ -88,7 +89,7 @@ def reference_conv(layer: DeployedConv2d, x: torch.Tensor) -> torch.Tensor:
         acc.append(products.sum(1))
     acc = torch.stack(acc, 1).double()
     unit = s_x.double() * s_w.double()
-    bias_codes = torch.where(unit > 0, torch.round(layer.bias.double() / unit), 0)
+    bias_codes = torch.round(layer.bias.double() / unit)
     out = (acc + bias_codes.view(1, -1, 1)) * unit.view(1, -1, 1)
     height, width = g.output_size(x, w)
     return out.reshape(x.shape[0], out_channels, height, width).float()
@@ -116,3 +117,17 @@ def test_uncalibrated_layer_says_so(trained_like):
     net = deploy.deploy_network(model)
     with pytest.raises(ValueError, match="not calibrated"):
         net(images)
+
+
+def test_a_silent_input_or_a_zero_channel_keeps_its_bias():
+    conv = torch.nn.Conv2d(3, 4, 1, bias=True)
+    with torch.no_grad():
+        conv.weight[0] = 0.0
+    images = -torch.rand(2, 3, 5, 5)  # after the ReLU: zero on every calibration image
+    net = deploy.build(torch.nn.Sequential(torch.nn.ReLU(), conv), [images],
+                       load_multiplier("exact"))
+    with torch.no_grad():
+        out = net(images)
+    bias_unit = float(net[0].accumulator_scale().max())  # the bias code's rounding
+    torch.testing.assert_close(out, conv.bias.detach().view(1, 4, 1, 1).expand_as(out),
+                               atol=bias_unit / 2 + 1e-7, rtol=0)
