@@ -3,9 +3,10 @@
 
 The network's convolutions named `op@multiplier` train on that multiplier (low-rank surrogate)
 and are evaluated with the multiplier's real truth table and, for comparison, with exact 8-bit
-arithmetic; at the end also as the deployed int8 network (deploy/: BatchNorm folded, calibrated
-8-bit activations, integer accumulation) and in float32. Per epoch: losses, accuracies, learning rate and energy per image go to
-history.json and TensorBoard; at the end, results.json holds accuracy, cost and the STL verdict.
+arithmetic, in float32, and as the deployed int8 network (deploy/: BatchNorm folded, calibrated
+8-bit activations, integer accumulation). Per epoch: losses, accuracies, learning rate and
+energy per image go to history.json and TensorBoard; at the end, results.json holds accuracy,
+cost and the STL verdict.
 
 Under torchrun (`torchrun --nproc_per_node N train.py ...`) training is data-parallel (DDP):
 --batch_size is the global batch, the test set is sharded and its counts summed, and rank 0
