@@ -131,3 +131,17 @@ def test_a_silent_input_or_a_zero_channel_keeps_its_bias():
     bias_unit = float(net[0].accumulator_scale().max())  # the bias code's rounding
     torch.testing.assert_close(out, conv.bias.detach().view(1, 4, 1, 1).expand_as(out),
                                atol=bias_unit / 2 + 1e-7, rtol=0)
+
+
+def test_wide_layers_sum_in_float64_and_still_equal_the_reference(monkeypatch):
+    from deploy.integer import sum_dtype
+
+    conv = torch.nn.Conv2d(300, 3, 1)  # 300 taps x 65025 > 2^24: float32 could round
+    exact = load_multiplier("exact")
+    assert sum_dtype(exact, conv.weight.shape) == torch.float64
+    images = torch.rand(2, 300, 3, 3)
+    net = deploy.build(torch.nn.Sequential(conv), [images], exact)
+    with torch.no_grad():
+        deployed = net(images)
+        monkeypatch.setattr(DeployedConv2d, "integer_forward", reference_conv)
+        torch.testing.assert_close(deployed, net(images), atol=1e-6, rtol=1e-6)
