@@ -12,8 +12,8 @@ import torch
 import experiment
 import genotypes
 from approx import Emulation
-from backbones.resnet import build_network
 from export.deps import ExportError
+from model import build_network
 from runner.rundir import CHECKPOINT_FILE, CONFIG_FILE
 
 
