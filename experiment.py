@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-from pathlib import Path
 
 import data
 import preflight
-from runner import distributed
+from runner import config_file, distributed, resume
 from runner.rundir import RunDir
 
 
@@ -79,8 +77,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                        help="run directory (default: <runs_dir>/<kind>-<timestamp>)")
     group.add_argument("--runs_dir", default="runs", help="where runs are kept and found")
     group.add_argument("--resume", default=None, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR from its last checkpoint (its saved "
-                            "settings are used; --epochs may extend it)")
+                       help=resume.may_change_help())
     group.add_argument("--report_freq", type=int, default=50, help="log every N steps")
     group.add_argument("--wandb", action="store_true",
                        help="also log the run to Weights & Biases (needs `pip install wandb`)")
@@ -117,27 +114,10 @@ def check_wandb() -> None:
 
 
 def read_config(path: str, parser: argparse.ArgumentParser) -> dict:
-    """The settings of a JSON or YAML file, checked against the program's flags."""
-    try:
-        text = Path(path).read_text()
-        if Path(path).suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            settings = yaml.safe_load(text)
-        else:
-            settings = json.loads(text)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--config {path}: cannot read it ({error}); pass a JSON or YAML "
-                         f"file of settings such as a run's config.json") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"--config {path}: expected a mapping of flag names to values")
-    known = {action.dest for action in parser._actions}
-    unknown = sorted(set(settings) - known - set(CONFIG_RECORD_ONLY))
-    if unknown:
-        raise ValueError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; "
-                         f"see --help for this program's flags")
-    return {key: value for key, value in settings.items()
-            if key in known and key not in CONFIG_RECORD_ONLY + ("config",)}
+    """The settings of a JSON or YAML file, each checked as its flag is on the command line
+    (runner/config_file.py)."""
+    return config_file.checked_settings(path, config_file.read_settings(path), parser,
+                                        ignored=CONFIG_RECORD_ONLY, structured=("genotype",))
 
 
 def apply_defaults(args: argparse.Namespace, defaults: dict[str, dict]) -> argparse.Namespace:
@@ -157,15 +137,21 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def restore_saved_config(args: argparse.Namespace,
-                         kept=("resume", "device", "epochs", "dist_timeout")) -> dict:
-    """On --resume, the run's saved settings win over the command line, but for the `kept`
-    flags given on it (`--epochs 80` extends a run; without it the run keeps its own)."""
+def restore_saved_config(args: argparse.Namespace, program: str) -> dict:
+    """On --resume, the run's saved settings replace the command line's, but for the flags
+    given on it that may change on resume (`--epochs 80` extends a run; without it the run
+    keeps its own); a directory of the other program, or a given flag that would change what
+    the run computes, is refused (runner/resume.py)."""
     preflight.check_resume_dir(args.resume)
     saved = RunDir(args.resume, resume=True, write=False).load_config()
-    given = getattr(args, "given_flags", ())
+    resume.check_program(args.resume, saved, program)
+    given = set(getattr(args, "given_flags", ()))
+    # train.py's config records the genotype itself in place of its --genotype (see train.py)
+    resume.check_unchanged(args.resume, saved, vars(args), given,
+                           ignored=(*CONFIG_RECORD_ONLY, "genotype"))
     for key, value in saved.items():
-        if hasattr(args, key) and key != "given_flags" and not (key in kept and key in given):
+        if hasattr(args, key) and key not in ("resume", "given_flags") and not (
+                key in resume.MAY_CHANGE_ON_RESUME and key in given):
             setattr(args, key, value)
     return saved
 

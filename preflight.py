@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import topology
 from approx import DEFAULT_EMULATION, Emulation
 from approx.mixed import FLOAT
 from genotypes import Genotype, split_op_name
@@ -82,3 +83,65 @@ def genotype_multipliers(genotype) -> list[str]:
     else:
         names = list(genotype.multipliers)
     return sorted({name for name in names if name not in (None, FLOAT)})
+
+
+def check_warmup(value, warmup: int, epochs: int) -> None:
+    """The weight-only warm-up (`value` as given, `warmup` epochs) must leave at least one
+    epoch that trains the architecture (else the genotype is derived from its initial alphas)."""
+    if warmup >= epochs:
+        raise PreflightError(f"--warmup_epochs {value}: {warmup} warm-up epoch(s) of --epochs "
+                             f"{epochs} leave no epoch that trains the architecture; pass "
+                             f"--warmup_epochs {epochs - 1} or less, or more --epochs")
+
+
+def smallest_image_size(layers: int) -> int:
+    """The smallest image side a DARTS cell network of `layers` cells runs on: each reduction
+    cell halves the side and its factorized reduction takes two offset halves of an even
+    side, so the side must be a multiple of 2 ** (number of reduction cells)."""
+    return 2 ** len(set(topology.reduction_cells(layers)))
+
+
+def check_image_size(flag: str, size: int, layers: int, layers_flag: str = "--layers") -> None:
+    """An image side the cell network of `layers` cells can halve at each reduction."""
+    step = smallest_image_size(layers)
+    if size < step or size % step:
+        reductions = step.bit_length() - 1
+        workable = max(step, size // step * step)
+        raise PreflightError(f"{flag} {size}: the {reductions} reduction cell(s) of "
+                             f"{layers_flag} {layers} halve the image {reductions} time(s), so "
+                             f"its side must be a multiple of {step} (the smallest workable is "
+                             f"{step}); pass {flag} {workable}")
+
+
+def check_at_least(flag: str, value, minimum, why: str) -> None:
+    """A numeric flag below its smallest meaningful value."""
+    if value is not None and value < minimum:
+        raise PreflightError(f"{flag} {value}: {why}; pass {flag} {minimum} or more")
+
+
+def check_search_args(args, warmup: int) -> None:
+    """The numbers of train_search.py that would otherwise fail inside the network or cost
+    model, or waste the run (`warmup`: --warmup_epochs as a count)."""
+    check_warmup(args.warmup_epochs, warmup, args.epochs)
+    check_at_least("--energy_weight", args.energy_weight, 0,
+                   "a negative weight would reward energy; 0 searches for accuracy alone")
+    for flag, value in (("--init_channels", args.init_channels), ("--layers", args.layers),
+                        ("--energy_channels", args.energy_channels),
+                        ("--energy_layers", args.energy_layers)):
+        check_at_least(flag, value, 1, "a network needs at least one channel and one cell")
+    if args.space == "darts":
+        check_image_size("--image_size", args.image_size, args.layers)
+        check_image_size("--energy_image_size", args.energy_image_size or args.image_size,
+                         args.energy_layers or args.layers,
+                         "--energy_layers" if args.energy_layers else "--layers")
+
+
+def check_retrain_args(args, genotype) -> None:
+    """The numbers of train.py that would otherwise fail inside the network of `genotype`."""
+    for flag, value in (("--init_channels", args.init_channels), ("--layers", args.layers)):
+        check_at_least(flag, value, 1, "a network needs at least one channel and one cell")
+    if not 0 <= args.drop_path_prob < 1:
+        raise PreflightError(f"--drop_path_prob {args.drop_path_prob}: a probability of "
+                             f"dropping a path must be in [0, 1); pass e.g. 0.2, or 0 for none")
+    if isinstance(genotype, Genotype):  # a backbone genotype fixes its own depth
+        check_image_size("--image_size", args.image_size, args.layers)

@@ -115,8 +115,9 @@ def resolve_genotype(args, saved_config: dict):
 
 def run_training(args) -> int:
     preflight.check_epochs(args.epochs)
-    saved_config = experiment.restore_saved_config(args) if args.resume else {}
+    saved_config = experiment.restore_saved_config(args, "train.py") if args.resume else {}
     genotype, genotype_record = resolve_genotype(args, saved_config)
+    preflight.check_retrain_args(args, genotype)
     emulation = Emulation(args.lut_dir)  # full rank; the final evaluation switches to exact
     preflight.check_multiplier_power(f"--genotype {args.genotype}",
                                      preflight.genotype_multipliers(genotype), emulation)

@@ -184,7 +184,8 @@ def build(args, dataset: data.Dataset, device: torch.device, emulation: Emulatio
 def run_search(args) -> int:
     preflight.check_epochs(args.epochs)
     if args.resume:
-        experiment.restore_saved_config(args)
+        experiment.restore_saved_config(args, "train_search.py")
+    preflight.check_search_args(args, warmup_epochs(args.warmup_epochs, args.epochs))
     emulation = emulation_settings(args)
     preflight.check_multiplier_power("--multipliers", [m for m in split_names(args.multipliers)
                                                        if m != FLOAT], emulation)

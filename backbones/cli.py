@@ -42,8 +42,13 @@ def add_search_args(parser: argparse.ArgumentParser) -> None:
                        help="A: zero-padding identity (He et al.), B: 1x1 conv projection")
 
 
-def integers(text: str) -> tuple[int, ...]:
-    return tuple(int(item) for item in str(text).split(",") if item.strip())
+def integers(flag: str, text: str) -> tuple[int, ...]:
+    """A comma-separated list of whole numbers, e.g. '1,2,3'."""
+    try:
+        return tuple(int(item) for item in str(text).split(",") if item.strip())
+    except ValueError:
+        raise OperationError(f"{flag} {text!r}: give comma-separated whole numbers such as "
+                             f"'1,2,3'") from None
 
 
 def space_from_args(args: argparse.Namespace, multipliers: list[str],
@@ -56,10 +61,10 @@ def space_from_args(args: argparse.Namespace, multipliers: list[str],
     candidates = tuple(dict.fromkeys([*ALWAYS, *multipliers]))
     for name in candidates[len(ALWAYS):]:
         conv_factory(name, emulation)  # a bad name or table fails before any write
+    choices = [integers(f"--{key}", getattr(args, key)) for key in
+               ("resnet_stages", "resnet_blocks", "resnet_widths")]
     try:
-        return ResNetSpace(integers(args.resnet_stages), integers(args.resnet_blocks),
-                           integers(args.resnet_widths), candidates, args.resnet_shortcut,
-                           args.resnet_granularity)
+        return ResNetSpace(*choices, candidates, args.resnet_shortcut, args.resnet_granularity)
     except ValueError as error:
         raise OperationError(f"--space resnet: {error}") from None
 

@@ -8,21 +8,41 @@ record it came from. The records themselves and their JSON I/O are genotypes.py'
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from backbones import genotype as backbone
 from genotypes import GENOTYPE_FILE, PUBLISHED, Genotype, GenotypeError, read_record
+from runner.resume import program_of
+from runner.rundir import CONFIG_FILE
 
 
 def completed_searches(runs_dir: str | Path) -> list[tuple[Path, dict]]:
     """Every run directory under `runs_dir` holding a readable genotype.json."""
-    found = []
-    for path in sorted(Path(runs_dir).glob(f"*/{GENOTYPE_FILE}")):
-        try:
-            found.append((path.parent, read_record(path)))
-        except GenotypeError:
-            continue
-    return found
+    return scan_searches(runs_dir)[0]
+
+
+def scan_searches(runs_dir: str | Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
+    """(the completed searches under `runs_dir`, each run left out with the reason): a
+    genotype.json that cannot be read, or a search that has not written one yet."""
+    found, skipped = [], []
+    for run in sorted(path for path in Path(runs_dir).glob("*") if path.is_dir()):
+        if (run / GENOTYPE_FILE).is_file():
+            try:
+                found.append((run, read_record(run / GENOTYPE_FILE)))
+            except GenotypeError as error:
+                skipped.append((run, f"damaged {GENOTYPE_FILE} ({error})"))
+        elif _is_search(run):
+            skipped.append((run, f"no {GENOTYPE_FILE} yet (the search has not finished; "
+                                 f"continue it with train_search.py --resume {run})"))
+    return found, skipped
+
+
+def _is_search(run: Path) -> bool:
+    try:
+        return program_of(json.loads((run / CONFIG_FILE).read_text())) == "train_search.py"
+    except (OSError, ValueError):
+        return False
 
 
 def meets_budget(record: dict) -> bool:
@@ -38,10 +58,11 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
     neither its weights nor its alphas saw); ties go to the lower energy. Searches written
     before `derived_acc` existed rank below every search that has it, by their `val_acc`.
     When no search met its budget, all are ranked. The reason lists what was compared."""
-    searches = completed_searches(runs_dir)
+    searches, skipped = scan_searches(runs_dir)
+    left_out = "".join(f"; skipped {run}: {why}" for run, why in skipped)
     if not searches:
         raise GenotypeError(f"--genotype best: no completed search (*/{GENOTYPE_FILE}) under "
-                            f"{runs_dir}; run train_search.py first or name a genotype "
+                            f"{runs_dir}{left_out}; run train_search.py first or name a genotype "
                             f"({', '.join(PUBLISHED)}), a JSON file or a run directory")
     eligible = [(run, record) for run, record in searches if meets_budget(record)]
     pool = eligible or searches
@@ -49,9 +70,12 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
     scope = ("that met their energy budget (or had none)" if eligible
              else "(none met its budget, so all were ranked)")
     lines = [f"highest held-out accuracy of the derived cell among {len(pool)} of "
-             f"{len(searches)} completed searches {scope}; compared:"]
+             f"{len(searches)} completed searches {scope}"
+             + (f" ({len(skipped)} other run(s) skipped, listed below)" if skipped else "")
+             + "; compared:"]
     for other, other_record in searches:
         lines.append(f"  {'*' if other == run else ' '} {other}: " + _describe(other_record))
+    lines += [f"  skipped {other}: {why}" for other, why in skipped]
     return run, record, "\n".join(lines)
 
 
