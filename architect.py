@@ -56,7 +56,8 @@ class EnergyLoss:
             raise ValueError("energy loss 'hinge' needs an energy budget in µJ "
                              "(--energy_budget); it penalises max(0, E / budget - 1)")
         if self.budget_uj is not None and not self.budget_uj > 0:
-            raise ValueError(f"energy budget must be positive, got {self.budget_uj} µJ")
+            raise ValueError(f"--energy_budget {self.budget_uj}: an energy budget must be "
+                             f"positive (µJ per image); pass a budget above 0")
 
     def __call__(self, ce, energy_uj, weight: float):
         """Total architecture loss (tensor) for CE, E(alpha) in µJ and lambda."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import topology
 from approx import DEFAULT_EMULATION, Emulation
 from approx.mixed import FLOAT
+from architect import BudgetController, EnergyLoss
 from genotypes import Genotype, split_op_name
 from runner.rundir import CHECKPOINT_FILE, CONFIG_FILE
 
@@ -123,6 +124,9 @@ def check_search_args(args, warmup: int) -> None:
     """The numbers of train_search.py that would otherwise fail inside the network or cost
     model, or waste the run (`warmup`: --warmup_epochs as a count)."""
     check_warmup(args.warmup_epochs, warmup, args.epochs)
+    EnergyLoss(args.energy_loss, 1.0, args.energy_budget)  # its own checks of the budget
+    if args.budget_control:
+        BudgetController(args.energy_budget)
     check_at_least("--energy_weight", args.energy_weight, 0,
                    "a negative weight would reward energy; 0 searches for accuracy alone")
     for flag, value in (("--init_channels", args.init_channels), ("--layers", args.layers),

@@ -27,9 +27,11 @@ import sys
 from pathlib import Path
 
 import genotypes
+from preflight import check_at_least
 from runner.errors import EXIT_FAILED, EXIT_OK, ONE_LINE_ERRORS, OneLineError, exit_status
 from runner.files import atomic_write_json
 from runner.rundir import CHECKPOINT_FILE, default_run_dir
+from tradeoff.checks import check_runs
 from tradeoff.plan import SubRun, make_genotype, plan_sweep
 from tradeoff.report import add_reference_args, analyze, print_summary, reference_of
 
@@ -73,6 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_reference_args(sweep)
     add_program_args(parser)
     args = parser.parse_args(argv)
+    check_at_least("--random_baselines", args.random_baselines, 0, "a count of genotypes")
+    check_at_least("--retrain_seeds", args.retrain_seeds, 1, "each genotype is retrained once "
+                   "or more")
     if args.energy_weights is None and args.energy_budgets is None:
         args.energy_weights = "0,0.5,2"
     return args
@@ -174,8 +179,9 @@ def execute(run: SubRun, sweep_dir: Path, use_subprocess: bool) -> str:
 
 def run_sweep(args, argv: list[str]) -> Path:
     sweep_dir = Path(args.out)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     runs = plan_sweep(args, sweep_dir)
+    check_runs(runs, _module)  # every sub-run's flags, before the sweep directory exists
+    sweep_dir.mkdir(parents=True, exist_ok=True)
     status: dict[str, str] = {}
     write_manifest(sweep_dir, argv, runs, status)
     executed = 0

@@ -113,11 +113,17 @@ def resolve_genotype(args, saved_config: dict):
     return runs.resolve(args.genotype, args.runs_dir)
 
 
-def run_training(args) -> int:
+def check_inputs(args, genotype=None) -> None:
+    """The retrain's numbers checked before its run directory exists (sweep.py checks its
+    planned retrains with it too, before their genotypes exist)."""
     preflight.check_epochs(args.epochs)
+    preflight.check_retrain_args(args, genotype)
+
+
+def run_training(args) -> int:
     saved_config = experiment.restore_saved_config(args, "train.py") if args.resume else {}
     genotype, genotype_record = resolve_genotype(args, saved_config)
-    preflight.check_retrain_args(args, genotype)
+    check_inputs(args, genotype)
     emulation = Emulation(args.lut_dir)  # full rank; the final evaluation switches to exact
     preflight.check_multiplier_power(f"--genotype {args.genotype}",
                                      preflight.genotype_multipliers(genotype), emulation)

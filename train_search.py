@@ -181,15 +181,22 @@ def build(args, dataset: data.Dataset, device: torch.device, emulation: Emulatio
     return candidates, model, w_optimizer, scheduler, architect, loaders
 
 
-def run_search(args) -> int:
+def check_inputs(args) -> Emulation:
+    """Every input of the search checked before its run directory exists (sweep.py checks
+    its planned searches with it too); the search's emulation."""
     preflight.check_epochs(args.epochs)
-    if args.resume:
-        experiment.restore_saved_config(args, "train_search.py")
     preflight.check_search_args(args, warmup_epochs(args.warmup_epochs, args.epochs))
     emulation = emulation_settings(args)
     preflight.check_multiplier_power("--multipliers", [m for m in split_names(args.multipliers)
                                                        if m != FLOAT], emulation)
     SPACES[args.space].check(args, emulation)  # the space's own settings, before the data
+    return emulation
+
+
+def run_search(args) -> int:
+    if args.resume:
+        experiment.restore_saved_config(args, "train_search.py")
+    emulation = check_inputs(args)
     device = skeleton.setup(args)
     dataset = experiment.load_data(args)
     return skeleton.run_program(Search(args, dataset, device, emulation), args)

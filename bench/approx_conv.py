@@ -30,6 +30,7 @@ from approx import (  # noqa: E402
 from approx.lowrank import resolve_rank  # noqa: E402
 from approx.reference import gather_conv2d  # noqa: E402
 from kernels.lean import LeanConv2d  # noqa: E402
+from runner.errors import exit_status  # noqa: E402
 
 BATCH, SIZE, CHANNELS = 64, 32, 16
 FORMS = {
@@ -127,6 +128,19 @@ def bench_mixed() -> dict:
     return result
 
 
+def check_tables(lut_dir, names) -> None:
+    """--names are tables of --lut_dir, which must be a directory."""
+    if names and not lut_dir:
+        raise ValueError("--names needs --lut_dir DIR holding <name>.bin tables")
+    if lut_dir and not Path(lut_dir).is_dir():
+        raise ValueError(f"--lut_dir {lut_dir}: not a directory; pass the folder of "
+                         f"EvoApproxLib .bin tables")
+    missing = [name for name in names or () if not (Path(lut_dir) / f"{name}.bin").is_file()]
+    if missing:
+        raise ValueError(f"--names: no {', '.join(missing)} .bin in --lut_dir {lut_dir}; pass "
+                         f"names of the tables there")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lut_dir", default=None, help="folder of EvoApproxLib .bin tables")
@@ -137,6 +151,7 @@ def main() -> None:
                         help="torch threads (default: torch's); 1 on a loaded 2-core machine, "
                              "where two threads wait on each other")
     args = parser.parse_args()
+    check_tables(args.lut_dir, args.names)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.mixed:
@@ -160,4 +175,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

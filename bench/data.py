@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import data  # noqa: E402
 from datasources import shapes  # noqa: E402
+from preflight import check_at_least  # noqa: E402
+from runner.errors import exit_status  # noqa: E402
 
 CUTOUT = 16
 
@@ -79,6 +81,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
+    check_at_least("--images", args.images, args.batch_size, "a measurement needs one batch")
+    check_at_least("--batch_size", args.batch_size, 1, "a batch holds at least one image")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -114,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))  # a bad size: one line, exit status 2

@@ -35,16 +35,21 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import genotypes  # noqa: E402
 import train  # noqa: E402
 import train_search  # noqa: E402
+from preflight import check_at_least  # noqa: E402
+from runner.errors import exit_status  # noqa: E402
 from runner.files import atomic_write_json
 from runner.rundir import CHECKPOINT_FILE  # noqa: E402
 from search.space import EXACT, SearchSpace  # noqa: E402
+from tradeoff.checks import check_runs  # noqa: E402
 from tradeoff.pareto import front_summary, hypervolume, reference_point  # noqa: E402
+from tradeoff.plan import parse_numbers  # noqa: E402
 
 GROUPS = ("searched", "random", "uniform")
 
@@ -96,7 +101,7 @@ def plan(args, out: Path) -> list[dict]:
     """Every genotype of the benchmark: name, group and how to get its genotype file."""
     multipliers = multiplier_set(args)
     entries = [{"name": f"search-ew{w:g}", "group": "searched", "energy_weight": w}
-               for w in (float(v) for v in args.energy_weights.split(","))]
+               for w in parse_numbers(args.energy_weights, "--energy_weights")]
     space = SearchSpace(tuple(primitive_set(args)), tuple(multipliers))
     for seed in range(1, args.random + 1):
         entries.append({"name": f"random-s{seed}", "group": "random",
@@ -155,20 +160,43 @@ def jobs(args, out: Path, entries: list[dict]):
 
 
 def run_job(args, out: Path, kind: str, entry: dict, seed) -> None:
-    data = ["--data", str(out / "data")]
     if kind == "search":
-        argv = [*data, "--epochs", str(args.search_epochs),
-                "--energy_weight", f"{entry['energy_weight']:g}", "--runs_dir", str(out)]
-        if args.multipliers:
-            argv += ["--multipliers", args.multipliers]
-        run_program(train_search.main, argv + shlex.split(args.search_args),
+        run_program(train_search.main, search_argv(args, out, entry["energy_weight"]),
                     out / entry["name"], genotypes.GENOTYPE_FILE)
         return
-    argv = [*data, "--genotype", genotype_source(entry, out), "--seed", str(seed),
-            "--epochs", str(args.retrain_epochs), "--n_train", str(args.retrain_n_train),
-            "--stl", "F(test_acc >= 0)"]
-    run_program(train.main, argv + shlex.split(args.train_args),
+    run_program(train.main, train_argv(args, out, genotype_source(entry, out), seed),
                 out / "retrain" / f"{entry['name']}-seed{seed}", "results.json")
+
+
+def search_argv(args, out: Path, energy_weight: float) -> list[str]:
+    argv = ["--data", str(out / "data"), "--epochs", str(args.search_epochs),
+            "--energy_weight", f"{energy_weight:g}", "--runs_dir", str(out)]
+    if args.multipliers:
+        argv += ["--multipliers", args.multipliers]
+    return argv + shlex.split(args.search_args)
+
+
+def train_argv(args, out: Path, genotype: str, seed: int) -> list[str]:
+    return ["--data", str(out / "data"), "--genotype", genotype, "--seed", str(seed),
+            "--epochs", str(args.retrain_epochs), "--n_train", str(args.retrain_n_train),
+            "--stl", "F(test_acc >= 0)", *shlex.split(args.train_args)]
+
+
+def check_args(args, out: Path) -> None:
+    """The benchmark's settings and every sub-run's flags, checked before anything is written
+    (one line, exit status 2; tradeoff/checks.py)."""
+    if args.published not in genotypes.PUBLISHED:
+        raise ValueError(f"--published {args.published}: not one of "
+                         f"{', '.join(genotypes.PUBLISHED)}")
+    check_at_least("--seeds", args.seeds, 1, "every genotype is retrained once or more")
+    check_at_least("--random", args.random, 0, "a count of random genotypes")
+    runs = [SimpleNamespace(name=f"search-ew{w:g}", argv=search_argv(args, out, w),
+                            program="train_search")
+            for w in parse_numbers(args.energy_weights, "--energy_weights")]
+    runs.append(SimpleNamespace(name="retrain", program="train",
+                                argv=train_argv(args, out, args.published, 1)))
+    check_runs(runs, lambda run: run.program, "--search_epochs/--retrain_epochs, --multipliers, "
+                                              "--search_args, --train_args")
 
 
 def summarise(args, out: Path, entries: list[dict]) -> dict:
@@ -263,7 +291,12 @@ def check_recipe(args, out: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return exit_status(lambda: benchmark(args))
+
+
+def benchmark(args) -> int:
     out = Path(args.out)
+    check_args(args, out)
     out.mkdir(parents=True, exist_ok=True)
     check_recipe(args, out)
     entries = plan(args, out)

@@ -33,6 +33,8 @@ from approx.lowrank import SEARCH_RANK_CAP  # noqa: E402
 from architect import Architect, alphas_frozen  # noqa: E402
 from genotypes import PRIMITIVES  # noqa: E402
 from model_search import Network  # noqa: E402
+from preflight import check_at_least, check_image_size  # noqa: E402
+from runner.errors import exit_status  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -185,8 +187,21 @@ def fidelity(args) -> dict:
             "config": vars(args)}
 
 
+def check_args(args) -> None:
+    """The sizes that would otherwise fail inside the network or leave no timed step."""
+    for flag, value, minimum in (("--steps", args.steps, 1), ("--warmup", args.warmup, 0),
+                                 ("--batch_size", args.batch_size, 1),
+                                 ("--init_channels", args.init_channels, 1),
+                                 ("--layers", args.layers, 1)):
+        check_at_least(flag, value, minimum, "too few for a measurement")
+    check_image_size("--input_size", args.input_size, args.layers)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    status = exit_status(lambda: check_args(args))
+    if status:
+        return status
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -239,4 +254,4 @@ def exact_figures(exact_times, median) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -41,8 +41,13 @@ class SubRun:
         return genotypes.GENOTYPE_FILE if self.program == "search" else RESULTS_FILE
 
 
-def parse_numbers(text: str | None) -> list[float]:
-    return [float(item) for item in (text or "").split(",") if item.strip()]
+def parse_numbers(text: str | None, flag: str) -> list[float]:
+    """'0,0.5,2' -> [0.0, 0.5, 2.0]; anything else fails naming `flag`."""
+    try:
+        return [float(item) for item in (text or "").split(",") if item.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: give comma-separated numbers such as "
+                         f"'0,0.5,2'") from None
 
 
 def parse_multiplier_sets(text: str) -> list[list[str]]:
@@ -61,9 +66,9 @@ def set_tag(multipliers: list[str]) -> str:
 def search_points(args) -> list[tuple[str, list[str]]]:
     """(tag, extra search flags) for every energy weight and energy budget of the sweep."""
     points = [(f"ew{w:g}", ["--energy_weight", f"{w:g}"])
-              for w in parse_numbers(args.energy_weights)]
+              for w in parse_numbers(args.energy_weights, "--energy_weights")]
     points += [(f"b{b:g}", ["--energy_budget", f"{b:g}", "--budget_control", args.budget_control])
-               for b in parse_numbers(args.energy_budgets)]
+               for b in parse_numbers(args.energy_budgets, "--energy_budgets")]
     return points
 
 
