@@ -98,7 +98,8 @@ def parse(parser: argparse.ArgumentParser, argv, defaults: dict[str, dict]) -> a
         settings = read_config(args.config, parser)
         parser.set_defaults(**settings)
         args = parser.parse_args(argv)
-        args.given_flags = given_flags(parser, argv)
+        # a resumed run treats the file's settings as given (checked against the run's)
+        args.given_flags = tuple(sorted({*given_flags(parser, argv), *settings}))
     if args.wandb:
         check_wandb()
     return apply_defaults(args, defaults)

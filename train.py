@@ -120,8 +120,23 @@ def check_inputs(args, genotype=None) -> None:
     preflight.check_retrain_args(args, genotype)
 
 
+def check_resumed_genotype(args, spec, saved_config: dict) -> None:
+    """A --genotype given again on --resume must name the run's own genotype (`best` stands for
+    the run's recorded choice)."""
+    given = "genotype" in getattr(args, "given_flags", ())
+    if not given or spec == "best" or isinstance(spec, dict):
+        return
+    if genotypes.to_dict(genotypes.resolve(spec, args.runs_dir)[0]) != saved_config["genotype"]:
+        raise ValueError(f"--resume {args.resume}: --genotype {spec} is not the run's genotype "
+                         f"(from {saved_config.get('genotype_source')}); drop --genotype to "
+                         f"continue the run, or retrain {spec} with --save NEW_DIR")
+
+
 def run_training(args) -> int:
+    spec = args.genotype
     saved_config = experiment.restore_saved_config(args, "train.py") if args.resume else {}
+    if saved_config:
+        check_resumed_genotype(args, spec, saved_config)
     genotype, genotype_record = resolve_genotype(args, saved_config)
     check_inputs(args, genotype)
     emulation = Emulation(args.lut_dir)  # full rank; the final evaluation switches to exact

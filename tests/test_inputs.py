@@ -132,6 +132,25 @@ def test_resume_refuses_a_flag_that_changes_the_run(tmp_path, capsys):
     assert "--epochs" in err and untouched(run, contents)
 
 
+def test_resume_refuses_a_changed_setting_of_a_config_file(tmp_path, capsys):
+    run, contents = finished_run(tmp_path, "search", SEARCH_CONFIG)
+    path = write_config(tmp_path, "more.yaml", "epochs: 4\nlayers: 3\n")
+    fails_with_one_line(capsys, train_search.main, tmp_path, "--resume", str(run), "--config",
+                        str(path), message="--layers 3 (the run's: 2) would change")
+    assert untouched(run, contents)
+
+
+def test_retrain_resume_refuses_another_genotype(tmp_path, capsys):
+    run, contents = finished_run(tmp_path, "train", {**TRAIN_CONFIG,
+                                                     "genotype_source": "DARTS_V2"})
+    fails_with_one_line(capsys, train.main, tmp_path, "--resume", str(run), "--genotype",
+                        "DARTS_V1", message=f"--resume {run}: --genotype DARTS_V1 is not the "
+                                            f"run's genotype (from DARTS_V2); drop --genotype")
+    assert untouched(run, contents)
+    args = train.parse_args(["--resume", str(run), "--genotype", "DARTS_V2"])
+    train.check_resumed_genotype(args, "DARTS_V2", TRAIN_CONFIG)  # its own: accepted
+
+
 def test_resume_takes_the_flags_that_may_change():
     resume.check_unchanged("run", SEARCH_CONFIG, {"layers": 2, "epochs": 9, "device": "cpu"},
                            given=("layers", "epochs", "device"))
