@@ -2,17 +2,27 @@
 benchmarks: every sub-run's flags are checked before the first one runs, in one line naming the
 sub-run and the fix, exit status 2, and nothing written."""
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 import sweep
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import approx_conv  # noqa: E402
-import search_quality  # noqa: E402
-import search_step  # noqa: E402
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench_module(name: str):
+    """A bench script as a module, without putting bench/ on sys.path (its data.py would
+    shadow the project's `data` in processes started later)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+approx_conv, search_quality, search_step = (bench_module(name) for name in
+                                            ("approx_conv", "search_quality", "search_step"))
 
 SWEEP = ["--search_epochs", "1", "--search_layers", "2", "--search_channels", "4",
          "--n_train", "32", "--n_test", "32", "--random_baselines", "0", "--published", "",
