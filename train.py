@@ -126,7 +126,7 @@ def check_resumed_genotype(args, spec, saved_config: dict) -> None:
     given = "genotype" in getattr(args, "given_flags", ())
     if not given or spec == "best" or isinstance(spec, dict):
         return
-    if genotypes.to_dict(genotypes.resolve(spec, args.runs_dir)[0]) != saved_config["genotype"]:
+    if genotypes.to_dict(runs.resolve(spec, args.runs_dir)[0]) != saved_config["genotype"]:
         raise ValueError(f"--resume {args.resume}: --genotype {spec} is not the run's genotype "
                          f"(from {saved_config.get('genotype_source')}); drop --genotype to "
                          f"continue the run, or retrain {spec} with --save NEW_DIR")
