@@ -27,6 +27,8 @@ from approx import Emulation
 from approx.lowrank import SEARCH_RANK_CAP
 from architect import Architect, EnergySettings
 from backbones import cli as backbone_cli
+from blackbox import cli as blackbox_cli
+from blackbox import runner as blackbox_runner
 from defaults import SEARCH_DEFAULTS
 from reporting import search_report
 from runner import distributed, skeleton
@@ -110,6 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="image side the energy is costed at (default: train.py's "
                              "--image_size for the dataset)")
     backbone_cli.add_search_args(parser)
+    blackbox_cli.add_args(parser)
     typed = experiment.given_flags(parser, argv)  # on the command line, not from --config
     args = experiment.parse(parser, argv, SEARCH_DEFAULTS)
     warmup_epochs(args.warmup_epochs, args.epochs)  # a bad value fails now
@@ -199,6 +202,8 @@ def run_search(args) -> int:
     emulation = check_inputs(args)
     device = skeleton.setup(args)
     dataset = experiment.load_data(args)
+    if args.strategy != "darts":  # a black-box search of the same space (blackbox/)
+        return blackbox_runner.run(args, dataset, device, emulation)
     return skeleton.run_program(Search(args, dataset, device, emulation), args)
 
 

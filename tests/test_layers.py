@@ -22,6 +22,7 @@ LAYERS = (
     ("operations", ("operations", "search.space", "search.params")),
     ("networks", ("model", "model_search", "architect", "backbones", "search", "deploy")),
     ("reports", ("reporting", "tradeoff", "experiment", "preflight", "export")),
+    ("search strategies", ("blackbox",)),
     ("programs", ("train", "train_search", "sweep", "analyze", "bench")),
 )
 
