@@ -1,12 +1,15 @@
 """The bilevel architecture step (DARTS first and second order) with an energy term.
 
 Architecture loss, with CE the validation cross-entropy, E = E(alpha) the supernet's expected
-energy per image (µJ), E_ref its value at uniform alphas, lambda the energy weight:
+energy per image (µJ), E_ref its value at uniform alphas, E_fixed the part no alpha controls
+(stem, preprocessing, classifier), lambda the energy weight and r = (E - E_fixed) /
+(E_ref - E_fixed) the controllable energy relative to its uniform-alpha value (so lambda means
+the same on any network, however large its fixed part):
 
-- `linear`: CE + lambda * E / E_ref (a Lagrangian-style penalty, scale-free through E_ref).
-- `log`:    CE * (E / E_ref) ** lambda, i.e. log(loss) = log(CE) + lambda * log(E / E_ref).
+- `linear`: CE + lambda * r (a Lagrangian-style penalty, scale-free through the normaliser).
+- `log`:    CE * r ** lambda, i.e. log(loss) = log(CE) + lambda * log(r).
   The multiplicative form of ProxylessNAS (Cai et al., ICLR 2019: CE * a * (log LAT / log T)^b)
-  and MnasNet (Tan et al., CVPR 2019: (LAT / T)^w). We use the ratio E / E_ref rather than a
+  and MnasNet (Tan et al., CVPR 2019: (LAT / T)^w). We use the ratio r rather than a
   ratio of logs, which would depend on the unit of E (log of a value below 1 µJ is negative).
 - `hinge`:  CE + lambda * max(0, E / B - 1) with a budget B (µJ): no pressure under budget.
 
@@ -45,13 +48,15 @@ class EnergyLoss:
     kind: str
     reference_uj: float
     budget_uj: float | None = None
+    fixed_uj: float = 0.0  # the energy no alpha controls
 
     def __post_init__(self):
         if self.kind not in ENERGY_LOSSES:
             raise ValueError(f"unknown energy loss '{self.kind}'; choose one of "
                              f"{', '.join(ENERGY_LOSSES)}")
-        if not self.reference_uj > 0:
-            raise ValueError(f"reference energy must be positive, got {self.reference_uj} µJ")
+        if not self.reference_uj > self.fixed_uj >= 0:
+            raise ValueError(f"reference energy ({self.reference_uj} µJ) must exceed the fixed "
+                             f"energy ({self.fixed_uj} µJ), which must not be negative")
         if self.kind == "hinge" and self.budget_uj is None:
             raise ValueError("energy loss 'hinge' needs an energy budget in µJ "
                              "(--energy_budget); it penalises max(0, E / budget - 1)")
@@ -61,10 +66,11 @@ class EnergyLoss:
 
     def __call__(self, ce, energy_uj, weight: float):
         """Total architecture loss (tensor) for CE, E(alpha) in µJ and lambda."""
+        controllable = (energy_uj - self.fixed_uj) / (self.reference_uj - self.fixed_uj)
         if self.kind == "linear":
-            return ce + weight * energy_uj / self.reference_uj
+            return ce + weight * controllable
         if self.kind == "log":
-            return ce * (energy_uj / self.reference_uj) ** weight
+            return ce * controllable ** weight
         return ce + weight * torch.relu(energy_uj / self.budget_uj - 1.0)
 
 
@@ -145,7 +151,9 @@ class Architect:
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.energy_weight = float(energy_weight)
-        self.energy_loss = EnergyLoss(energy.loss, model.reference_energy_uj(), energy.budget_uj)
+        fixed_uj = model.fixed_energy_uj() if hasattr(model, "fixed_energy_uj") else 0.0
+        self.energy_loss = EnergyLoss(energy.loss, model.reference_energy_uj(), energy.budget_uj,
+                                      fixed_uj)
         self.controller = _make_controller(energy, energy_weight)
         self.feasible = None  # the last under-budget derived genotype (controlled search)
         self.optimizer = torch.optim.Adam(model.alphas(), lr=arch_learning_rate,

@@ -9,6 +9,7 @@ import argparse
 import copy
 
 import data
+import energy_estimator
 import preflight
 from runner import config_file, distributed, resume
 from runner.rundir import RunDir
@@ -47,7 +48,7 @@ def add_cost_args(group) -> None:
     """The approximate-multiplier library and the energy constants, as both programs read
     them."""
     group.add_argument("--lut_dir", default=None, help="directory of EvoApproxLib .bin tables")
-    group.add_argument("--energy_table", default=None, help="JSON file of energy constants")
+    energy_estimator.add_accelerator_argument(group)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -9,11 +9,19 @@ from collections import namedtuple
 from pathlib import Path
 
 import topology
+from approx.mixed import FLOAT
 from backbones import genotype as backbone
 from runner.errors import GenotypeError  # noqa: F401  (re-exported: genotypes.GenotypeError)
 from runner.files import atomic_write_json
 
-Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
+# `fixed`: the multiplier of every conv outside the cells' searched ops (stem, 1x1 preprocess
+# convs, FactorizedReduce, classifier): a multiplier name, or FLOAT_FIXED for float32. The
+# 4-field DARTS constructor gets the exact 8-bit multiplier; a genotype file without the field
+# (written before it existed) reads as float32, which is what it meant.
+FLOAT_FIXED = FLOAT  # the name by which a multiplier set holds float32 convs
+DEFAULT_FIXED = "exact"
+Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat fixed",
+                      defaults=(DEFAULT_FIXED,))
 
 # The DARTS search space (Liu et al., ICLR 2019), in the original order.
 PRIMITIVES = (
@@ -92,6 +100,10 @@ def validate(genotype: Genotype, source: str = "genotype") -> Genotype:
         if not concat or any(not (isinstance(i, int) and 0 <= i < num_states) for i in concat):
             raise GenotypeError(f"{source}: '{cell}_concat' {concat} must index states "
                                 f"0..{num_states - 1}")
+    if not (isinstance(genotype.fixed, str) and genotype.fixed
+            and MULTIPLIER_SEPARATOR not in genotype.fixed):
+        raise GenotypeError(f"{source}: 'fixed' {genotype.fixed!r} must name the multiplier of "
+                            f"the layers outside the cells' ops, or '{FLOAT_FIXED}'")
     return genotype._replace(normal_concat=list(genotype.normal_concat),
                              reduce_concat=list(genotype.reduce_concat))
 
@@ -127,25 +139,28 @@ def to_dict(genotype: Genotype) -> dict:
         "normal_concat": [int(i) for i in genotype.normal_concat],
         "reduce": [[op, int(i)] for op, i in genotype.reduce],
         "reduce_concat": [int(i) for i in genotype.reduce_concat],
+        "fixed": genotype.fixed,
     }
 
 
 def from_dict(data: dict, source: str = "genotype") -> Genotype:
     if backbone.is_backbone_dict(data):
         return backbone.from_dict(data, source)
-    fields = ", ".join(Genotype._fields)
-    missing = [field for field in Genotype._fields if not isinstance(data, dict)
+    cell_fields = Genotype._fields[:4]
+    fields = ", ".join(cell_fields)
+    missing = [field for field in cell_fields if not isinstance(data, dict)
                or field not in data]
     if missing:
         raise GenotypeError(f"{source}: missing field(s) {', '.join(missing)}; a genotype JSON "
                             f"holds {fields}")
-    if not all(isinstance(data[field], list) for field in Genotype._fields):
+    if not all(isinstance(data[field], list) for field in cell_fields):
         raise GenotypeError(f"{source}: the fields {fields} must be JSON lists")
     genotype = Genotype(
         normal=[tuple(edge) if isinstance(edge, list) else edge for edge in data["normal"]],
         normal_concat=data["normal_concat"],
         reduce=[tuple(edge) if isinstance(edge, list) else edge for edge in data["reduce"]],
         reduce_concat=data["reduce_concat"],
+        fixed=data.get("fixed", FLOAT_FIXED),
     )
     return validate(genotype, source)
 
@@ -174,11 +189,31 @@ def load(path: str | Path) -> Genotype:
     return read_record(path)["genotype"]
 
 
+def on_multiplier(genotype: Genotype, multiplier: str) -> Genotype:
+    """`genotype` with every conv on `multiplier`: its cells' conv ops without a multiplier
+    and its fixed layers (`DARTS_V2@bam4_4`; `@float` keeps float32 everywhere)."""
+    def cell(edges):
+        if multiplier == FLOAT_FIXED:
+            return list(edges)
+        return [(f"{op}{MULTIPLIER_SEPARATOR}{multiplier}" if op in CONV_PRIMITIVES else op, i)
+                for op, i in edges]
+    return genotype._replace(normal=cell(genotype.normal), reduce=cell(genotype.reduce),
+                             fixed=multiplier)
+
+
+def published_cell(name: str) -> Genotype | None:
+    """A published cell genotype by name, optionally `@<multiplier>` (every conv on it)."""
+    base, multiplier = split_op_name(name)
+    if base not in PUBLISHED or multiplier == "":
+        return None
+    return PUBLISHED[base] if multiplier is None else on_multiplier(PUBLISHED[base], multiplier)
+
+
 def published(name: str):
-    """The published cell genotype or backbone (`resnet20`, `resnet8@exact`) named `name`,
-    or None."""
-    if name in PUBLISHED:
-        return PUBLISHED[name]
+    """The published cell genotype (`DARTS_V2`, `DARTS_V2@bam4_4`) or backbone (`resnet20`,
+    `resnet8@exact`) named `name`, or None."""
+    if published_cell(name) is not None:
+        return published_cell(name)
     try:
         return backbone.named(name)
     except GenotypeError:

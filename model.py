@@ -11,8 +11,15 @@ import topology
 from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from backbones.genotype import ResNetGenotype
 from backbones.resnet import ResNetCIFAR
-from genotypes import Genotype
-from operations import Identity, build_op, cifar_stem, preprocess_ops
+from genotypes import FLOAT_FIXED, Genotype
+from operations import (
+    Identity,
+    build_op,
+    cifar_stem,
+    classifier,
+    fixed_conv_factory,
+    preprocess_ops,
+)
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -24,20 +31,29 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     return x / keep_prob * mask
 
 
+def is_fixed_layer(name: str) -> bool:
+    """A layer (profile name) outside the cells' ops (`cells.<i>.ops.<j>...`): the stem, the
+    preprocessing, the pooling and the classifier, which no alpha controls."""
+    parts = name.split(".")
+    return not (len(parts) > 2 and parts[0] == "cells" and parts[2] == "ops")
+
+
 class Cell(nn.Module):
     def __init__(self, genotype: Genotype, C_prev_prev, C_prev, C, reduction, reduction_prev,
                  emulation: Emulation = DEFAULT_EMULATION):
         super().__init__()
         self.reduction = reduction
-        self.preprocess0, self.preprocess1 = preprocess_ops(C_prev_prev, C_prev, C,
-                                                            reduction_prev)
+        self.preprocess0, self.preprocess1 = preprocess_ops(
+            C_prev_prev, C_prev, C, reduction_prev,
+            conv=fixed_conv_factory(genotype.fixed, emulation))
         edges = genotype.reduce if reduction else genotype.normal
         self.concat = list(genotype.reduce_concat if reduction else genotype.normal_concat)
         self.multiplier = len(self.concat)
         self.steps = topology.genotype_steps(edges)
         self.indices = [index for _, index in edges]
         self.ops = nn.ModuleList(
-            build_op(name, C, topology.edge_stride(reduction, index), True, emulation)
+            build_op(name, C, topology.edge_stride(reduction, index), True, emulation,
+                     genotype.fixed)
             for name, index in edges
         )
 
@@ -82,12 +98,15 @@ class AuxiliaryHeadImageNet(AuxiliaryHeadCIFAR):
 
 class _CellStack(EmulatedNetwork, nn.Module):
     """The cells (`topology.cell_layouts`: reductions at 1/3 and 2/3 depth), global pooling
-    and a classifier."""
+    and a classifier. The convs outside the cells' ops (and the classifier) run on
+    `genotype.fixed`'s multiplier; `int8_deployed` says the network is priced as an int8
+    network (energy_estimator) unless they are float32."""
 
     def __init__(self, C, C_stem, num_classes, layers, auxiliary, genotype, emulation,
                  reduction_prev, auxiliary_head):
         super().__init__()
         self.emulation = emulation
+        self.int8_deployed = genotype.fixed != FLOAT_FIXED
         self.drop_path_prob = 0.0
         self._auxiliary = auxiliary
         self._auxiliary_cell = topology.auxiliary_cell(layers)
@@ -102,7 +121,8 @@ class _CellStack(EmulatedNetwork, nn.Module):
             if auxiliary and layout.index == self._auxiliary_cell:
                 self.auxiliary_head = auxiliary_head(layout.C_out, num_classes)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(layouts[-1].C_out, num_classes)
+        self.classifier = classifier(layouts[-1].C_out, num_classes,
+                                     fixed_conv_factory(genotype.fixed, emulation))
 
     def stem_forward(self, x):
         raise NotImplementedError
@@ -131,7 +151,7 @@ class NetworkCIFAR(_CellStack):
         C_stem = stem_multiplier * C
         super().__init__(C, C_stem, num_classes, layers, auxiliary, genotype, emulation,
                          reduction_prev=False, auxiliary_head=AuxiliaryHeadCIFAR)
-        self.stem = cifar_stem(C_stem)
+        self.stem = cifar_stem(C_stem, fixed_conv_factory(genotype.fixed, emulation))
         self._lay_out(channels_last)
 
     def stem_forward(self, x):

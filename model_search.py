@@ -25,9 +25,16 @@ import topology
 from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from approx.mixed import weighted_mixtures
 from approx.sharing import share, shared_codes
-from genotypes import Genotype
+from genotypes import FLOAT_FIXED, Genotype
 from kernels.convgrad import memory_format_of
-from operations import LeadingReLU, cifar_stem, make_lean, preprocess_ops
+from operations import (
+    LeadingReLU,
+    cifar_stem,
+    classifier,
+    fixed_conv_factory,
+    make_lean,
+    preprocess_ops,
+)
 from search import cost_tables, one_shot
 from search.architecture import Architecture, CellWeights
 from search.candidates import build_candidate
@@ -152,7 +159,8 @@ class SearchCell(nn.Module):
         self._multiplier = shape.multiplier
         self._offsets = topology.edge_offsets(steps)
         self.preprocess0, self.preprocess1 = preprocess_ops(
-            layout.C_prev_prev, layout.C_prev, C, layout.reduction_prev, affine=False)
+            layout.C_prev_prev, layout.C_prev, C, layout.reduction_prev, affine=False,
+            conv=fixed_conv_factory(space.fixed, emulation))
         self.relu = nn.ReLU(inplace=False)
         self._ops = nn.ModuleList(
             MixedOp(C, topology.edge_stride(layout.reduction, source), space, emulation,
@@ -206,9 +214,11 @@ class SupernetOptions:
     emulation: Emulation = DEFAULT_EMULATION
     channels_last: bool = True
     energy: SupernetEnergy | None = None
+    fixed_multiplier: str = FLOAT_FIXED  # of the stem, preprocessing, classifier
 
     def space(self) -> SearchSpace:
-        return SearchSpace.of(self.candidates, self.multipliers, self.multiplier_granularity)
+        return SearchSpace.of(self.candidates, self.multipliers, self.multiplier_granularity,
+                              self.fixed_multiplier)
 
 
 class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
@@ -245,13 +255,14 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
 
     def _build_layers(self):
         shape = self.shape
-        self.stem = cifar_stem(shape.stem_multiplier * shape.C)
+        fixed_conv = fixed_conv_factory(self.space.fixed, self.emulation)
+        self.stem = cifar_stem(shape.stem_multiplier * shape.C, fixed_conv)
         layouts = shape.layouts()
         self.cells = nn.ModuleList(
             SearchCell(cell, shape, self.space, self.emulation, self.partial_channels)
             for cell in layouts)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(layouts[-1].C_out, shape.num_classes)
+        self.classifier = classifier(layouts[-1].C_out, shape.num_classes, fixed_conv)
 
     def __getattr__(self, name):
         """DARTS's `model.alphas_normal`: the architecture's tables read through the network."""
@@ -293,6 +304,10 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
     def reference_energy_uj(self) -> float:
         """E_ref: the expected energy at uniform alphas, the loss normaliser."""
         return self._reference_energy_uj
+
+    def fixed_energy_uj(self) -> float:
+        """E_fixed: the energy no alpha controls (stem, preprocessing, classifier)."""
+        return self.energy.costs.fixed_uj
 
     def genotype_energy_uj(self, genotype=None) -> float:
         """Energy per image (µJ, deployed size) of a genotype (default: the derived one)."""

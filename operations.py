@@ -110,20 +110,43 @@ def _skip(C, stride, affine, conv=nn.Conv2d):
     return Identity() if stride == 1 else FactorizedReduce(C, C, affine, conv)
 
 
-def cifar_stem(C_out: int) -> nn.Sequential:
+def cifar_stem(C_out: int, conv: ConvFactory = nn.Conv2d) -> nn.Sequential:
     """The stem of the CIFAR-style networks: a 3x3 conv of the RGB image and a BatchNorm."""
-    return nn.Sequential(nn.Conv2d(3, C_out, 3, padding=1, bias=False), nn.BatchNorm2d(C_out))
+    return nn.Sequential(conv(3, C_out, 3, padding=1, bias=False), nn.BatchNorm2d(C_out))
 
 
 def preprocess_ops(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
-                   affine: bool = True) -> tuple[nn.Module, nn.Module]:
+                   affine: bool = True, conv: ConvFactory = nn.Conv2d
+                   ) -> tuple[nn.Module, nn.Module]:
     """The ops bringing a cell's inputs s0 and s1 to its C channels: 1x1 ReLUConvBNs, s0's a
     FactorizedReduce where `topology.preprocess0_stride` halves it (after a reduction)."""
     if topology.preprocess0_stride(reduction_prev) == 2:
-        preprocess0 = FactorizedReduce(C_prev_prev, C, affine=affine)
+        preprocess0 = FactorizedReduce(C_prev_prev, C, affine=affine, conv=conv)
     else:
-        preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=affine)
-    return preprocess0, ReLUConvBN(C_prev, C, 1, 1, 0, affine=affine)
+        preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=affine, conv=conv)
+    return preprocess0, ReLUConvBN(C_prev, C, 1, 1, 0, affine=affine, conv=conv)
+
+
+class ConvClassifier(nn.Module):
+    """A linear classifier computed as a 1x1 conv, so that it runs on a multiplier."""
+
+    def __init__(self, C_in: int, num_classes: int, conv: ConvFactory):
+        super().__init__()
+        self.conv = conv(C_in, num_classes, 1, bias=True)
+
+    def forward(self, x):
+        return self.conv(x[:, :, None, None]).flatten(1)
+
+
+def classifier(C_in: int, num_classes: int, conv: ConvFactory = nn.Conv2d) -> nn.Module:
+    """The networks' classifier: nn.Linear in float32, else a ConvClassifier on `conv`."""
+    return nn.Linear(C_in, num_classes) if conv is nn.Conv2d else ConvClassifier(
+        C_in, num_classes, conv)
+
+
+def fixed_conv_factory(fixed: str, emulation: Emulation = DEFAULT_EMULATION) -> ConvFactory:
+    """The conv factory of the layers outside the cells' ops (`Genotype.fixed`)."""
+    return conv_factory(None if fixed == FLOAT else fixed, emulation)
 
 
 OPS: dict[str, Callable[..., nn.Module]] = {
@@ -162,10 +185,13 @@ def conv_factory(multiplier: str | MultiplierMixture | None,
 
 
 def build_op(name: str, C: int, stride: int, affine: bool,
-             emulation: Emulation = DEFAULT_EMULATION) -> nn.Module:
-    """Build `name` (a primitive or `<conv primitive>@<multiplier>`)."""
+             emulation: Emulation = DEFAULT_EMULATION, fixed: str = FLOAT) -> nn.Module:
+    """Build `name` (a primitive or `<conv primitive>@<multiplier>`); a reducing
+    `skip_connect` (FactorizedReduce) runs on the `fixed` layers' multiplier."""
     base, multiplier = split_op_name(name)
     check_op_name(name, emulation)
+    if base == "skip_connect":
+        return OPS[base](C, stride, affine, fixed_conv_factory(fixed, emulation))
     return OPS[base](C, stride, affine, conv_factory(multiplier, emulation))
 
 

@@ -64,8 +64,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     arch.add_argument("--multipliers", default=None,
                       help="comma-separated multiplier set of the conv ops: built-in names, "
                            "EvoApprox names with --lut_dir, a .bin path, 'float' (a float32 "
-                           "conv); 'exact' (exact 8-bit) is always included; '' = float "
+                           "conv); the exact 8-bit multiplier of the set's kind ('exact', or "
+                           "'exact_s' for signed tables) is always included; '' = float "
                            "convs only")
+    arch.add_argument("--fixed_multiplier", default=None,
+                      help="multiplier of the convs outside the cells' searched ops (stem, "
+                           "1x1 preprocess convs, FactorizedReduce, classifier): the supernet "
+                           "emulates them on it and the energy prices them as int8 (default: "
+                           "the exact multiplier of the set's kind, 'exact' or 'exact_s'); "
+                           "'float' keeps them float32 (the searches before it existed)")
     arch.add_argument("--multiplier_search", default="factorised",
                       choices=("factorised", "flat"),
                       help="factorised: per edge, alphas over the ops and, per conv op, a "
@@ -197,8 +204,9 @@ def check_inputs(args) -> Emulation:
 
 
 def run_search(args) -> int:
-    if args.resume:
-        experiment.restore_saved_config(args, "train_search.py")
+    if args.resume and "fixed_multiplier" not in experiment.restore_saved_config(
+            args, "train_search.py"):
+        args.fixed_multiplier = FLOAT  # a search from before the flag: float32 fixed layers
     emulation = check_inputs(args)
     device = skeleton.setup(args)
     dataset = experiment.load_data(args)

@@ -1,7 +1,9 @@
-"""Built-in unsigned 8x8 approximate multipliers computed from their published definitions.
+"""Built-in 8x8 multipliers computed from their published definitions.
 
-Names (no '@' or ','): exact, trunc<k> (k=1..14), bam<h>_<v> (h=0..8, v=0..15), drum<k> (k=3..7),
-mitchell, kulkarni. Every table is built with whole-array numpy bit operations.
+Unsigned names (no '@' or ','): exact, trunc<k> (k=1..14), bam<h>_<v> (h=0..8, v=0..15),
+drum<k> (k=3..7), mitchell, kulkarni; signed: exact_s, the exact signed (int8) multiplier (the
+table of EvoApproxLib's mul8s_1KV6), the exact member of a signed multiplier set. Every table is
+built with whole-array numpy bit operations.
 """
 
 import re
@@ -11,7 +13,7 @@ import numpy as np
 import torch
 
 from approx.errors import MultiplierError
-from approx.multiplier import Multiplier
+from approx.multiplier import EXACT_CIRCUIT, Multiplier, exact_products
 
 BITS = 8
 CODES = np.arange(256, dtype=np.int64)
@@ -172,8 +174,21 @@ def design_for(name: str):
     return None if parsed is None else parameterised_design(name, *parsed)
 
 
+SIGNED_EXACT = "exact_s"
+
+
+def signed_exact() -> Multiplier:
+    """The exact signed 8x8 multiplier, the reference of the signed tables' energy."""
+    return Multiplier(name=SIGNED_EXACT, signed=True,
+                      lut=torch.from_numpy(exact_products(True).astype(np.int32)),
+                      relative_energy=1.0, energy_basis="reference (signed)",
+                      source=f"exact int8 products (the table of {EXACT_CIRCUIT[True]})")
+
+
 def builtin_multiplier(name: str) -> Multiplier | None:
     """The built-in Multiplier called `name`, or None when `name` is not a built-in design."""
+    if name == SIGNED_EXACT:
+        return signed_exact()
     design = design_for(name)
     if design is None:
         return None
@@ -188,5 +203,5 @@ def builtin_names() -> list[str]:
     """Canonical built-in examples; any trunc<k>, bam<h>_<v>, drum<k> in range also works."""
     return [
         "exact", "trunc4", "trunc6", "trunc8", "bam2_4", "bam4_4", "bam4_8",
-        "drum4", "drum5", "drum6", "mitchell", "kulkarni",
+        "drum4", "drum5", "drum6", "mitchell", "kulkarni", SIGNED_EXACT,
     ]

@@ -60,6 +60,10 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16 = CPU autocast to bfloat16")
+    parser.add_argument("--fixed_multiplier", default="float",
+                        help="multiplier of the stem, preprocess convs, FactorizedReduce and "
+                             "classifier ('float': the float32 hybrid supernet; train_search "
+                             "uses the exact multiplier of the set's kind)")
     parser.add_argument("--init_channels", type=int, default=16)
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--input_size", type=int, default=32)
@@ -89,7 +93,8 @@ def build(args):
         space = {"candidates": operations.candidate_ops(primitives, multipliers, emulation)}
     model = Network(args.init_channels, 10, args.layers, nn.CrossEntropyLoss(),
                     emulation=emulation, input_size=args.input_size,
-                    partial_channels=args.partial_channels, **space)
+                    partial_channels=args.partial_channels,
+                    fixed_multiplier=args.fixed_multiplier, **space)
     w_optimizer = torch.optim.SGD(model.weights(), 0.025, momentum=0.9, weight_decay=3e-4)
     architect = Architect(model, energy_weight=0.5)
     return model, w_optimizer, architect

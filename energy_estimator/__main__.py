@@ -1,5 +1,10 @@
 """`python -m energy_estimator --genotype DARTS_V2`: cost report of a CIFAR-style network.
 
+Energy per image on an accelerator (`--accelerator`, a preset or a JSON file), broken down into
+multipliers, other arithmetic, on-chip and DRAM traffic (`--plot` draws it). `DARTS_V2@m` puts
+every conv on multiplier m (cells and fixed layers); a plain published name keeps float cell
+convs with its fixed layers on the exact 8-bit multiplier.
+
 Builds `model.NetworkCIFAR(init_channels, num_classes, layers, auxiliary=False, genotype)` from
 a resolved `--genotype` (a published name, a JSON file, a run directory or `best`), prints the
 per-layer table (grouped by `--depth` name components) and the totals per image. A backbone
@@ -15,7 +20,7 @@ import sys
 from approx.settings import Emulation
 from energy_estimator.latency import measure_latency
 from energy_estimator.report import profile
-from energy_estimator.table import load_energy_table
+from energy_estimator.table import add_accelerator_argument, load_energy_table
 from model import build_network as network_of
 from runner.errors import exit_status
 from runner.files import atomic_write_json
@@ -37,13 +42,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num_classes", type=int, default=None,
                         help="number of classes (overrides --dataset)")
     parser.add_argument("--input_size", type=int, default=32, help="image height and width")
-    parser.add_argument("--energy_table", default=None,
-                        help="JSON file of energy constants (default: the 45 nm table)")
+    add_accelerator_argument(parser)
     parser.add_argument("--lut_dir", default=None, help="directory of EvoApprox .bin tables")
     parser.add_argument("--depth", type=int, default=2,
                         help="group layers by this many name components (0: every layer)")
     parser.add_argument("--latency", action="store_true", help="also measure CPU latency")
     parser.add_argument("--json", default=None, help="write the full report to this file")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="draw the energy breakdown (per --depth group and in total)")
     return parser.parse_args(argv)
 
 
@@ -79,6 +85,12 @@ def report_cost(args: argparse.Namespace) -> None:
     if args.json:
         atomic_write_json(args.json, record)
         print(f"report written to {args.json}")
+    if args.plot:
+        from energy_estimator.plot import plot_breakdown
+
+        plot_breakdown(report, args.plot, args.depth or None,
+                       f"{args.genotype} on {report.accelerator}")
+        print(f"breakdown plot written to {args.plot}")
 
 
 if __name__ == "__main__":

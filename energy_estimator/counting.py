@@ -14,7 +14,9 @@ twice is counted twice. Counts use per-image sizes (tensor elements / batch size
 - Identity, Zero (the `none` op), Dropout, Flatten: nothing. Functional code inside a
   forward (node sums, torch.cat, drop path) is not a module and is not counted.
 Operand widths: a conv with a `.multiplier` (approx.ApproxConv2d) has 8-bit weights and
-activations (bias 32-bit); every other layer is float32. Parameters are counted on a module's
+activations (bias 32-bit); in a deployed int8 network (`int8_network`) every layer without
+MACs (pools, norms, activations) reads and writes 8-bit codes too; every other layer is
+float32. Parameters are counted on a module's
 first call only; its weights are read again (weight_bytes) on every call.
 """
 
@@ -28,7 +30,7 @@ import torch.nn as nn
 
 FLOAT_BITS = 32
 INT8_BITS = 8
-EXACT_MULTIPLIERS = ("exact", "mul8u_1JJQ", "mul8s_1KV6")
+EXACT_MULTIPLIERS = ("exact", "exact_s", "mul8u_1JJQ", "mul8s_1KV6")
 FLOAT_LABEL = "float32"
 EXACT_LABEL = "int8 exact"
 
@@ -63,6 +65,7 @@ class LayerCount:
     bits: int  # operand width: 32 (float32) or 8 (int8 multiplier)
     relative_energy: float | None = None  # int8 mult energy / exact multiplier's
     power_mw: float | None = None
+    outputs: int = 0  # output elements (their bytes are part of activation_bytes)
 
     @property
     def flops(self) -> int:
@@ -74,8 +77,9 @@ class LayerCount:
 
 
 def multiplier_of(module: nn.Module):
-    """The approximate multiplier a conv runs on, or None for a float32 layer."""
-    return getattr(module, "multiplier", None) if isinstance(module, nn.Conv2d) else None
+    """The approximate multiplier a conv (or linear) layer runs on, or None for float32."""
+    return (getattr(module, "multiplier", None) if isinstance(module, (nn.Conv2d, nn.Linear))
+            else None)
 
 
 def multiplier_label(multiplier) -> str:

@@ -19,8 +19,9 @@ from energy_estimator.counting import LayerCount
 class _Recorder:
     """Forward hook target: turns each leaf-module call into a LayerCount."""
 
-    def __init__(self, model: nn.Module, batch_size: int):
+    def __init__(self, model: nn.Module, batch_size: int, int8_network: bool):
         self.batch_size = batch_size
+        self.int8_network = int8_network
         self.names = {}
         for name, module in model.named_modules():
             self.names.setdefault(module, name or type(module).__name__)
@@ -39,9 +40,10 @@ class _Recorder:
 
     def _count(self, module, inputs, output, first_call: bool) -> LayerCount:
         multiplier = counting.multiplier_of(module)
-        bits = counting.INT8_BITS if multiplier is not None else counting.FLOAT_BITS
         in_elems, out_elems = self._elements(inputs), self._elements(output)
         macs, adds, mults = counting.operation_counts(module, in_elems, out_elems)
+        int8 = multiplier is not None or (self.int8_network and not macs)
+        bits = counting.INT8_BITS if int8 else counting.FLOAT_BITS
         known = counting.is_counted_type(module)
         return LayerCount(
             name=self._name(module),
@@ -56,6 +58,7 @@ class _Recorder:
             bits=bits,
             relative_energy=getattr(multiplier, "relative_energy", None),
             power_mw=getattr(multiplier, "power_mw", None),
+            outputs=out_elems if known else 0,
         )
 
     def _name(self, module: nn.Module) -> str:
@@ -76,10 +79,14 @@ class _Recorder:
             counting.warn_uncounted(module)
 
 
-def count_layers(model: nn.Module, input_size: Sequence[int],
-                 batch_size: int = 1) -> list[LayerCount]:
-    """Per-layer counts (per image) of one forward pass on `(batch_size, *input_size)`."""
-    recorder = _Recorder(model, batch_size)
+def count_layers(model: nn.Module, input_size: Sequence[int], batch_size: int = 1,
+                 int8_network: bool | None = None) -> list[LayerCount]:
+    """Per-layer counts (per image) of one forward pass on `(batch_size, *input_size)`;
+    `int8_network` (default: the model's `int8_deployed` attribute, else False): every layer
+    without MACs handles 8-bit codes, as in a network whose convs all run on multipliers."""
+    if int8_network is None:
+        int8_network = bool(getattr(model, "int8_deployed", False))
+    recorder = _Recorder(model, batch_size, int8_network)
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     modes = {module: module.training for module in model.modules()}
     handles = [leaf.register_forward_hook(recorder) for leaf in leaves]

@@ -15,14 +15,18 @@ import preflight
 import stl
 from approx.module import emulated_convs
 from approx.settings import FLOAT_MODE
+from model import is_fixed_layer
 from runner.files import atomic_write_json
 from runner.skeleton import evaluate
 
 RESULTS_FILE = "results.json"
 # the numeric keys of train.py's per-epoch record: the signals an STL spec can read
+# the energy per image of the deployed network; `fixed`: its layers outside the cells' ops
+ENERGY_SIGNALS = ("energy_uj", "energy_arith_uj", "energy_memory_uj", "energy_mult_uj",
+                  "energy_onchip_uj", "energy_dram_uj", "energy_fixed_uj",
+                  "energy_fixed_arith_uj", "energy_fixed_mult_uj")
 RETRAIN_SIGNALS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
-                   "energy_uj", "energy_arith_uj", "energy_memory_uj", "energy_mult_uj",
-                   "epoch_s")
+                   *ENERGY_SIGNALS, "epoch_s")
 # the history.json signal holding each search energy objective (energy_estimator)
 OBJECTIVE_SIGNALS = {"total": "energy_uj", "arithmetic": "energy_arith_uj",
                      "multiplier": "energy_mult_uj"}
@@ -45,8 +49,11 @@ def check_spec(spec: str) -> None:
 
 def energy_signals(cost) -> dict:
     """The energy per image of the profiled network, as history.json and results.json hold it."""
-    return {"energy_uj": cost.energy_uj, "energy_arith_uj": cost.arith_energy_uj,
-            "energy_memory_uj": cost.memory_energy_uj, "energy_mult_uj": cost.mult_energy_uj}
+    fixed = cost.energies(is_fixed_layer)
+    values = (cost.energy_uj, cost.arith_energy_uj, cost.memory_energy_uj, cost.mult_energy_uj,
+              cost.onchip_energy_uj, cost.dram_energy_uj, fixed["energy_uj"],
+              fixed["arith_energy_uj"], fixed["mult_energy_uj"])
+    return dict(zip(ENERGY_SIGNALS, values, strict=True))
 
 
 def log_start(run, genotype, genotype_record: dict, cost, dataset) -> None:

@@ -10,7 +10,7 @@ import torch
 import energy_estimator
 import genotypes
 from approx.fidelity import surrogate_lines, surrogate_summary
-from model import build_network
+from model import build_network, is_fixed_layer
 from reporting import drawings
 
 
@@ -103,7 +103,9 @@ def _log_alphas(writer, model, epoch: int) -> None:
 def genotype_costs(genotype, args, num_classes: int, input_size: int, emulation) -> dict:
     """The derived genotype's network costed at the deployed size (the retrain network the
     budget is for) and at the search size: energy per image (total, arithmetic,
-    multiplications), params and MACs; built in float mode in `emulation`'s library."""
+    multiplications, and the breakdown into multipliers, other arithmetic, on-chip and DRAM
+    traffic), each also for the fixed part alone (`fixed`: the layers outside the cells' ops,
+    which no alpha controls), params and MACs; built in float mode in `emulation`'s library."""
     table = energy_estimator.load_energy_table(args.energy_table)
     sizes = {"deployed": (args.energy_channels, args.energy_layers, args.energy_image_size),
              "search": (args.init_channels, args.layers, input_size)}
@@ -113,8 +115,8 @@ def genotype_costs(genotype, args, num_classes: int, input_size: int, emulation)
                                 emulation=emulation.for_costing())
         report = energy_estimator.profile(network, (3, size, size), table)
         costs[scale] = {"init_channels": channels, "layers": layers, "image_size": size,
-                        "energy_uj": report.energy_uj, "arith_energy_uj": report.arith_energy_uj,
-                        "mult_energy_uj": report.mult_energy_uj, "params": report.params,
+                        **report.energies(), "fixed": report.energies(is_fixed_layer),
+                        "accelerator": report.accelerator, "params": report.params,
                         "macs": report.macs}
     return costs
 
@@ -146,6 +148,8 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
         genotype, run.path / genotypes.GENOTYPE_FILE,
         energy_uj=energy_uj, energy_objective=args.energy_objective,
         expected_energy_uj=expected_uj, uniform_energy_uj=model.reference_energy_uj(),
+        fixed_energy_uj=(model.fixed_energy_uj() if hasattr(model, "fixed_energy_uj")
+                         else None),
         costs=costs, val_acc=last.get("val_acc"), **final,
         energy_budget_uj=args.energy_budget, epochs=len(run.history), candidates=candidates,
         **model.describe(),

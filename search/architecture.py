@@ -130,4 +130,4 @@ class Architecture(nn.Module):
                                                 self.multiplier_weights(cell, detach=True),
                                                 self.steps) for cell in CELLS}
         return Genotype(normal=derived["normal"], normal_concat=concat, reduce=derived["reduce"],
-                        reduce_concat=concat)
+                        reduce_concat=concat, fixed=self.space.fixed)

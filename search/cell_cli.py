@@ -11,12 +11,12 @@ import operations
 from approx import Emulation
 from model_search import Network
 from search.energy_model import SupernetEnergy
-from search.space import EXACT, SearchSpace
+from search.space import SearchSpace, exact_member
 from topology import NetworkShape
 
 # the flags this space reads and the backbone space would silently ignore
 FLAGS = ("primitives", "multiplier_search", "multiplier_granularity", "partial_channels",
-         "energy_channels", "energy_layers")
+         "energy_channels", "energy_layers", "fixed_multiplier")
 
 
 def split_names(text: str) -> list[str]:
@@ -27,14 +27,18 @@ def check(args, emulation: Emulation) -> dict:
     """The candidate ops and multiplier set of the supernet, as Network keywords (each name
     checked now: a bad one raises a one-line ValueError)."""
     primitives, multipliers = split_names(args.primitives), split_names(args.multipliers)
-    if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
-        return {"candidates": operations.candidate_ops(primitives, multipliers, emulation)}
-    if EXACT not in multipliers:
-        multipliers.insert(0, EXACT)
     operations.check_multipliers(multipliers, emulation)
+    exact = exact_member(multipliers, emulation)  # one kind: signed or unsigned
+    fixed = args.fixed_multiplier or exact
+    operations.check_multipliers([fixed], emulation)
+    if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
+        return {"candidates": operations.candidate_ops(primitives, multipliers, emulation),
+                "fixed_multiplier": fixed}
+    if exact not in multipliers:
+        multipliers.insert(0, exact)
     return {"candidates": operations.candidate_ops(primitives, (), emulation),
             "multipliers": tuple(multipliers),
-            "multiplier_granularity": args.multiplier_granularity}
+            "multiplier_granularity": args.multiplier_granularity, "fixed_multiplier": fixed}
 
 
 def deployed_energy(args, space: dict, num_classes: int, image_size: int, table,

@@ -27,15 +27,18 @@ from approx.settings import DEFAULT_EMULATION, Emulation
 from energy_estimator.report import profile
 from energy_estimator.search_space import OpCost, SupernetCosts, objective_field
 from energy_estimator.table import EnergyTable, resolve_energy_table
-from operations import build_op, cifar_stem, preprocess_ops
+from genotypes import FLOAT_FIXED
+from operations import build_op, cifar_stem, classifier, fixed_conv_factory, preprocess_ops
 
 
 def supernet_costs(candidates: Sequence[str], shape: topology.NetworkShape,
                    energy_table: EnergyTable | str | None = None, objective: str = "total", *,
-                   emulation: Emulation = DEFAULT_EMULATION) -> SupernetCosts:
+                   emulation: Emulation = DEFAULT_EMULATION,
+                   fixed: str = FLOAT_FIXED) -> SupernetCosts:
     """Per-edge, per-candidate energy tables and the fixed energy of the CIFAR network of
     `shape` (the size the energy is meant for); multipliers are resolved in `emulation`'s
-    library.
+    library; `fixed`: the multiplier of the convs outside the cells' ops and of a reducing
+    skip_connect (`Genotype.fixed`; unless float32, the network is priced as an int8 network).
     The RNG is forked: pricing builds (randomly initialised) blocks, and whether a block is
     built depends on the cache, which must not change what a seed gives."""
     field = objective_field(objective)
@@ -52,9 +55,9 @@ def supernet_costs(candidates: Sequence[str], shape: topology.NetworkShape,
                 stride = topology.edge_stride(cell.reduction, source)
                 side = cell.edge_input_size(source)
                 for k, op_name in enumerate(candidates):
-                    cost = _op_cost(op_name, cell.C, stride, side, side, costing, table)
+                    cost = _op_cost(op_name, cell.C, stride, side, side, costing, table, fixed)
                     costs[cell.reduction][edge, k] += getattr(cost, field)
-        fixed_uj = sum(getattr(_block_cost(*block, table), field)
+        fixed_uj = sum(getattr(_block_cost(*block, table, costing, fixed), field)
                        for block in _fixed_blocks(shape.stem_multiplier * shape.C, layouts,
                                                   shape.num_classes, shape.input_size))
     return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps, objective)
@@ -62,35 +65,37 @@ def supernet_costs(candidates: Sequence[str], shape: topology.NetworkShape,
 
 def op_cost(op_name: str, C: int, stride: int, H: int, W: int,
             emulation: Emulation = DEFAULT_EMULATION,
-            energy_table: EnergyTable | str | None = None) -> OpCost:
-    """Cost of `operations.build_op(op_name, C, stride, affine=False)` on a (1, C, H, W) input
-    (its multipliers resolved in `emulation`'s library)."""
+            energy_table: EnergyTable | str | None = None, fixed: str = FLOAT_FIXED) -> OpCost:
+    """Cost of `operations.build_op(op_name, C, stride, affine=False, fixed=fixed)` on a
+    (1, C, H, W) input (its multipliers resolved in `emulation`'s library)."""
     table = resolve_energy_table(energy_table)
-    return _op_cost(op_name, C, stride, H, W, emulation.for_costing(), table)
+    return _op_cost(op_name, C, stride, H, W, emulation.for_costing(), table, fixed)
 
 
 @functools.lru_cache(maxsize=4096)
-def _op_cost(op_name, C, stride, H, W, costing: Emulation, table: EnergyTable) -> OpCost:
+def _op_cost(op_name, C, stride, H, W, costing: Emulation, table: EnergyTable,
+             fixed: str) -> OpCost:
     """Costs depend on shapes and the multiplier's figures only, so approximate convolutions
     are built in float mode (`Emulation.for_costing`) and profiled without their emulation."""
-    report = profile(build_op(op_name, C, stride, affine=False, emulation=costing), (C, H, W),
-                     energy_table=table)
+    op = build_op(op_name, C, stride, affine=False, emulation=costing, fixed=fixed)
+    report = profile(op, (C, H, W), energy_table=table, int8_network=fixed != FLOAT_FIXED)
     return OpCost.from_report(report)
 
 
 # --- the fixed part: everything but the edge ops ------------------------------------------
-def _stem(C_stem: int) -> nn.Module:
-    return cifar_stem(C_stem)
+def _stem(C_stem: int, conv) -> nn.Module:
+    return cifar_stem(C_stem, conv)
 
 
 def _preprocess(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
-                which: int) -> nn.Module:
-    return preprocess_ops(C_prev_prev, C_prev, C, reduction_prev)[which]
+                which: int, conv) -> nn.Module:
+    return preprocess_ops(C_prev_prev, C_prev, C, reduction_prev, conv=conv)[which]
 
 
-def _classifier(C_out: int, num_classes: int) -> nn.Module:
+def _classifier(C_out: int, num_classes: int, conv) -> nn.Module:
     """Global pooling and the classifier, as the networks apply them to the last cell."""
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_out, num_classes))
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         classifier(C_out, num_classes, conv))
 
 
 def _fixed_blocks(C_stem: int, layouts: list[topology.CellLayout], num_classes: int,
@@ -107,9 +112,12 @@ def _fixed_blocks(C_stem: int, layouts: list[topology.CellLayout], num_classes: 
 
 
 @functools.lru_cache(maxsize=1024)
-def _block_cost(builder, args: tuple, input_size: tuple, table: EnergyTable) -> OpCost:
-    """The cost of a fixed block (float32 convs only: no emulation to skip)."""
-    return OpCost.from_report(profile(builder(*args), input_size, energy_table=table))
+def _block_cost(builder, args: tuple, input_size: tuple, table: EnergyTable,
+                costing: Emulation, fixed: str) -> OpCost:
+    """The cost of a fixed block, its convs on `fixed` (built in float mode)."""
+    block = builder(*args, fixed_conv_factory(fixed, costing))
+    return OpCost.from_report(profile(block, input_size, energy_table=table,
+                                      int8_network=fixed != FLOAT_FIXED))
 
 
 # --- reading the tables -------------------------------------------------------------------

@@ -35,7 +35,7 @@ class SupernetEnergy:
         """The tables of `space` priced on the network of `shape` (`objective`: total,
         arith or mult energy; `energy_table`: the constants, default the built-in)."""
         return cls(cost_tables.supernet_costs(space.columns, shape, energy_table, objective,
-                                              emulation=emulation), space)
+                                              emulation=emulation, fixed=space.fixed), space)
 
     @property
     def steps(self) -> int:

@@ -12,7 +12,14 @@ import json
 from pathlib import Path
 
 from backbones import genotype as backbone
-from genotypes import GENOTYPE_FILE, PUBLISHED, Genotype, GenotypeError, read_record
+from genotypes import (
+    GENOTYPE_FILE,
+    PUBLISHED,
+    Genotype,
+    GenotypeError,
+    published_cell,
+    read_record,
+)
 from runner.resume import program_of
 from runner.rundir import CONFIG_FILE
 
@@ -109,8 +116,8 @@ def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
     if spec == "best":
         run, record, reason = choose_best(runs_dir)
         return record["genotype"], {**record, "source": str(run), "reason": reason}
-    if spec in PUBLISHED:
-        return PUBLISHED[spec], {"source": spec, "reason": "published genotype"}
+    if published_cell(spec) is not None:
+        return published_cell(spec), {"source": spec, "reason": "published genotype"}
     path = Path(spec)
     if path.is_dir():
         path = path / GENOTYPE_FILE
@@ -121,6 +128,6 @@ def resolve(spec: str, runs_dir: str | Path = "runs") -> tuple[Genotype, dict]:
     if named_backbone is not None:
         return named_backbone, {"source": spec, "reason": "published backbone"}
     raise GenotypeError(f"--genotype {spec}: not 'best', a published name "
-                        f"({', '.join(PUBLISHED)}; backbones resnet8, resnet14, resnet20, "
-                        f"optionally @<multiplier>), a JSON file or a run directory with "
+                        f"({', '.join(PUBLISHED)}; backbones resnet8, resnet14, resnet20; "
+                        f"each optionally @<multiplier>), a JSON file or a run directory with "
                         f"{GENOTYPE_FILE}")

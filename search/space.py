@@ -30,6 +30,7 @@ from approx.mixed import FLOAT  # the member meaning a float32 conv (no `@` in a
 from genotypes import CONV_PRIMITIVES, MULTIPLIER_SEPARATOR, PRIMITIVES, Genotype, split_op_name
 
 EXACT = "exact"
+SIGNED_EXACT = "exact_s"  # approx.builtin's exact signed multiplier
 GRANULARITIES = ("edge", "cell", "network")
 NONE_OP = "none"
 
@@ -38,14 +39,29 @@ class SearchSpaceError(ValueError):
     """A candidate space that cannot be searched (names, multiplier set, granularity)."""
 
 
+def exact_member(names, emulation) -> str:
+    """The exact multiplier of a multiplier set's kind: `exact` for unsigned tables (or none),
+    `exact_s` for signed ones; a set mixing the kinds is an error naming both."""
+    loaded = [emulation.multiplier(name) for name in names if name != FLOAT]
+    signed = [m.name for m in loaded if m.signed]
+    unsigned = [m.name for m in loaded if not m.signed]
+    if signed and unsigned:
+        raise SearchSpaceError(
+            f"--multipliers mixes signed {signed} and unsigned {unsigned} multipliers; a "
+            f"search holds one kind (signed sets get '{SIGNED_EXACT}' in place of '{EXACT}')")
+    return SIGNED_EXACT if signed else EXACT
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """`ops`: the op candidates of an edge; `multipliers`: the multiplier set of the conv ops
-    (empty: the flat form, where `ops` may hold `op@m` names)."""
+    (empty: the flat form, where `ops` may hold `op@m` names); `fixed`: the multiplier of the
+    convs outside the edges' ops and of a reducing skip_connect (`Genotype.fixed`)."""
 
     ops: tuple[str, ...]
     multipliers: tuple[str, ...] = ()
     granularity: str = "edge"
+    fixed: str = FLOAT
 
     def __post_init__(self):
         if self.granularity not in GRANULARITIES:
@@ -67,10 +83,11 @@ class SearchSpace:
                     f"use the flat space (--multiplier_search flat)")
 
     @classmethod
-    def of(cls, candidates=None, multipliers=(), multiplier_granularity="edge") -> SearchSpace:
+    def of(cls, candidates=None, multipliers=(), multiplier_granularity="edge",
+           fixed_multiplier=FLOAT) -> SearchSpace:
         """The space of `model_search.Network`'s arguments (no candidates: PRIMITIVES)."""
         return cls(tuple(PRIMITIVES if candidates is None else candidates), tuple(multipliers),
-                   multiplier_granularity)
+                   multiplier_granularity, fixed_multiplier)
 
     @property
     def factorised(self) -> bool:
@@ -186,7 +203,7 @@ class SearchSpace:
                     for source in sorted(rng.sample(range(topology.num_inputs(node)), pairs))]
 
         concat = topology.concat(steps, multiplier=steps)
-        return Genotype(cell(), concat, cell(), concat)
+        return Genotype(cell(), concat, cell(), concat, self.fixed)
 
     def describe(self) -> str:
         if not self.factorised:

@@ -76,9 +76,9 @@ def test_kulkarni_full_table_and_published_error():
 def test_builtin_names_are_valid_and_costed():
     for name in builtin_names():
         m = load_multiplier(name)
-        assert "@" not in m.name and "," not in m.name and not m.signed
+        assert "@" not in m.name and "," not in m.name and m.signed == (name == "exact_s")
         assert 0 < m.relative_energy <= 1.05 and m.energy_basis
-    assert load_multiplier("exact").is_exact
+    assert load_multiplier("exact").is_exact and load_multiplier("exact_s").is_exact
     assert load_multiplier("trunc8").relative_energy == 28 / 64
 
 

@@ -34,12 +34,15 @@ import train_search
 from kernels import lean
 from reporting import retrain_report, search_report
 
+# float32 networks throughout (a training batch's emulated convs quantise with the batch's own
+# max|x|, which a rank's half of the batch does not share)
 SEARCH = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
           "--layers", "2", "--batch_size", "16", "--device", "cpu", "--multipliers", "",
+          "--fixed_multiplier", "float",
           "--primitives", "none,max_pool_3x3,skip_connect,sep_conv_3x3", "--warmup_epochs", "0"]
 RETRAIN = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
-           "--layers", "3", "--batch_size", "16", "--device", "cpu", "--genotype", "DARTS_V1",
-           "--epochs", "1"]
+           "--layers", "3", "--batch_size", "16", "--device", "cpu", "--genotype",
+           "DARTS_V1@float", "--epochs", "1"]
 PROGRAMS = {"search": train_search, "train": train}
 FLOAT_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 

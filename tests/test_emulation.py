@@ -12,7 +12,8 @@ from genotypes import DARTS_V2
 from model import NetworkCIFAR
 from tradeoff.plan import SubRun
 
-APPROX_V2 = DARTS_V2._replace(normal=[(f"{op}@drum4" if op.startswith("sep") else op, j)
+FLOAT_V2 = DARTS_V2._replace(fixed="float")  # the layers outside the cells' ops in float32
+APPROX_V2 = FLOAT_V2._replace(normal=[(f"{op}@drum4" if op.startswith("sep") else op, j)
                                       for op, j in DARTS_V2.normal])
 SEARCH = ["--dataset", "shapes", "--n_train", "32", "--n_test", "16", "--init_channels", "4",
           "--layers", "2", "--batch_size", "16", "--epochs", "1", "--device", "cpu",
@@ -47,7 +48,7 @@ def test_switching_one_network_to_float_leaves_the_others_emulated():
     assert emulation_state(first) == as_built and first.emulation.mode == "lowrank"
     torch.testing.assert_close(first(x), emulated, rtol=0, atol=0)
     # float mode is the float32 network of the same weights; the emulation differs from it
-    torch.testing.assert_close(float_out, network(DARTS_V2)(x))
+    torch.testing.assert_close(float_out, network(FLOAT_V2)(x))
     assert not torch.allclose(float_out, emulated)
 
 
@@ -85,4 +86,6 @@ def test_a_sweeps_sub_runs_in_one_process_start_from_the_same_state(tmp_path, mo
             assert {conv.mode for conv in emulated_convs(supernets[0])} == {"float"}
     assert len(started) == 2 and started[0] == started[1]
     assert {settings for _, settings, _ in started[0]} == {Emulation.for_search(None, 1)}
-    assert {rank for _, _, rank in started[0]} == {1}
+    # the mixed convs' surrogate rank; the fixed layers run on the exact multiplier (rank 0)
+    assert {(kind, rank) for kind, _, rank in started[0]} == {("MixedApproxConv2d", 1),
+                                                              ("ApproxConv2d", 0)}

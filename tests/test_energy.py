@@ -66,13 +66,38 @@ def test_memory_tiers_and_dram():
                                                    + small.weight_bytes / 8 * 10 * 1e-6)
     big = profile(nn.Conv2d(64, 64, 1, bias=False), (64, 64, 64))  # 2 MB + weights
     total = big.weight_bytes + big.activation_bytes
-    expected_pj = 2**20 / 8 * 100 + (total - 2**20) / 8 * TABLE.dram_read_64b_pj
+    expected_pj = 2**20 / 8 * 100 + (total - 2**20) / 8 * 1300.0  # DRAM: 1.3 nJ per 64 bit
     assert big.memory_energy_uj == pytest.approx(expected_pj * 1e-6, rel=1e-12)
 
 
-def test_non_mac_layers_hand_counts():
-    report = profile(nn.Sequential(nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(3, 1, 1),
-                                   nn.AvgPool2d(3, 2, 1), nn.AdaptiveAvgPool2d(1)), (4, 8, 8))
+NON_MAC_LAYERS = (nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(3, 1, 1), nn.AvgPool2d(3, 2, 1),
+                  nn.AdaptiveAvgPool2d(1))
+
+
+def legacy_table(tmp_path):
+    """A table file of the former layout (constants + sram_read_64b): today's float model."""
+    data = json.loads(energy_estimator.DEFAULT_TABLE_PATH.read_text())
+    constants = {**data["constants"], "dram_read_64b_pj": {"value": 1300.0}}
+    tiers = [{"capacity_bytes": t["capacity_bytes"], "read_pj": t["access_pj"]}
+             for t in data["levels"][0]["tiers"]]
+    path = tmp_path / "legacy.json"
+    path.write_text(json.dumps({"constants": constants, "sram_read_64b": tiers}))
+    return path
+
+
+def test_non_mac_layers_folded_and_fused_in_the_deployed_network():
+    """BatchNorm folded and ReLU fused cost nothing; pools of an int8 network read 8-bit
+    codes and add at the int32 add."""
+    report = profile(nn.Sequential(*NON_MAC_LAYERS), (4, 8, 8), int8_network=True)
+    bn, relu, max_pool, avg_pool, gap = report.layers
+    assert bn.energy_uj == relu.energy_uj == 0
+    assert max_pool.arith_energy_uj == pytest.approx(256 * 8 * 0.1e-6)
+    assert max_pool.activation_bytes == 2 * 256
+    assert avg_pool.arith_energy_uj == pytest.approx(64 * (8 * 0.1e-6 + 3.1e-6))
+
+
+def test_non_mac_layers_hand_counts(tmp_path):
+    report = profile(nn.Sequential(*NON_MAC_LAYERS), (4, 8, 8), legacy_table(tmp_path))
     bn, relu, max_pool, avg_pool, gap = report.layers
     fp_add, fp_mult = 0.9e-6, 3.7e-6
     assert bn.arith_energy_uj == pytest.approx(256 * (fp_add + fp_mult))
@@ -137,8 +162,10 @@ def test_int8_layer_bytes_bitops_and_label():
 def test_int8_mult_share_scales_by_relative_energy():
     exact = profile(fake_int8_conv(1.0), (8, 10, 10))
     cheap = profile(fake_int8_conv(0.3), (8, 10, 10))
-    accumulate_uj = exact.macs * TABLE.int32_add_pj * 1e-6
-    assert exact.arith_energy_uj == pytest.approx(exact.macs * (0.2 + 0.1) * 1e-6, rel=1e-12)
+    requantize_uj = 16 * 100 * (3.1 + 0.1) * 1e-6  # one int32 mult + add per output
+    accumulate_uj = exact.macs * TABLE.int32_add_pj * 1e-6 + requantize_uj
+    assert exact.arith_energy_uj == pytest.approx(exact.macs * (0.2 + 0.1) * 1e-6
+                                                  + requantize_uj, rel=1e-12)
     assert cheap.arith_energy_uj - accumulate_uj == pytest.approx(
         0.3 * (exact.arith_energy_uj - accumulate_uj), rel=1e-12)
     assert cheap.memory_energy_uj == exact.memory_energy_uj
@@ -150,7 +177,7 @@ def test_approx_conv_lowers_arith_energy_by_power_ratio():
     layers = {name: ApproxConv2d(8, 16, 3, padding=1, multiplier=name)
               for name in ("exact", "trunc6", "drum4")}
     reports = {name: profile(conv, (8, 10, 10)) for name, conv in layers.items()}
-    accumulate_uj = reports["exact"].macs * TABLE.int32_add_pj * 1e-6
+    accumulate_uj = reports["exact"].arith_energy_uj - reports["exact"].mult_energy_uj
     exact_mult_uj = reports["exact"].arith_energy_uj - accumulate_uj
     assert reports["exact"].layers[0].multiplier == "int8 exact"
     for name in ("trunc6", "drum4"):
@@ -178,7 +205,16 @@ def write_table(tmp_path, mutate):
 
 def test_energy_table_default_values():
     assert (TABLE.int8_mult_pj, TABLE.fp32_mult_pj, TABLE.fp32_add_pj) == (0.2, 3.7, 0.9)
-    assert TABLE.sram_tiers == ((8192, 10.0), (32768, 20.0), (1048576, 100.0))
+    sram, dram = TABLE.levels
+    assert sram.tiers == ((8192, 10 / 8), (32768, 20 / 8), (1048576, 100 / 8))  # pJ per byte
+    assert dram.off_chip and dram.tiers[0][1] == 1300 / 8 and TABLE.name == "sram_45nm"
+    assert TABLE.fold_batchnorm and TABLE.fuse_relu and TABLE.requantize
+
+
+def test_legacy_table_file_loads_as_the_former_model(tmp_path):
+    table = load_energy_table(legacy_table(tmp_path))
+    assert table.levels[:1] == TABLE.levels[:1] and table.levels[1].tiers == TABLE.levels[1].tiers
+    assert not (table.fold_batchnorm or table.fuse_relu or table.requantize)
 
 
 def test_user_energy_table_is_used(tmp_path):
@@ -191,10 +227,13 @@ def test_user_energy_table_is_used(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d["constants"].pop("int8_mult_pj"), "constants.int8_mult_pj"),
-    (lambda d: d.pop("sram_read_64b"), "sram_read_64b"),
-    (lambda d: d["sram_read_64b"][1].pop("read_pj"), r"sram_read_64b\[1\].read_pj"),
+    (lambda d: d.pop("levels"), "levels"),
+    (lambda d: d["levels"][0]["tiers"][1].pop("access_pj"), r"levels\[0\].tiers\[1\].access_pj"),
     (lambda d: d["constants"]["fp32_add_pj"].update(value="x"), "fp32_add_pj"),
-    (lambda d: d["sram_read_64b"].reverse(), "smallest capacity first"),
+    (lambda d: d["levels"][0]["tiers"].reverse(), "smallest capacity first"),
+    (lambda d: d["widths"]["weight_bits"].update(value=4), "weight_bits' must be 8"),
+    (lambda d: d["levels"][1].update(capacity_bytes=8), "outermost level"),
+    (lambda d: d["levels"][0]["per_element"].update(bias=1), "per_element"),
 ])
 def test_energy_table_errors_name_file_and_key(tmp_path, mutate, message):
     path = write_table(tmp_path, mutate)

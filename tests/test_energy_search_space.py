@@ -30,7 +30,8 @@ GENOTYPE = Genotype(
 
 @pytest.fixture(scope="module")
 def costs():
-    return supernet_costs(CANDIDATES, NetworkShape(C, CLASSES, LAYERS, input_size=SIZE))
+    return supernet_costs(CANDIDATES, NetworkShape(C, CLASSES, LAYERS, input_size=SIZE),
+                          fixed=GENOTYPE.fixed)
 
 
 def one_hot_alphas(edges, candidates):

@@ -3,6 +3,7 @@ published parameter count."""
 
 import pytest
 import torch
+import torch.nn as nn
 
 import genotypes
 from model import NetworkCIFAR, NetworkImageNet
@@ -35,9 +36,24 @@ def test_multiplier_ops_run_on_their_multiplier():
 
     normal = genotypes.DARTS_V2.normal
     approx_cell = [(f"{op}@trunc6" if "conv" in op else op, i) for op, i in normal]
-    model = NetworkCIFAR(8, 10, 3, False, genotypes.DARTS_V2._replace(normal=approx_cell))
+    model = NetworkCIFAR(8, 10, 3, False, genotypes.DARTS_V2._replace(normal=approx_cell,
+                                                                       fixed="float"))
     layers = [m for m in model.modules() if isinstance(m, ApproxConv2d)]
     assert layers and all(m.multiplier.name == "trunc6" for m in layers)
+
+
+def test_every_conv_on_the_fixed_multiplier():
+    """`DARTS_V2@trunc6`: stem, preprocess, FactorizedReduce and classifier run on it too."""
+    from approx import ApproxConv2d
+
+    model = NetworkCIFAR(8, 10, 3, False, genotypes.resolve("DARTS_V2@trunc6")[0])
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert all(isinstance(m, ApproxConv2d) and m.multiplier.name == "trunc6" for m in convs)
+    assert not any(isinstance(m, nn.Linear) for m in model.modules())
+    assert model.int8_deployed and model(torch.randn(2, 3, 16, 16)).shape == (2, 10)
+    old = NetworkCIFAR(8, 10, 3, False, genotypes.DARTS_V2._replace(fixed="float"))
+    assert isinstance(old.stem[0], nn.Conv2d) and not isinstance(old.stem[0], ApproxConv2d)
+    assert isinstance(old.classifier, nn.Linear) and not old.int8_deployed
 
 
 def test_imagenet_network_runs():
@@ -51,7 +67,8 @@ def test_channels_last_layout_computes_the_same_network():
     results = []
     for channels_last in (False, True):
         torch.manual_seed(0)
-        model = NetworkCIFAR(8, 10, 5, True, genotypes.PDARTS, channels_last=channels_last)
+        model = NetworkCIFAR(8, 10, 5, True, genotypes.PDARTS._replace(fixed="float"),
+                             channels_last=channels_last)
         model = model.double()
         logits, logits_aux = model(x)
         (logits.sum() + logits_aux.sum()).backward()

@@ -104,7 +104,7 @@ def test_genotype_multiplier_without_power(tmp_path, capsys, unknown_table):
 
 def test_missing_energy_table(tmp_path, capsys):
     search_fails(capsys, tmp_path, "--energy_table", str(tmp_path / "none.json"),
-                 message="no --energy_table for the default")
+                 message="no --accelerator (alias --energy_table) for the default")
 
 
 def test_folder_with_a_file_that_is_not_an_image(tmp_path, capsys):

@@ -92,7 +92,9 @@ def reference_logits(model, x):
 
 def reference_arch_loss(model, x, y):
     ce = F.cross_entropy(reference_logits(model, x), y)
-    return ce + ENERGY_WEIGHT * model.expected_energy_uj() / model.reference_energy_uj()
+    controllable = ((model.expected_energy_uj() - model.fixed_energy_uj())
+                    / (model.reference_energy_uj() - model.fixed_energy_uj()))
+    return ce + ENERGY_WEIGHT * controllable
 
 
 def reference_second_order(model, w_optimizer, train, val):
