@@ -46,7 +46,7 @@ def test_every_conv_on_the_fixed_multiplier():
     """`DARTS_V2@trunc6`: stem, preprocess, FactorizedReduce and classifier run on it too."""
     from approx import ApproxConv2d
 
-    model = NetworkCIFAR(8, 10, 3, False, genotypes.resolve("DARTS_V2@trunc6")[0])
+    model = NetworkCIFAR(8, 10, 3, False, genotypes.published("DARTS_V2@trunc6"))
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert all(isinstance(m, ApproxConv2d) and m.multiplier.name == "trunc6" for m in convs)
     assert not any(isinstance(m, nn.Linear) for m in model.modules())
