@@ -22,11 +22,13 @@ def evoapprox_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def approx_darts_v2():
-    """DARTS_V2 with the normal cells' convs on the built-in trunc6 (sign-magnitude) table."""
+    """DARTS_V2 with the normal cells' convs on the built-in trunc6 (sign-magnitude) table, the
+    layers outside the cells' ops in float32."""
     import genotypes
 
     return genotypes.DARTS_V2._replace(
-        normal=[(f"{op}@trunc6" if "conv" in op else op, i) for op, i in genotypes.DARTS_V2.normal])
+        normal=[(f"{op}@trunc6" if "conv" in op else op, i) for op, i in genotypes.DARTS_V2.normal],
+        fixed="float")
 
 
 @pytest.fixture(scope="module")
