@@ -66,7 +66,7 @@ def decode(params: dict, space: SearchSpace, steps: int = topology.STEPS) -> Gen
     """The genotype the parameters describe (checked as any genotype file is)."""
     concat = topology.concat(steps, multiplier=steps)
     normal, reduce = (_decode_cell(params, space, cell, steps) for cell in CELLS)
-    return validate(Genotype(normal, concat, reduce, concat), "black-box candidate")
+    return validate(Genotype(normal, concat, reduce, concat, space.fixed), "black-box candidate")
 
 
 def _decode_cell(params: dict, space: SearchSpace, cell: str, steps: int) -> list:
