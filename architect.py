@@ -156,8 +156,8 @@ class Architect:
                                       fixed_uj)
         self.controller = _make_controller(energy, energy_weight)
         self.feasible = None  # the last under-budget derived genotype (controlled search)
-        self.optimizer = torch.optim.Adam(model.alphas(), lr=arch_learning_rate,
-                                          betas=(0.5, 0.999), weight_decay=arch_weight_decay)
+        self.optimizer = torch.optim.Adam(alpha_groups(model, arch_weight_decay),
+                                          lr=arch_learning_rate, betas=(0.5, 0.999))
 
     # --- the step ----------------------------------------------------------------------
     def step(self, train_x, train_y, val_x, val_y, eta, w_optimizer, unrolled=False) -> dict:
@@ -250,11 +250,27 @@ class Architect:
                 "energy_weight": self.energy_weight, "feasible": self.feasible}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        if len(state["optimizer"]["param_groups"]) == len(self.optimizer.param_groups):
+            self.optimizer.load_state_dict(state["optimizer"])
+        # else a checkpoint from before the decay-free multiplier group: Adam restarts its
+        # moments (the alphas themselves are in the model's state)
         self.energy_weight = float(state["energy_weight"])
         self.feasible = state.get("feasible")
         if self.controller is not None and state.get("controller") is not None:
             self.controller.load_state_dict(state["controller"])
+
+
+def alpha_groups(model, weight_decay: float) -> list[dict]:
+    """Adam parameter groups of the alphas: the op tables (and betas)
+    with `weight_decay` (DARTS's coupled L2), the multiplier tables without: their energy
+    gradient is ~1e-5 per step against ~1e-3 for an op logit, and an L2 pull of 1e-3 * alpha
+    cancels it once a logit reaches ~0.01 (issue 27), so they would move by noise only."""
+    named = list(model.named_alphas())
+    groups = [{"params": [p for name, p in named if "multiplier" not in name],
+               "weight_decay": weight_decay},
+              {"params": [p for name, p in named if "multiplier" in name],
+               "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
 
 
 def _make_controller(energy: EnergySettings, energy_weight):

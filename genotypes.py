@@ -36,6 +36,8 @@ PRIMITIVES = (
 )
 # The primitives that contain convolutions and so may run on an approximate multiplier.
 CONV_PRIMITIVES = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+# The ops without weights (in a normal cell): what a collapsed DARTS cell fills up with.
+PARAMETER_FREE_PRIMITIVES = tuple(p for p in PRIMITIVES if p not in CONV_PRIMITIVES + ("none",))
 MULTIPLIER_SEPARATOR = "@"
 GENOTYPE_FILE = "genotype.json"
 

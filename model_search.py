@@ -203,8 +203,10 @@ class SupernetOptions:
     """The keyword options of `Network` beyond DARTS's: the candidate space (`candidates`,
     default PRIMITIVES; `multipliers` of the factorised space and their granularity), the
     image side, PC-DARTS's K, the approx.Emulation of its approximate convs, the memory
-    format, and its energy model (`energy`, a SupernetEnergy priced by the caller on the
-    network `train.py` will build; None: priced at the supernet's own size)."""
+    format, its energy model (`energy`, a SupernetEnergy priced by the caller on the
+    network `train.py` will build; None: priced at the supernet's own size) and how a forward
+    sees the multipliers (`multiplier_sampling`, search/sampling.py); `max_parameter_free`:
+    the derivation's cap on skip/pool ops in the normal cell (None: no cap)."""
 
     candidates: Sequence[str] | None = None
     multipliers: Sequence[str] = ()
@@ -215,6 +217,8 @@ class SupernetOptions:
     channels_last: bool = True
     energy: SupernetEnergy | None = None
     fixed_multiplier: str = FLOAT_FIXED  # of the stem, preprocessing, classifier
+    multiplier_sampling: str = "mixture"
+    max_parameter_free: int | None = None
 
     def space(self) -> SearchSpace:
         return SearchSpace.of(self.candidates, self.multipliers, self.multiplier_granularity,
@@ -241,7 +245,9 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
         self.emulation = self.options.emulation
         self.criterion = criterion
         self._build_layers()
-        self.architecture = Architecture(self.space, steps, multiplier, self.partial_channels)
+        self.architecture = Architecture(self.space, steps, multiplier, self.partial_channels,
+                                         self.options.multiplier_sampling,
+                                         self.options.max_parameter_free)
         energy = self.options.energy or SupernetEnergy.priced(self.space, self.shape,
                                                               emulation=self.emulation)
         cost_tables.checked(energy.costs, self.space.columns, steps)
@@ -276,8 +282,9 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
     # --- forward and loss -------------------------------------------------------------
     def forward(self, x, weights: dict[bool, CellWeights] | None = None):
         """Logits of `x` under `weights` ({reduction: CellWeights}; default: the
-        architecture's `mixture_weights()`)."""
-        weights = self.architecture.mixture_weights() if weights is None else weights
+        architecture's `forward_weights`: the mixture, or sampled multipliers)."""
+        if weights is None:
+            weights = self.architecture.forward_weights(self.training)
         s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, weights[cell.reduction])

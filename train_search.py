@@ -35,6 +35,7 @@ from runner import distributed, skeleton
 from runner.errors import EXIT_OK
 from search import bilevel, cell_cli
 from search.cell_cli import split_names
+from search.sampling import MULTIPLIER_SAMPLINGS
 from search.space import FLOAT
 
 
@@ -82,6 +83,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                       choices=("edge", "cell", "network"),
                       help="factorised: one multiplier distribution per edge and conv op, per "
                            "cell type and conv op, or one for the whole network")
+    arch.add_argument("--multiplier_sampling", default="gumbel", choices=MULTIPLIER_SAMPLINGS,
+                      help="factorised: how a forward sees a conv op's multipliers: 'gumbel' "
+                           "draws one per conv op and step (straight-through Gumbel-softmax, "
+                           "as the derived cell runs one), 'mixture' averages all of them")
+    arch.add_argument("--max_parameter_free", type=int, default=2, metavar="N",
+                      help="the derived normal cell keeps at most N skip/pool ops (P-DARTS's "
+                           "guard against skip collapse; -1 = no cap)")
     arch.add_argument("--warmup_epochs", default=None,
                       help="epochs that train the weights only before the alphas move, as a "
                            "count or a share of --epochs ('40%%'); PC-DARTS freezes the "

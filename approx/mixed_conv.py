@@ -54,10 +54,20 @@ def eight_bit_forward(x, weight, xq, wq, mix, plan: MixturePlan, geometry, mode,
     return term_convs(x_terms[0], x_terms[1:], w_terms, geometry)
 
 
+def running_members(mix: torch.Tensor, plan: MixturePlan) -> tuple[torch.Tensor, MixturePlan]:
+    """(weights, plan) of the members a forward must run: all of them, or for a one-hot
+    mixture (a sampled multiplier: exact zeros elsewhere) its member alone."""
+    if mix.numel() == 1 or int(torch.count_nonzero(mix)) != 1:
+        return mix, plan
+    position = int(mix.abs().argmax())
+    return mix[position:position + 1], plan.alone(position)
+
+
 def mixed_forward(x, weight, mix, plan: MixturePlan, geometry: Geometry, mode, x_scale):
     """(output without bias, activation scale, bfloat16 codes, dequantised weight)."""
     xq, codes = shared_codes_of(x, plan.signed, x_scale)
     wq = quantize_weights(weight.float(), plan.signed)
+    mix, plan = running_members(mix, plan)
     if plan.members:
         out = eight_bit_forward(x, weight, xq, wq, mix, plan, geometry, mode, x_scale)
     else:

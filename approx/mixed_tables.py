@@ -38,9 +38,12 @@ def factor_basis(members: Members, signed: bool) -> tuple[np.ndarray, np.ndarray
     c0 = a @ u / (a @ a)
     basis, span = np.zeros((256, 0)), np.zeros((0, u.shape[1]))
     if u.shape[1]:
-        left, sizes, right = np.linalg.svd(u - np.outer(a, c0), full_matrices=False)
+        residual = u - np.outer(a, c0)
+        left, sizes, right = np.linalg.svd(residual, full_matrices=False)
         keep = sizes > SPAN_TOLERANCE * max(sizes[0], 1e-300)
-        used = np.any(u != 0, axis=1, keepdims=True)  # rows no member uses stay exactly zero
+        # rows the residual leaves zero stay exactly zero (not the rows where u is zero: there
+        # the residual is -a c0, e.g. mitchell's exact powers of two when c0 != 0)
+        used = np.any(residual != 0, axis=1, keepdims=True)
         basis, span = left[:, keep] * sizes[keep] * used, right[keep]
     tables, start = [], 0
     for (u_v, (_, rank)) in zip(factors, members, strict=True):
@@ -76,6 +79,7 @@ class MixturePlan:
     float_index: int | None
     size: int
     _device_cache: dict = field(default_factory=dict, repr=False)
+    _alone: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, multipliers: tuple[Multiplier | None, ...], signed: bool, rank_cap,
@@ -87,6 +91,17 @@ class MixturePlan:
             for i, m in enumerate(multipliers) if m is not None)
         floats = [i for i, m in enumerate(multipliers) if m is None]
         return cls(signed, members, floats[0] if floats else None, len(multipliers))
+
+    def alone(self, position: int) -> "MixturePlan":
+        """The plan of the member at `position` by itself (a one-hot mixture, e.g. a sampled
+        multiplier, runs only it: 1 + its rank convolutions, or one float conv)."""
+        if position not in self._alone:
+            if position == self.float_index:
+                self._alone[position] = MixturePlan(self.signed, (), 0, 1)
+            else:
+                member = next((0, m, r) for i, m, r in self.members if i == position)
+                self._alone[position] = MixturePlan(self.signed, (member,), None, 1)
+        return self._alone[position]
 
     @property
     def convolutions(self) -> int:

@@ -6,8 +6,9 @@
 gives the weights the supernet's `forward(x, weights)` reads (`mixture_weights`: their
 softmax, as pt.darts's controller passes them; `one_hot_weights`: a genotype's discrete
 choice), and derives the genotype (DARTS: per node the two strongest edges, each with its
-strongest op other than `none`). Sampled weights (GDAS, SNAS) would be one more method
-beside `mixture_weights` giving `CellWeights` of the same shapes.
+strongest op other than `none`). `forward_weights` is what a search forward computes with:
+the mixture, or with `multiplier_sampling='gumbel'` the op softmax and one sampled multiplier
+per conv op (search/sampling.py), `CellWeights` of the same shapes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 
 import topology
 from genotypes import Genotype
+from search import sampling
 from search.space import SearchSpace
 
 CELLS = ("normal", "reduce")
@@ -46,9 +48,12 @@ class Architecture(nn.Module):
     Tables start at 1e-3 N(0, 1), as in DARTS."""
 
     def __init__(self, space: SearchSpace, steps: int = topology.STEPS,
-                 multiplier: int = topology.MULTIPLIER, partial_channels: int = 1):
+                 multiplier: int = topology.MULTIPLIER, partial_channels: int = 1,
+                 multiplier_sampling: str = "mixture", max_parameter_free: int | None = None):
         super().__init__()
         self.space, self.steps, self.multiplier = space, steps, multiplier
+        self.multiplier_sampling = sampling.check_sampling(multiplier_sampling)
+        self.max_parameter_free = max_parameter_free  # the normal cell's cap (P-DARTS)
         self.edge_normalised = partial_channels > 1
         edges = topology.num_edges(steps)
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(edges, len(space.ops)))
@@ -72,6 +77,25 @@ class Architecture(nn.Module):
         return {cell == "reduce": CellWeights(
             F.softmax(getattr(self, f"alphas_{cell}"), dim=-1),
             self.edge_weights(cell), self.multiplier_weights(cell)) for cell in CELLS}
+
+    def forward_weights(self, training: bool) -> dict[bool, CellWeights]:
+        """The weights a supernet forward computes with: `mixture_weights()`, or with gumbel
+        sampling the same op and edge weights and one multiplier per conv op (drawn when
+        `training`, else the strongest); one draw per logits table, so at granularity
+        'network' both cell types read the same multipliers."""
+        if self.multiplier_sampling == "mixture" or not self.space.conv_ops:
+            return self.mixture_weights()
+        edges, draws = topology.num_edges(self.steps), {}
+        weights = {}
+        for cell in CELLS:
+            logits = self.multiplier_logits(cell)
+            if id(logits) not in draws:
+                draws[id(logits)] = sampling.sampled(logits, training)
+            multipliers = self.space.expand_multiplier_weights(draws[id(logits)], edges)
+            weights[cell == "reduce"] = CellWeights(
+                F.softmax(getattr(self, f"alphas_{cell}"), dim=-1), self.edge_weights(cell),
+                multipliers)
+        return weights
 
     def one_hot_weights(self, genotype: Genotype) -> dict[bool, CellWeights]:
         """{reduction: CellWeights} selecting `genotype`: one on its edges' ops and
@@ -120,14 +144,15 @@ class Architecture(nn.Module):
         """The DARTS derivation: per node, the two incoming edges whose strongest non-`none`
         op has the largest softmax weight, each with that op; in the factorised space a conv
         op then takes its edge's strongest multiplier (`op@m`; `float` gives the plain op).
-        PC-DARTS ranks edges by op weight times edge weight."""
+        PC-DARTS ranks edges by op weight times edge weight. With `max_parameter_free`, the
+        normal cell keeps at most that many skip/pool ops (SearchSpace.derive_cell)."""
         tables = self.alpha_softmax()
         if self.edge_normalised:
             tables = {cell: table * self.edge_weights(cell, detach=True).unsqueeze(1)
                       for cell, table in tables.items()}
         concat = topology.concat(self.steps, self.multiplier)
-        derived = {cell: self.space.derive_cell(tables[cell],
-                                                self.multiplier_weights(cell, detach=True),
-                                                self.steps) for cell in CELLS}
+        derived = {cell: self.space.derive_cell(
+            tables[cell], self.multiplier_weights(cell, detach=True), self.steps,
+            self.max_parameter_free if cell == "normal" else None) for cell in CELLS}
         return Genotype(normal=derived["normal"], normal_concat=concat, reduce=derived["reduce"],
                         reduce_concat=concat, fixed=self.space.fixed)

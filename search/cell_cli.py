@@ -16,7 +16,9 @@ from topology import NetworkShape
 
 # the flags this space reads and the backbone space would silently ignore
 FLAGS = ("primitives", "multiplier_search", "multiplier_granularity", "partial_channels",
-         "energy_channels", "energy_layers", "fixed_multiplier")
+         "energy_channels", "energy_layers", "fixed_multiplier", "multiplier_sampling",
+         "max_parameter_free")
+NO_CAP_FLAG = -1  # --max_parameter_free -1: no cap
 
 
 def split_names(text: str) -> list[str]:
@@ -27,6 +29,10 @@ def check(args, emulation: Emulation) -> dict:
     """The candidate ops and multiplier set of the supernet, as Network keywords (each name
     checked now: a bad one raises a one-line ValueError)."""
     primitives, multipliers = split_names(args.primitives), split_names(args.multipliers)
+    cap = getattr(args, "max_parameter_free", NO_CAP_FLAG)
+    if cap < NO_CAP_FLAG:
+        raise ValueError(f"--max_parameter_free {cap}: give a count >= 0, or {NO_CAP_FLAG} "
+                         f"for no cap")
     operations.check_multipliers(multipliers, emulation)
     exact = exact_member(multipliers, emulation)  # one kind: signed or unsigned
     fixed = args.fixed_multiplier or exact
@@ -39,6 +45,14 @@ def check(args, emulation: Emulation) -> dict:
     return {"candidates": operations.candidate_ops(primitives, (), emulation),
             "multipliers": tuple(multipliers),
             "multiplier_granularity": args.multiplier_granularity, "fixed_multiplier": fixed}
+
+
+def derivation_options(args) -> dict:
+    """The Network keywords of --multiplier_sampling and --max_parameter_free (configs
+    written before these flags lack them: their searches ran the mixture, uncapped)."""
+    cap = getattr(args, "max_parameter_free", NO_CAP_FLAG)
+    return {"multiplier_sampling": getattr(args, "multiplier_sampling", "mixture"),
+            "max_parameter_free": None if cap == NO_CAP_FLAG else cap}
 
 
 def deployed_energy(args, space: dict, num_classes: int, image_size: int, table,
@@ -60,5 +74,6 @@ def build_supernet(args, dataset, energy_table, emulation: Emulation):
                              emulation)
     model = Network(args.init_channels, dataset.num_classes, args.layers, nn.CrossEntropyLoss(),
                     emulation=emulation, input_size=image_size,
-                    partial_channels=args.partial_channels, energy=energy, **space)
+                    partial_channels=args.partial_channels, energy=energy, **space,
+                    **derivation_options(args))
     return list(model.candidates), model

@@ -2,12 +2,19 @@
 
 `SupernetEnergy(costs, space)` reads, from the per-edge, per-column tables of
 `search.cost_tables.supernet_costs` (priced on the network `train.py` will build), the
-expected energy per image of architecture weights (`expected_uj`: fixed part plus, per cell
-type, sum over edges and ops of op weight times the op's cost, a conv op's cost being the
-mean over its multipliers under the multiplier weights; differentiable in the weights), its
-value at uniform weights (`uniform_uj`, the energy loss's normaliser E_ref) and a genotype's
-energy (`genotype_uj`: the costs of the (op, edge) pairs it keeps). `priced` is the one way
-tables are made for a space.
+expected energy per image of architecture weights (`expected_uj`), its value at uniform
+weights (`uniform_uj`, the energy loss's normaliser E_ref) and a genotype's energy
+(`genotype_uj`: the costs of the (op, edge) pairs it keeps). `priced` is the one way tables
+are made for a space.
+
+The expected energy prices what the derivation keeps (docs/reference/multiplier_choice.md):
+fixed part plus, per cell type, over the edges the derivation would keep now (per node the
+two whose strongest non-`none` op weighs most, times the PC-DARTS edge weight), the mean
+cost of the edge's ops other than `none` under their renormalised weights, a conv op's cost
+being the mean over its multipliers under the multiplier weights. The edge selection is
+straight-through: the forward keeps exactly the derivation's edges, the backward reads the
+soft share 2 s_e / sum_node s of each edge's strength s_e, so an expensive edge is pushed
+out of the top two. At a genotype's one-hot weights this equals the genotype's energy.
 """
 
 from __future__ import annotations
@@ -41,13 +48,18 @@ class SupernetEnergy:
     def steps(self) -> int:
         return self.costs.steps
 
-    def expected_uj(self, weights: dict[bool, CellWeights]) -> torch.Tensor:
-        """E per image of `weights` ({reduction: CellWeights}), differentiable."""
+    def expected_uj(self, weights: dict[bool, CellWeights], hard_edges: bool = True
+                    ) -> torch.Tensor:
+        """E per image of `weights` ({reduction: CellWeights}) over the edges the derivation
+        keeps, differentiable (`hard_edges` False: every edge counted at its soft share)."""
         total = self.costs.fixed_uj
         for cell in CELLS:
-            ops, _, multipliers = weights[cell == "reduce"]
+            ops, edges, multipliers = weights[cell == "reduce"]
             table = getattr(self.costs, cell).to(device=ops.device, dtype=ops.dtype)
-            total = total + (ops * self.space.effective_costs(table, multipliers)).sum()
+            kept_ops = self.space.without_none(ops)
+            per_edge = (kept_ops * self.space.effective_costs(table, multipliers)).sum(-1)
+            share = kept_edges(self.space.edge_strength(ops, edges), self.steps, hard_edges)
+            total = total + (share * per_edge).sum()
         return total
 
     def uniform_weights(self, like: torch.Tensor) -> dict[bool, CellWeights]:
@@ -63,9 +75,26 @@ class SupernetEnergy:
     def uniform_uj(self, like: torch.Tensor | None = None) -> float:
         """E_ref: the expected energy at uniform weights (float32 unless `like` says)."""
         like = torch.zeros(()) if like is None else like
-        with torch.no_grad():
-            return float(self.expected_uj(self.uniform_weights(like)))
+        with torch.no_grad():  # all edges tie: each counts at its share 2 / inputs
+            return float(self.expected_uj(self.uniform_weights(like), hard_edges=False))
 
     def genotype_uj(self, genotype) -> float:
         """The energy per image of a genotype of this space (its ops priced per edge)."""
         return cost_tables.genotype_energy_uj(self.costs, genotype, self.space.columns)
+
+
+def kept_edges(strength: torch.Tensor, steps: int, hard: bool = True) -> torch.Tensor:
+    """[edges] share of each edge in its node's kept inputs: the soft share
+    k s_e / sum_node s (k inputs kept per node, capped at 1), and with `hard` the derivation's
+    top-k mask in the forward with the soft share's gradient (straight-through)."""
+    shares = []
+    keep = topology.GENOTYPE_INPUTS_PER_NODE
+    for node, start in enumerate(topology.edge_offsets(steps)):
+        s = strength[start:start + topology.num_inputs(node)]
+        soft = (keep * s / s.sum().clamp_min(1e-12)).clamp(max=1.0)
+        if hard:
+            order = s.detach().sort(descending=True, stable=True).indices  # ties: as derived
+            mask = torch.zeros_like(s).index_fill_(0, order[:keep], 1.0)
+            soft = mask - soft.detach() + soft
+        shares.append(soft)
+    return torch.cat(shares)

@@ -27,7 +27,14 @@ import torch
 
 import topology
 from approx.mixed import FLOAT  # the member meaning a float32 conv (no `@` in a genotype)
-from genotypes import CONV_PRIMITIVES, MULTIPLIER_SEPARATOR, PRIMITIVES, Genotype, split_op_name
+from genotypes import (
+    CONV_PRIMITIVES,
+    MULTIPLIER_SEPARATOR,
+    PARAMETER_FREE_PRIMITIVES,
+    PRIMITIVES,
+    Genotype,
+    split_op_name,
+)
 
 EXACT = "exact"
 SIGNED_EXACT = "exact_s"  # approx.builtin's exact signed multiplier
@@ -144,23 +151,60 @@ class SearchSpace:
             start += width
         return torch.stack(parts, dim=1)
 
+    def without_none(self, op_weights: torch.Tensor) -> torch.Tensor:
+        """[edges, ops] weights with `none` zeroed and each row renormalised (the derivation
+        never keeps `none`; an all-zero row stays zero)."""
+        kept = op_weights * self._none_mask(op_weights)
+        return kept / kept.sum(-1, keepdim=True).clamp_min(1e-12)
+
+    def edge_strength(self, op_weights: torch.Tensor, edge_weights: torch.Tensor | None
+                      ) -> torch.Tensor:
+        """[edges] what the derivation ranks an edge by: its strongest non-`none` op weight,
+        times the PC-DARTS edge weight when given."""
+        strength = (op_weights * self._none_mask(op_weights)).amax(-1)
+        return strength if edge_weights is None else strength * edge_weights
+
+    def _none_mask(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([name != NONE_OP for name in self.ops], dtype=like.dtype,
+                            device=like.device)
+
     def derive_cell(self, op_weights: torch.Tensor, multiplier_weights: torch.Tensor | None,
-                    steps: int = topology.STEPS) -> list[tuple[str, int]]:
+                    steps: int = topology.STEPS, max_parameter_free: int | None = None
+                    ) -> list[tuple[str, int]]:
         """The DARTS derivation of one cell from its [edges, ops] weights: per node, the two
         incoming edges whose strongest non-`none` op weighs most, each with that op; a conv op
         of the factorised form then takes its edge's strongest multiplier (`op@m`; `float`
-        gives the plain op) under `multiplier_weights` ([edges, conv ops, multipliers])."""
+        gives the plain op) under `multiplier_weights` ([edges, conv ops, multipliers]).
+        `max_parameter_free` (P-DARTS's cap against skip/pool collapse): while the cell keeps
+        more parameter-free ops, the weakest kept one is struck from its edge and the cell
+        derived again (that edge then competes with its next op)."""
         weights = op_weights.cpu().tolist()
+        while True:
+            picks = self._strongest_edges(weights, steps)
+            free = sorted((weights[edge][k], edge, k) for edge, k, _ in picks
+                          if self._parameter_free(self.ops[k]))
+            if max_parameter_free is None or len(free) <= max_parameter_free or free[0][0] < 0:
+                break
+            _, edge, k = free[0]
+            weights[edge][k] = -1.0  # below every weight: never the edge's strongest again
+        return [(self._derived_name(self.ops[k], edge, multiplier_weights), source)
+                for edge, k, source in picks]
+
+    def _strongest_edges(self, weights, steps) -> list[tuple[int, int, int]]:
+        """(edge, op index, source state) the DARTS derivation keeps, node by node."""
         usable = [k for k, name in enumerate(self.ops) if name != NONE_OP]
-        chosen = []
+        picks = []
         for node, start in enumerate(topology.edge_offsets(steps)):
             rows = weights[start:start + topology.num_inputs(node)]
             best_op = [max(usable, key=lambda k, row=row: row[k]) for row in rows]
             strength = [row[k] for row, k in zip(rows, best_op, strict=True)]
             kept = sorted(range(len(rows)), key=lambda j: -strength[j])
-            chosen += [(self._derived_name(self.ops[best_op[j]], start + j, multiplier_weights),
-                        j) for j in kept[:topology.GENOTYPE_INPUTS_PER_NODE]]
-        return chosen
+            picks += [(start + j, best_op[j], j) for j in kept[:topology.GENOTYPE_INPUTS_PER_NODE]]
+        return picks
+
+    @staticmethod
+    def _parameter_free(name: str) -> bool:
+        return split_op_name(name)[0] in PARAMETER_FREE_PRIMITIVES
 
     def _derived_name(self, op: str, edge: int, multiplier_weights) -> str:
         if op not in self.conv_ops:

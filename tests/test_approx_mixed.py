@@ -242,3 +242,34 @@ def test_bfloat16_activations_keep_their_dtype_and_get_gradients():
     out.float().square().sum().backward()
     assert xb.grad.dtype == torch.bfloat16 and conv.weight.grad.dtype == torch.float32
     assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("members", [("exact", "mitchell"), ("mitchell",)])
+def test_a_member_exact_where_others_are_not_keeps_its_rows(members):
+    """mitchell's error is zero on the powers of two, where the residual of its factors after
+    the projection on `a` is not: those rows of the basis must stay (they were zeroed)."""
+    x, weight, _ = operands(1)
+    weights = torch.softmax(torch.randn(len(members)), 0)
+    out = mixed_approx_conv2d(x, weight, MultiplierMixture(members), weights, padding=1)
+    expected = sum(w * single(x, weight, name, "lowrank", padding=1)
+                   for w, name in zip(weights, members, strict=True))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_one_hot_mixture_runs_its_member_alone(monkeypatch):
+    """A sampled multiplier (exact zeros elsewhere) costs its own convolutions only."""
+    mixture = MultiplierMixture(["exact", "drum6", "kulkarni", "drum4", "bam4_4"])
+    x, weight = torch.rand(1, 4, 3, 3), torch.randn(4, 4, 1, 1)
+    calls = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
+    plan = mixture.plan(None)
+    for member, convs in ((0, 1), (3, plan.alone(3).convolutions)):  # exact: one conv
+        assert convs < plan.convolutions
+        calls.clear()
+        one_hot = torch.zeros(5).index_fill_(0, torch.tensor([member]), 1.0)
+        out = mixed_approx_conv2d(x, weight, mixture, one_hot)
+        assert len(calls) == convs
+        monkeypatch.setattr(F, "conv2d", conv2d)
+        torch.testing.assert_close(out, single(x, weight, mixture.names[member], "lowrank"))
+        monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
