@@ -327,6 +327,18 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
     def multiplier_set(self) -> list[str]:
         return list(self.space.multipliers)
 
+    def multiplier_softmax(self) -> dict[str, tuple[torch.Tensor, list[str]]]:
+        """{table: (detached [rows, multipliers] softmax, row labels 'edge op')} of the
+        multiplier tables ({} in the flat space)."""
+        tables = {}
+        edges = topology.edge_labels(self.shape.steps)
+        for cell, probs in self.architecture.multiplier_softmax().items():
+            rows = [f"{edges[e] if probs.shape[0] > 1 else cell} "
+                    f"{self.space.conv_ops[k] if probs.shape[1] > 1 else 'every conv'}"
+                    for e in range(probs.shape[0]) for k in range(probs.shape[1])]
+            tables[cell] = (probs.reshape(-1, probs.shape[-1]).cpu(), rows)
+        return tables
+
     def describe(self) -> dict:
         return {"search_space": self.space.describe(),
                 "multiplier_set": list(self.space.multipliers)}

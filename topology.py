@@ -89,6 +89,17 @@ def edge_index(node: int, source: int) -> int:
     return edge_offsets(node + 1)[node] + source
 
 
+def state_labels(steps: int) -> list[str]:
+    """Names of a cell's states: its inputs c_{k-2}, c_{k-1}, then its nodes 0, 1, ..."""
+    return ["c_{k-2}", "c_{k-1}"] + [str(node) for node in range(steps)]
+
+
+def edge_labels(steps: int) -> list[str]:
+    """'source->node' of every edge, in the edge order."""
+    names = state_labels(steps)
+    return [f"{names[source]}->{node}" for node, source in edges(steps)]
+
+
 def steps_for_edges(count: int) -> int:
     """The node count of a search cell with `count` edges (inverse of `num_edges`)."""
     steps = 0

@@ -166,6 +166,11 @@ class ResNetSupernet(AlphaWeightSplit, EmulatedNetwork, nn.Module):
     def multiplier_set(self) -> list[str]:
         return list(self.candidates)
 
+    def multiplier_softmax(self) -> dict[str, tuple[torch.Tensor, list[str]]]:
+        """{'multipliers': (detached [slots or stages, multipliers] softmax, row labels)}."""
+        return {"multipliers": (self.alpha_softmax()["multipliers"].cpu(),
+                                self.alpha_axes("multipliers")[0])}
+
     def describe(self) -> dict:
         return {"search_space": "resnet", "multiplier_set": None}
 

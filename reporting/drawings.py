@@ -13,6 +13,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import topology  # noqa: E402
+from topology import edge_labels, state_labels  # noqa: E402, F401  (drawn labels)
+
+
+def saved_figure(figure, path: str | Path) -> np.ndarray:
+    """Write a figure to `path` (PNG) and return it as an image array (figure_to_array)."""
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    return figure_to_array(figure)
+
+
+def epochs_heatmap(series: np.ndarray, row_labels: list[str], title: str):
+    """A figure of values over the epochs: one row per label, one column per epoch."""
+    figure, axis = plt.subplots(figsize=(1.5 + 0.25 * series.shape[1], 0.8 + 0.3 * len(series)))
+    image = axis.imshow(series, cmap="viridis", vmin=0.0, aspect="auto")
+    axis.set_yticks(range(len(series)), row_labels, fontsize=7)
+    axis.set_xlabel("epoch", fontsize=8)
+    axis.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axis, fraction=0.04)
+    return figure
 
 
 def figure_to_array(figure) -> np.ndarray:
@@ -23,17 +41,6 @@ def figure_to_array(figure) -> np.ndarray:
     buffer.seek(0)
     image = plt.imread(buffer)
     return (image[..., :3] * 255).astype(np.uint8)
-
-
-def state_labels(steps: int) -> list[str]:
-    """Names of a cell's states: its inputs c_{k-2}, c_{k-1}, then its nodes 0, 1, ..."""
-    return ["c_{k-2}", "c_{k-1}"] + [str(node) for node in range(steps)]
-
-
-def edge_labels(steps: int) -> list[str]:
-    """'source->node' of every edge, in the topology's edge order."""
-    names = state_labels(steps)
-    return [f"{names[source]}->{node}" for node, source in topology.edges(steps)]
 
 
 def alpha_heatmap(weights: np.ndarray, candidates: list[str], title: str, row_labels=None):

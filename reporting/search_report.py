@@ -5,6 +5,7 @@ the values it logs are already averaged over the ranks."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 import energy_estimator
@@ -55,6 +56,8 @@ def energy_stats(model) -> dict:
         "genotype": genotypes.to_dict(genotype),
         "alphas": {cell: weights.detach().cpu().tolist()
                    for cell, weights in model.alpha_softmax().items()},
+        "multipliers": {table: probs.tolist()
+                        for table, (probs, _) in model.multiplier_softmax().items()},
     }
 
 
@@ -67,6 +70,7 @@ def log_epoch(run, record: dict, model, architect) -> None:
             writer.add_scalar(_tag(key), value, epoch)
     writer.add_scalar("lr/arch", architect.optimizer.param_groups[0]["lr"], epoch)
     _log_alphas(writer, model, epoch)
+    _log_multipliers(run, model, epoch, record)
     genotype = genotypes.from_dict(record["genotype"])
     writer.add_text("genotype", f"`{genotype}`", epoch)
     if isinstance(genotype, genotypes.Genotype):  # cells are drawn; a backbone is its text
@@ -98,6 +102,27 @@ def _log_alphas(writer, model, epoch: int) -> None:
         writer.add_image(f"alphas/{cell}", drawings.figure_to_array(figure), epoch,
                          dataformats="HWC")
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
+
+
+def _log_multipliers(run, model, epoch: int, record: dict) -> None:
+    """Per multiplier table: this epoch's probabilities (rows: edge and conv op, or searched
+    layer) as a TensorBoard heatmap and `multipliers_<table>.png`; and each multiplier's mean
+    probability over the rows, over the epochs so far, as `multipliers_over_epochs_<table>.png`
+    (and in TensorBoard)."""
+    columns = model.multiplier_set()
+    history = [r for r in run.history if r is not record] + [record]
+    for table, (probs, rows) in model.multiplier_softmax().items():
+        figure = drawings.alpha_heatmap(probs.numpy(), columns,
+                                        f"multiplier probabilities, {table}", rows)
+        image = drawings.saved_figure(figure, run.path / f"multipliers_{table}.png")
+        run.writer.add_image(f"multipliers/{table}", image, epoch, dataformats="HWC")
+        means = [np.asarray(r["multipliers"][table]).mean(axis=0) for r in history
+                 if table in r.get("multipliers", {})]
+        figure = drawings.epochs_heatmap(np.stack(means, axis=1), columns,
+                                         f"mean multiplier probability over epochs, {table}")
+        image = drawings.saved_figure(figure, run.path / f"multipliers_over_epochs_{table}.png")
+        run.writer.add_image(f"multipliers_over_epochs/{table}", image, epoch,
+                             dataformats="HWC")
 
 
 def genotype_costs(genotype, args, num_classes: int, input_size: int, emulation) -> dict:

@@ -134,6 +134,16 @@ class Architecture(nn.Module):
             return self.multiplier_alphas_normal
         return getattr(self, f"multiplier_alphas_{cell}")
 
+    def multiplier_softmax(self) -> dict[str, torch.Tensor]:
+        """{cell: detached softmax of its multiplier table} as stored, [edges or 1, conv ops
+        or 1, multipliers] by the granularity (at 'network' one table: {'network': ...});
+        {} in the flat space."""
+        if not self.space.conv_ops:
+            return {}
+        cells = ("network",) if self.space.granularity == "network" else CELLS
+        return {cell: F.softmax(self.multiplier_logits(
+            "normal" if cell == "network" else cell).detach(), dim=-1) for cell in cells}
+
     def alpha_softmax(self) -> dict:
         """{'normal': table, 'reduce': table}: detached softmax(alpha) [edges, ops]."""
         return {cell: F.softmax(getattr(self, f"alphas_{cell}").detach(), dim=-1)

@@ -37,6 +37,11 @@ class Supernet(Protocol):
     def multiplier_set(self) -> list[str]:
         """The multipliers searched (for the search-surrogate report)."""
 
+    def multiplier_softmax(self) -> dict[str, tuple[torch.Tensor, list[str]]]:
+        """{table: (detached [rows, multiplier_set()] softmax, row labels)}: the multiplier
+        decisions, per edge and conv op (cells) or per searched layer (backbone); drawn as
+        heatmaps and kept per epoch in history.json."""
+
     def describe(self) -> dict:
         """The genotype record's description of the space: `search_space` (text) and
         `multiplier_set` (None where the space has no separate set)."""

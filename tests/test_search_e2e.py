@@ -44,6 +44,13 @@ def test_tensorboard_holds_scalars_images_and_text(tmp_path):
         assert tag in tags["scalars"], tag
     assert {"alphas/normal", "alphas/reduce", "genotype/normal", "genotype/reduce"} <= set(
         tags["images"])
+    # the multiplier decisions (default factorised space, one table per cell type)
+    for cell in ("normal", "reduce"):
+        assert {f"multipliers/{cell}", f"multipliers_over_epochs/{cell}"} <= set(tags["images"])
+        assert (run / f"multipliers_{cell}.png").is_file()
+        assert (run / f"multipliers_over_epochs_{cell}.png").is_file()
+    history = json.loads((run / "history.json").read_text())
+    assert len(history[0]["multipliers"]["normal"]) == 14 * 2  # edges x conv ops, by row
     assert any("genotype" in tag for tag in tags["tensors"])  # text summaries are tensors
 
 
