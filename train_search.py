@@ -83,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                       choices=("edge", "cell", "network"),
                       help="factorised: one multiplier distribution per edge and conv op, per "
                            "cell type and conv op, or one for the whole network")
-    arch.add_argument("--multiplier_sampling", default="gumbel", choices=MULTIPLIER_SAMPLINGS,
+    arch.add_argument("--multiplier_sampling", default="mixture", choices=MULTIPLIER_SAMPLINGS,
                       help="factorised: how a forward sees a conv op's multipliers: 'gumbel' "
                            "draws one per conv op and step (straight-through Gumbel-softmax, "
                            "as the derived cell runs one), 'mixture' averages all of them")

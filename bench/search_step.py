@@ -69,7 +69,7 @@ def parse_args(argv=None):
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--input_size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--multiplier_sampling", choices=MULTIPLIER_SAMPLINGS, default="gumbel",
+    parser.add_argument("--multiplier_sampling", choices=MULTIPLIER_SAMPLINGS, default="mixture",
                         help="--factorised: how a forward sees the multipliers, as "
                              "train_search.py (gumbel: one sampled multiplier per conv op)")
     parser.add_argument("--vs_exact", action="store_true",
