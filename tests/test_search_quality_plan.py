@@ -1,5 +1,7 @@
-"""bench/search_quality.py's plan: the random genotypes come from the searches' own space and
-the uniform baselines put each multiplier of the set on every conv of the published cell."""
+"""bench/search_quality.py's plan (quality/plan.py): searches per weight and seed, black-box
+searches, random genotypes from the searches' own space at equal compute, uniform baselines
+on the published and the best random cell, black-box front picks, the recipe kept, and the
+summary's per-genotype and per-front figures."""
 
 import json
 import sys
@@ -9,6 +11,8 @@ import pytest
 
 import genotypes
 from genotypes import split_op_name
+from quality import plan, recipe, runs, sizing
+from quality.summary import summarise
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import search_quality  # noqa: E402
@@ -18,71 +22,122 @@ def ops_of(genotype):
     return {split_op_name(op) for op, _ in genotype.normal + genotype.reduce}
 
 
+def test_default_design_meets_the_issue_minima():
+    args = search_quality.parse_args([])
+    searches = plan.searches(args)
+    darts = [s for s in searches if s["strategy"] == "darts"]
+    assert len(darts) == 3 * len(args.energy_weights.split(","))  # >= 3 seeds per weight
+    assert {s["strategy"] for s in searches} == {"darts", "nsga2", "tpe"}
+    entries = plan.genotypes_plan(args)
+    assert sum(e["group"] == "random" for e in entries) >= 8
+    assert args.seeds >= 3
+    uniform = [e["name"] for e in entries if e["group"] == "uniform"]
+    for multiplier in plan.multiplier_set(args):
+        assert f"DARTS_V2@{multiplier}" in uniform and f"best-random@{multiplier}" in uniform
+
+
+def test_the_default_fits_ninety_minutes_on_two_processes():
+    args = search_quality.parse_args([])
+    entries = plan.genotypes_plan(args)
+    assert search_quality.sizing.estimate(args, search_quality.counts(args, entries))[
+        "wall_min"] <= 90
+
+
+def test_random_count_is_equal_compute_but_at_least_eight():
+    args = search_quality.parse_args(["--search_epochs", "200"])
+    expected = int(6 * sizing.search_s(args) // (args.seeds * sizing.retrain_s(args)))
+    assert plan.random_count(args) == expected > 8
+    assert plan.random_count(search_quality.parse_args(["--search_epochs", "1"])) == 8
+    assert plan.random_count(search_quality.parse_args(["--random", "3"])) == 3
+
+
 def test_random_genotypes_draw_from_the_search_op_set():
-    args = search_quality.parse_args([])
-    allowed = set(search_quality.primitive_set(args))
-    multipliers = set(search_quality.multiplier_set(args))
-    random_entries = [e for e in search_quality.plan(args, None) if e["group"] == "random"]
-    assert len(random_entries) == args.random
-    for entry in random_entries:
-        for op, multiplier in ops_of(entry["genotype"]):
-            assert op in allowed and op != "none"
-            assert multiplier is None or multiplier in multipliers
-
-
-def test_search_args_primitives_narrow_the_random_space():
     args = search_quality.parse_args(["--search_args", "--primitives skip_connect,sep_conv_3x3"])
-    for entry in search_quality.plan(args, None):
+    multipliers = set(plan.multiplier_set(args))
+    for entry in plan.genotypes_plan(args):
         if entry["group"] == "random":
-            assert {op for op, _ in ops_of(entry["genotype"])} <= {"skip_connect", "sep_conv_3x3"}
+            for op, multiplier in ops_of(entry["genotype"]):
+                assert op in {"skip_connect", "sep_conv_3x3"}
+                assert multiplier is None or multiplier in multipliers
 
 
-def test_uniform_baselines_cover_every_multiplier_on_every_conv():
-    args = search_quality.parse_args([])
-    uniform = [e for e in search_quality.plan(args, None) if e["group"] == "uniform"]
-    assert [e["name"] for e in uniform] == [f"DARTS_V2@{m}"
-                                            for m in search_quality.multiplier_set(args)]
-    for entry in uniform:
-        multiplier = entry["name"].split("@")[1]
-        for op, on in ops_of(entry["genotype"]):
-            assert on == (multiplier if op in genotypes.CONV_PRIMITIVES else None)
+def test_on_every_conv_replaces_any_multiplier():
+    cell = genotypes.PUBLISHED["DARTS_V2"]
+    twice = plan.on_every_conv(plan.on_every_conv(cell, "drum4"), "exact")
+    for op, multiplier in ops_of(twice):
+        assert multiplier == ("exact" if op in genotypes.CONV_PRIMITIVES else None)
+
+
+@pytest.mark.parametrize("size, wanted, picks", [(5, 3, [0, 2, 4]), (1, 2, [0, None]),
+                                                 (2, 3, [0, 1, None]), (0, 2, [None, None]),
+                                                 (4, 1, [0])])
+def test_front_pick_spreads_over_the_front(size, wanted, picks):
+    assert [plan.front_pick(size, wanted, k) for k in range(1, wanted + 1)] == picks
+
+
+def test_retrains_run_seed_by_seed_with_best_random_last():
+    args = search_quality.parse_args(["--random", "2", "--multipliers", "drum4",
+                                      "--strategies", "", "--energy_weights", "0",
+                                      "--search_seeds", "1", "--seeds", "2"])
+    order = [(e["name"], seed) for e, seed in plan.retrain_jobs(args, plan.genotypes_plan(args))]
+    assert order[:3] == [("search-ew0-s1", 1), ("random-s1", 1), ("DARTS_V2@exact", 1)]
+    assert order[-2:] == [("best-random@exact", 2), ("best-random@drum4", 2)]
+
+
+def write_result(out, name, seed, acc, energy=10.0, mult=2.0):
+    run = runs.retrain_dir(out, name, seed)
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(
+        {"test_acc": acc, "energy_uj": energy, "energy_mult_uj": mult, "genotype": {}}))
+
+
+def test_best_random_waits_for_every_seed_then_stays(tmp_path):
+    args = search_quality.parse_args(["--random", "2", "--seeds", "2"])
+    write_result(tmp_path, "random-s1", 1, 0.6)
+    write_result(tmp_path, "random-s1", 2, 0.6)
+    write_result(tmp_path, "random-s2", 1, 0.9)
+    assert runs.best_random(args, tmp_path) is None
+    write_result(tmp_path, "random-s2", 2, 0.1)
+    assert runs.best_random(args, tmp_path) == "random-s1"  # mean 0.6 > 0.5
+    entry = next(e for e in plan.genotypes_plan(args) if e["name"] == "best-random@drum4")
+    for e in plan.genotypes_plan(args):
+        if e["group"] == "random":
+            runs.genotype_source(args, tmp_path, e)
+    made = genotypes.load(runs.genotype_source(args, tmp_path, entry))
+    assert {m for op, m in ops_of(made) if op in genotypes.CONV_PRIMITIVES} <= {"drum4"}
 
 
 def test_a_benchmark_directory_keeps_its_recipe(tmp_path):
     first = search_quality.parse_args(["--out", str(tmp_path), "--retrain_n_train", "6000"])
-    search_quality.check_recipe(first, tmp_path)
-    search_quality.check_recipe(search_quality.parse_args(
+    recipe.check_recipe(first, tmp_path)
+    recipe.check_recipe(search_quality.parse_args(
         ["--out", str(tmp_path), "--retrain_n_train", "6000", "--energy_weights", "2",
          "--groups", "searched"]), tmp_path)  # weights and groups may differ per process
-    other = search_quality.parse_args(["--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="retrain_n_train 6000"):
-        search_quality.check_recipe(other, tmp_path)
+        recipe.check_recipe(search_quality.parse_args(["--out", str(tmp_path)]), tmp_path)
 
 
-def test_summary_gives_each_front_a_hypervolume_per_seed(tmp_path):
-    args = search_quality.parse_args(["--out", str(tmp_path), "--random", "1"])
-    entries = [e for e in search_quality.plan(args, tmp_path) if e["name"] == "random-s1"]
-    for seed, acc in ((1, 0.5), (2, 0.7)):
-        run = tmp_path / "retrain" / f"random-s1-seed{seed}"
-        run.mkdir(parents=True)
-        (run / "results.json").write_text(json.dumps(
-            {"test_acc": acc, "energy_uj": 10.0, "energy_arith_uj": 4.0, "genotype": {}}))
-    summary = search_quality.summarise(args, tmp_path, entries)
-    reference_energy = summary["reference"][0]
-    front = summary["fronts"]["random"]
-    assert front["hypervolume"] == pytest.approx((reference_energy - 10.0) * 0.6)
-    assert front["hypervolume_by_seed"] == pytest.approx(
-        [(reference_energy - 10.0) * 0.5, (reference_energy - 10.0) * 0.7])
+def test_summary_gives_each_front_a_hypervolume_and_interval_on_both_axes(tmp_path):
+    args = search_quality.parse_args(["--random", "1", "--seeds", "2", "--strategies", "",
+                                      "--energy_weights", "0", "--search_seeds", "1"])
+    entries = [e for e in plan.genotypes_plan(args) if e["name"] == "random-s1"]
+    write_result(tmp_path, "random-s1", 1, 0.5)
+    write_result(tmp_path, "random-s1", 2, 0.7)
+    summary = summarise(args, tmp_path, entries)
+    row = summary["genotypes"][0]
+    assert row["test_acc_by_seed"] == {1: 0.5, 2: 0.7}
+    assert row["test_acc_mean"] == pytest.approx(0.6)
+    for axis, energy in (("total", 10.0), ("multiplier", 2.0)):
+        result = summary["axes"][axis]
+        assert result["reference"] == pytest.approx([1.1 * energy, 0.0])
+        front = result["fronts"]["random"]
+        width = 0.1 * energy
+        assert front["hypervolume"] == pytest.approx(width * 0.6)
+        assert front["hypervolume_ci90"] == pytest.approx([width * 0.5, width * 0.7])
+        assert front["front"] == ["random-s1"]
 
 
-def test_a_missing_seed_leaves_the_other_seeds_front_in_place(tmp_path):
-    args = search_quality.parse_args(["--out", str(tmp_path), "--random", "1"])
-    entries = [e for e in search_quality.plan(args, tmp_path) if e["name"] == "random-s1"]
-    run = tmp_path / "retrain" / "random-s1-seed2"  # seed 1 not run (yet)
-    run.mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps(
-        {"test_acc": 0.7, "energy_uj": 10.0, "energy_arith_uj": 4.0, "genotype": {}}))
-    summary = search_quality.summarise(args, tmp_path, entries)
-    reference_energy = summary["reference"][0]
-    first, second = summary["fronts"]["random"]["hypervolume_by_seed"]
-    assert first is None and second == pytest.approx((reference_energy - 10.0) * 0.7)
+def test_bad_settings_fail_in_one_line():
+    with pytest.raises(ValueError, match="--strategies"):
+        search_quality.check_args(search_quality.parse_args(["--strategies", "cmaes"]), Path("x"))
+    assert search_quality.main(["--search_seeds", "0", "--estimate"]) == 2

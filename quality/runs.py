@@ -1,0 +1,158 @@
+"""Running the benchmark's sub-runs into their fixed directories: resumable (a finished run
+is kept, an interrupted one continues from its checkpoint), each search's wall time kept in
+`<out>/wall/<name>.json` (summed over resumed sessions) so that the black-box strategies get
+the DARTS search's wall time, and each retrain's genotype file made when its source exists."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import genotypes
+import train_search
+from blackbox.records import read_front
+from quality import plan
+from runner.files import atomic_write_json
+from runner.rundir import CHECKPOINT_FILE
+
+RETRAIN_DIR = "retrain"
+SKIP = "skip"  # a planned genotype that does not exist (a black-box front too small)
+
+
+def run_program(main, argv: list[str], run_dir: Path, done_file: str) -> float:
+    """Run a program into `run_dir` unless it finished; continue it from its checkpoint.
+    Returns the seconds it ran now."""
+    if (run_dir / done_file).is_file():
+        return 0.0
+    if (run_dir / CHECKPOINT_FILE).is_file():
+        argv = ["--resume", str(run_dir)]
+    else:
+        argv = [*argv, "--save", str(run_dir)]
+    started = time.time()
+    status = main(argv)
+    if status != 0:
+        raise SystemExit(f"search_quality: sub-run {run_dir} failed with status {status}; "
+                         f"fix it and rerun to continue")
+    return time.time() - started
+
+
+def wall_s(out: Path, name: str) -> float | None:
+    path = out / "wall" / f"{name}.json"
+    return json.loads(path.read_text())["wall_s"] if path.is_file() else None
+
+
+def darts_wall_s(args, out: Path) -> float | None:
+    """--blackbox_time_s, else the mean wall time of the finished DARTS searches."""
+    if args.blackbox_time_s is not None:
+        return args.blackbox_time_s
+    times = [wall_s(out, s["name"]) for s in plan.searches(args)
+             if s["strategy"] == "darts" and (out / s["name"] / genotypes.GENOTYPE_FILE).is_file()]
+    times = [t for t in times if t is not None]
+    return sum(times) / len(times) if times else None
+
+
+def search_argv(args, out: Path, search: dict, budget_s: float | None = None) -> list[str]:
+    argv = ["--data", str(out / "data"), "--seed", str(search["seed"]), "--runs_dir", str(out)]
+    if args.multipliers:
+        argv += ["--multipliers", args.multipliers]
+    if search["strategy"] == "darts":
+        argv += ["--epochs", str(args.search_epochs),
+                 "--energy_weight", f"{search['energy_weight']:g}"]
+    else:
+        argv += ["--strategy", search["strategy"], "--time_budget_s", f"{budget_s or 1:.0f}",
+                 *shlex.split(args.blackbox_args)]
+    return argv + shlex.split(args.search_args)
+
+
+def train_argv(args, out: Path, genotype: str, seed: int, recipe: dict | None = None) -> list[str]:
+    """A retrain under the benchmark's recipe (or `recipe`: epochs and n_train, None = the
+    program's default)."""
+    recipe = recipe or {"epochs": args.retrain_epochs, "n_train": args.retrain_n_train}
+    argv = ["--data", str(out / "data"), "--genotype", genotype, "--seed", str(seed),
+            "--stl", "F(test_acc >= 0)"]
+    for flag, value in recipe.items():
+        if value is not None:
+            argv += [f"--{flag}", str(value)]
+    return argv + shlex.split(args.train_args)
+
+
+def run_search(args, out: Path, search: dict) -> bool:
+    """Run one search (False: a black-box search waiting for a DARTS search's wall time)."""
+    budget = None
+    if search["strategy"] != "darts":
+        budget = darts_wall_s(args, out)
+        if budget is None:
+            return False
+    seconds = run_program(train_search.main, search_argv(args, out, search, budget),
+                          out / search["name"], genotypes.GENOTYPE_FILE)
+    if seconds:
+        atomic_write_json(out / "wall" / f"{search['name']}.json",
+                          {"wall_s": (wall_s(out, search["name"]) or 0.0) + seconds})
+    return True
+
+
+def genotype_source(args, out: Path, entry: dict) -> str | None:
+    """The --genotype of an entry's retrain; None while its source is not there yet, SKIP
+    when it never will be."""
+    if "search" in entry:
+        search_dir = out / entry["search"]
+        return str(search_dir) if (search_dir / genotypes.GENOTYPE_FILE).is_file() else None
+    path = out / "genotypes" / f"{entry['name']}.json"
+    if path.is_file():
+        return str(path)
+    if "genotype" in entry:
+        genotypes.save(entry["genotype"], path, baseline=entry["group"])
+    elif "best_random" in entry:
+        best = best_random(args, out)
+        if best is None:
+            return None
+        cell = genotypes.load(out / "genotypes" / f"{best}.json")
+        genotypes.save(plan.on_every_conv(cell, entry["best_random"]), path,
+                       baseline="uniform", cell=best)
+    else:
+        search_name, index = entry["blackbox"]
+        if not (out / search_name / genotypes.GENOTYPE_FILE).is_file():
+            return None
+        front = read_front(out / search_name)
+        pick = plan.front_pick(len(front), args.blackbox_front, index)
+        if pick is None:
+            return SKIP
+        genotypes.save(genotypes.from_dict(front[pick]["genotype"]), path,
+                       baseline=entry["group"], val_acc=front[pick]["val_acc"])
+    return str(path)
+
+
+def retrain_dir(out: Path, name: str, seed: int) -> Path:
+    return out / RETRAIN_DIR / f"{name}-seed{seed}"
+
+
+def results(out: Path, name: str, seeds: int) -> dict[int, dict]:
+    """The results.json of each finished retrain seed of one genotype."""
+    found = {}
+    for seed in range(1, seeds + 1):
+        path = retrain_dir(out, name, seed) / "results.json"
+        if path.is_file():
+            found[seed] = json.loads(path.read_text())
+    return found
+
+
+def best_random(args, out: Path) -> str | None:
+    """The random genotype of highest mean test accuracy, once every one has every seed
+    (fixed in `<out>/best_random.json` when first found)."""
+    record = out / "best_random.json"
+    if record.is_file():
+        return json.loads(record.read_text())["name"]
+    means = {}
+    for entry in plan.genotypes_plan(args):
+        if entry["group"] == "random":
+            found = results(out, entry["name"], args.seeds)
+            if len(found) < args.seeds:
+                return None
+            means[entry["name"]] = sum(r["test_acc"] for r in found.values()) / len(found)
+    if not means:
+        return None
+    name = max(means, key=means.get)
+    atomic_write_json(record, {"name": name, "test_acc_mean": means[name]})
+    return name

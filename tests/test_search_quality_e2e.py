@@ -1,0 +1,54 @@
+"""A tiny instance of bench/search_quality.py end to end: one DARTS search, one NSGA-II search
+at its wall time, one random genotype, the uniform baselines, two retrain seeds each; the
+JSON holds every front on both axes with intervals, the PNGs are written, and a rerun resumes
+without retraining anything. Then the recipe check on the same directory."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import search_quality  # noqa: E402
+
+TINY = "--n_test 16 --image_size 8 --init_channels 4 --layers 2 --batch_size 16 --device cpu"
+
+
+def tiny_argv(out):
+    return ["--out", str(out), "--energy_weights", "0", "--search_seeds", "1",
+            "--search_epochs", "1", "--strategies", "nsga2", "--multipliers", "exact,drum4",
+            "--random", "2", "--seeds", "2", "--blackbox_front", "1",
+            "--blackbox_args", "--proxy_epochs 1 --population_size 2",
+            "--retrain_epochs", "1", "--retrain_n_train", "32", "--bootstrap_draws", "100",
+            "--search_args", f"--n_train 32 {TINY} --primitives none,skip_connect,sep_conv_3x3",
+            "--train_args", TINY, "--recipe_check_genotypes", "2"]
+
+
+@pytest.mark.timeout(240)
+def test_tiny_benchmark_writes_json_and_pngs_and_resumes(tmp_path, capsys):
+    out = tmp_path / "sq"
+    assert search_quality.main(tiny_argv(out)) == 0
+    summary = json.loads((out / "quality.json").read_text())
+    assert summary["complete"]
+    names = {row["name"]: row for row in summary["genotypes"]}
+    assert set(names) == {"search-ew0-s1", "random-s1", "random-s2", "DARTS_V2@exact",
+                          "DARTS_V2@drum4", "best-random@exact", "best-random@drum4",
+                          "nsga2-s1-f1"}
+    assert all(len(row["test_acc_by_seed"]) == 2 for row in names.values())
+    for axis in ("total", "multiplier"):
+        fronts = summary["axes"][axis]["fronts"]
+        assert set(fronts) == {"searched", "random", "uniform", "nsga2"}
+        for front in fronts.values():
+            low, high = front["hypervolume_ci90"]
+            assert low <= high
+    assert (out / "quality_fronts.png").stat().st_size > 0
+    assert (out / "quality_hypervolume.png").stat().st_size > 0
+    assert json.loads((out / "wall" / "nsga2-s1.json").read_text())["wall_s"] > 0
+    mtime = (out / "retrain" / "random-s1-seed1" / "results.json").stat().st_mtime
+    capsys.readouterr()
+    assert search_quality.main(tiny_argv(out)) == 0  # resumes: nothing runs again
+    assert (out / "retrain" / "random-s1-seed1" / "results.json").stat().st_mtime == mtime
+    assert search_quality.main([*tiny_argv(out), "--recipe_check"]) == 0
+    check = json.loads((out / "recipe_check.json").read_text())
+    assert check["genotypes"] == ["random-s1", "random-s2"] and len(check["long_test_acc"]) == 2
