@@ -77,6 +77,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--recipe_check", action="store_true",
         help="retrain random genotypes under this recipe and the 15-epoch one; Kendall tau")
     add("--recipe_check_genotypes", type=int, default=8, help="genotypes of --recipe_check")
+    add("--recipe_check_epochs", type=int, default=None,
+        help="epochs of the long recipe (default: train.py's, the README's 15)")
+    add("--recipe_check_n_train", type=int, default=None,
+        help="training images of the long recipe (default: train.py's)")
     return parser.parse_args(argv)
 
 

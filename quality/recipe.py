@@ -1,7 +1,8 @@
 """The benchmark directory's recipe (recipe.json: settings every process filling it must
 share) and the recipe check: does the short retrain recipe rank genotypes as the README's
 15-epoch recipe (train.py's defaults) does? The same genotypes (the first
-`--recipe_check_genotypes` random ones, seed 1) are retrained under both; Kendall's tau-b of
+`--recipe_check_genotypes` random ones, seed 1) are retrained under both (the long one:
+`--recipe_check_epochs`/`--recipe_check_n_train`, by default train.py's own); Kendall's tau-b of
 their test accuracies (tradeoff/rank.py) is written to `<out>/recipe_check.json`."""
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ RECIPE = ("multipliers", "random", "published", "search_epochs", "search_seeds",
           "retrain_epochs", "retrain_n_train", "search_args", "train_args")
 RECIPE_FILE = "recipe.json"
 CHECK_DIR = "recipe-check"
-LONG_RECIPE = {"epochs": None, "n_train": None}  # train.py's defaults: the README's recipe
 
 
 def check_recipe(args, out: Path) -> None:
@@ -43,19 +43,21 @@ def recipe_check(args, out: Path) -> dict:
     """Retrain the checked genotypes under both recipes (resumable) and rank-compare them."""
     chosen = [e for e in plan.genotypes_plan(args)
               if e["group"] == "random"][:args.recipe_check_genotypes]
+    long_recipe = {"epochs": args.recipe_check_epochs, "n_train": args.recipe_check_n_train}
     short, long = [], []
     for entry in chosen:
         source = runs.genotype_source(args, out, entry)
         runs.run_program(train.main, runs.train_argv(args, out, source, 1),
                          runs.retrain_dir(out, entry["name"], 1), "results.json")
         long_dir = out / CHECK_DIR / f"{entry['name']}-seed1"
-        runs.run_program(train.main, runs.train_argv(args, out, source, 1, LONG_RECIPE),
+        runs.run_program(train.main, runs.train_argv(args, out, source, 1, long_recipe),
                          long_dir, "results.json")
         short.append(runs.results(out, entry["name"], 1)[1]["test_acc"])
         long.append(json.loads((long_dir / "results.json").read_text())["test_acc"])
     report = {"genotypes": [e["name"] for e in chosen], "short_test_acc": short,
               "long_test_acc": long, "kendall_tau": kendall_tau(short, long),
               "short_recipe": {"epochs": args.retrain_epochs, "n_train": args.retrain_n_train},
-              "long_recipe": "train.py defaults (15 epochs, 10,000 images on shapes)"}
+              "long_recipe": {k: ("train.py default" if v is None else v)
+                              for k, v in long_recipe.items()}}
     atomic_write_json(out / "recipe_check.json", report)
     return report

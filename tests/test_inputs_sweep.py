@@ -2,24 +2,10 @@
 benchmarks: every sub-run's flags are checked before the first one runs, in one line naming the
 sub-run and the fix, exit status 2, and nothing written."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 import sweep
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def bench_module(name: str):
-    """A bench script as a module, without putting bench/ on sys.path (its data.py would
-    shadow the project's `data` in processes started later)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from tests.bench_loader import bench_module
 
 approx_conv, search_quality, search_step = (bench_module(name) for name in
                                             ("approx_conv", "search_quality", "search_step"))
@@ -58,8 +44,8 @@ def test_sweep_checks_every_sub_run_first(tmp_path, capsys, argv, message):
 
 @pytest.mark.parametrize("argv, message", [
     (["--energy_weights", "x"], "--energy_weights 'x': give comma-separated numbers"),
-    (["--search_args=--warmup_epochs 100%"], "sub-run search-ew0 (train_search.py): "
-                                             "--warmup_epochs 100%: 50 warm-up epoch(s)"),
+    (["--search_args=--warmup_epochs 100%"], "sub-run search-ew0-s1 (train_search.py): "
+                                             "--warmup_epochs 100%: 10 warm-up epoch(s)"),
     (["--train_args=--layers 0"], "sub-run retrain (train.py): --layers 0"),
     (["--seeds", "0"], "--seeds 0: every genotype is retrained once or more"),
     (["--published", "X"], "--published X: not one of DARTS_V1"),

@@ -4,13 +4,12 @@ JSON holds every front on both axes with intervals, the PNGs are written, and a 
 without retraining anything. Then the recipe check on the same directory."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import search_quality  # noqa: E402
+from tests.bench_loader import bench_module
+
+search_quality = bench_module("search_quality")
 
 TINY = "--n_test 16 --image_size 8 --init_channels 4 --layers 2 --batch_size 16 --device cpu"
 
@@ -22,7 +21,8 @@ def tiny_argv(out):
             "--blackbox_args", "--proxy_epochs 1 --population_size 2",
             "--retrain_epochs", "1", "--retrain_n_train", "32", "--bootstrap_draws", "100",
             "--search_args", f"--n_train 32 {TINY} --primitives none,skip_connect,sep_conv_3x3",
-            "--train_args", TINY, "--recipe_check_genotypes", "2"]
+            "--train_args", TINY, "--recipe_check_genotypes", "2",
+            "--recipe_check_epochs", "2", "--recipe_check_n_train", "48"]
 
 
 @pytest.mark.timeout(240)

@@ -4,7 +4,6 @@ on the published and the best random cell, black-box front picks, the recipe kep
 summary's per-genotype and per-front figures."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,9 @@ import genotypes
 from genotypes import split_op_name
 from quality import plan, recipe, runs, sizing
 from quality.summary import summarise
+from tests.bench_loader import bench_module
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import search_quality  # noqa: E402
+search_quality = bench_module("search_quality")
 
 
 def ops_of(genotype):
