@@ -19,7 +19,7 @@ import genotypes
 import train_search
 from quality import sizing
 from search.space import EXACT, SearchSpace
-from tradeoff.plan import parse_numbers
+from tradeoff.plan import parse_numbers, stripped
 
 GROUPS = ("searched", "random", "uniform", "nsga2", "tpe")
 STRATEGIES = ("nsga2", "tpe")
@@ -32,12 +32,24 @@ def multiplier_set(args) -> list[str]:
     return list(dict.fromkeys([EXACT, *names]))
 
 
+def search_flag(args, flag: str) -> str | None:
+    """The value of `flag` in --search_args, if given there."""
+    flags = shlex.split(args.search_args)
+    return flags[flags.index(flag) + 1] if flag in flags else None
+
+
 def primitive_set(args) -> list[str]:
     """The searches' op set (a --primitives in --search_args, else the shapes default), so
     that the random genotypes come from the space the searches choose in."""
-    flags = shlex.split(args.search_args)
-    given = flags[flags.index("--primitives") + 1] if "--primitives" in flags else None
+    given = search_flag(args, "--primitives")
     return train_search.split_names(given or train_search.SEARCH_DEFAULTS["shapes"]["primitives"])
+
+
+def random_space(args) -> SearchSpace:
+    """The searches' space: their ops, multipliers and fixed layers' multiplier (the search's
+    default: exact 8-bit)."""
+    return SearchSpace(tuple(primitive_set(args)), tuple(multiplier_set(args)),
+                       fixed=search_flag(args, "--fixed_multiplier") or EXACT)
 
 
 def strategies(args) -> list[str]:
@@ -68,7 +80,7 @@ def genotypes_plan(args) -> list[dict]:
     multipliers = multiplier_set(args)
     entries = [{"name": s["name"], "group": "searched", "search": s["name"]}
                for s in searches(args) if s["strategy"] == "darts"]
-    space = SearchSpace(tuple(primitive_set(args)), tuple(multipliers))
+    space = random_space(args)
     entries += [{"name": f"random-s{seed}", "group": "random",
                  "genotype": space.sample_genotype(seed)}
                 for seed in range(1, random_count(args) + 1)]
@@ -84,12 +96,9 @@ def genotypes_plan(args) -> list[dict]:
 
 
 def on_every_conv(genotype, multiplier: str):
-    """`genotype` with every conv op on `multiplier` (any multiplier it had replaced)."""
-    def rename(op):
-        base, _ = genotypes.split_op_name(op)
-        return op if base not in genotypes.CONV_PRIMITIVES else f"{base}@{multiplier}"
-    return genotype._replace(normal=[(rename(op), i) for op, i in genotype.normal],
-                             reduce=[(rename(op), i) for op, i in genotype.reduce])
+    """`genotype` with every conv, cells' ops (any multiplier they had replaced) and fixed
+    layers (stem, preprocess), on `multiplier`."""
+    return genotypes.on_multiplier(stripped(genotype), multiplier)
 
 
 def front_pick(front_size: int, wanted: int, index: int) -> int | None:

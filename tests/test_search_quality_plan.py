@@ -55,6 +55,7 @@ def test_random_genotypes_draw_from_the_search_op_set():
     multipliers = set(plan.multiplier_set(args))
     for entry in plan.genotypes_plan(args):
         if entry["group"] == "random":
+            assert entry["genotype"].fixed == "exact"  # as the searches' stem and preprocess
             for op, multiplier in ops_of(entry["genotype"]):
                 assert op in {"skip_connect", "sep_conv_3x3"}
                 assert multiplier is None or multiplier in multipliers
@@ -65,6 +66,7 @@ def test_on_every_conv_replaces_any_multiplier():
     twice = plan.on_every_conv(plan.on_every_conv(cell, "drum4"), "exact")
     for op, multiplier in ops_of(twice):
         assert multiplier == ("exact" if op in genotypes.CONV_PRIMITIVES else None)
+    assert twice.fixed == "exact"  # the stem and preprocess convs too
 
 
 @pytest.mark.parametrize("size, wanted, picks", [(5, 3, [0, 2, 4]), (1, 2, [0, None]),
@@ -104,6 +106,7 @@ def test_best_random_waits_for_every_seed_then_stays(tmp_path):
             runs.genotype_source(args, tmp_path, e)
     made = genotypes.load(runs.genotype_source(args, tmp_path, entry))
     assert {m for op, m in ops_of(made) if op in genotypes.CONV_PRIMITIVES} <= {"drum4"}
+    assert made.fixed == "drum4"
 
 
 def test_a_benchmark_directory_keeps_its_recipe(tmp_path):
