@@ -10,11 +10,11 @@ one JSON line. docs/reference/search_quality.md describes the design, the statis
 sizing; quality/ holds the pieces (plan, runs, sizing, summary, plots, recipe).
 
 Every sub-run has a fixed directory under --out; rerunning resumes, --time_budget_min stops
-launching runs once spent (`complete: false`), and `--groups` splits the work over processes
-(one thread each: OMP_NUM_THREADS=1) that fill one directory; a last plain run (or
-`--groups none`) prints the whole table. `--estimate` prints the plan's counts and time
-estimate and runs nothing; `--recipe_check` measures the short recipe's rank agreement with
-the 15-epoch one.
+launching runs once spent (`complete: false`, `pending` names what is left), and `--groups`
+splits the work over processes (one thread each: OMP_NUM_THREADS=1) that fill one
+directory; a last plain run (or `--groups none`) prints the whole table. `--estimate` prints
+the plan's counts and time estimate and runs nothing; `--recipe_check` measures the short
+recipe's rank agreement with the 15-epoch one.
 """
 
 from __future__ import annotations
@@ -136,8 +136,10 @@ def benchmark(args) -> int:
     if args.recipe_check:
         print(json.dumps(recipe.recipe_check(args, out)))
         return 0
-    complete = run_all(args, out, entries)
-    summary = {"benchmark": "search_quality", "complete": complete, "settings": vars(args),
+    run_all(args, out, entries)
+    waiting = runs.pending(args, out, entries)
+    summary = {"benchmark": "search_quality", "complete": not waiting, "pending": waiting,
+               "settings": vars(args),
                **counts(args, entries), **summarise(args, out, entries)}
     atomic_write_json(out / "quality.json", summary)
     if summary["genotypes"]:
@@ -148,9 +150,10 @@ def benchmark(args) -> int:
     return 0
 
 
-def run_all(args, out: Path, entries: list[dict]) -> bool:
-    """Run this process's groups' searches, then their retrains; True when none is left."""
-    started, complete = time.time(), True
+def run_all(args, out: Path, entries: list[dict]) -> None:
+    """Run this process's groups' searches, then their retrains, until --time_budget_min;
+    a retrain whose genotype is not there yet (its search, the random retrains) waits."""
+    started = time.time()
     groups = set(train_search.split_names(args.groups))
 
     def out_of_time() -> bool:
@@ -161,20 +164,17 @@ def run_all(args, out: Path, entries: list[dict]) -> bool:
         group = "searched" if search["strategy"] == "darts" else search["strategy"]
         if group in groups:
             if out_of_time():
-                return False
-            complete &= runs.run_search(args, out, search)
+                return
+            runs.run_search(args, out, search)
     for entry, seed in plan.retrain_jobs(args, entries):
         if entry["group"] not in groups:
             continue
         if out_of_time():
-            return False
+            return
         source = runs.genotype_source(args, out, entry)
-        if source is None:
-            complete = False  # its search or the random retrains have not finished
-        elif source != runs.SKIP:
+        if source not in (None, runs.SKIP):
             runs.run_program(train.main, runs.train_argv(args, out, source, seed),
                              runs.retrain_dir(out, entry["name"], seed), "results.json")
-    return complete and groups >= set(plan.GROUPS)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def search_argv(args, out: Path, search: dict, budget_s: float | None = None) ->
         argv += ["--epochs", str(args.search_epochs),
                  "--energy_weight", f"{search['energy_weight']:g}"]
     else:
-        argv += ["--strategy", search["strategy"], "--time_budget_s", f"{budget_s or 1:.0f}",
+        seconds = max(1, round(budget_s or 1))
+        argv += ["--strategy", search["strategy"], "--time_budget_s", str(seconds),
                  *shlex.split(args.blackbox_args)]
     return argv + shlex.split(args.search_args)
 
@@ -136,6 +137,13 @@ def results(out: Path, name: str, seeds: int) -> dict[int, dict]:
         if path.is_file():
             found[seed] = json.loads(path.read_text())
     return found
+
+
+def pending(args, out: Path, entries: list[dict]) -> list[str]:
+    """The planned genotypes that still lack a retrain seed (a void black-box pick excepted)."""
+    return [e["name"] for e in entries
+            if genotype_source(args, out, e) != SKIP
+            and len(results(out, e["name"], args.seeds)) < args.seeds]
 
 
 def best_random(args, out: Path) -> str | None:

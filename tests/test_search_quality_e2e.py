@@ -30,7 +30,7 @@ def test_tiny_benchmark_writes_json_and_pngs_and_resumes(tmp_path, capsys):
     out = tmp_path / "sq"
     assert search_quality.main(tiny_argv(out)) == 0
     summary = json.loads((out / "quality.json").read_text())
-    assert summary["complete"]
+    assert summary["complete"] and summary["pending"] == []
     names = {row["name"]: row for row in summary["genotypes"]}
     assert set(names) == {"search-ew0-s1", "random-s1", "random-s2", "DARTS_V2@exact",
                           "DARTS_V2@drum4", "best-random@exact", "best-random@drum4",
