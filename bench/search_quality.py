@@ -47,11 +47,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--out", default="runs/search-quality", help="benchmark directory")
     add("--energy_weights", default="0,2", help="comma-separated lambdas of the DARTS searches")
     add("--search_seeds", type=int, default=3, help="DARTS searches per energy weight")
-    add("--search_epochs", type=int, default=10,
+    add("--search_epochs", type=int, default=8,
         help="epochs of each DARTS search (the default search's other settings)")
     add("--strategies", default="nsga2,tpe", help="black-box strategies ('' for none)")
     add("--blackbox_seeds", type=int, default=1, help="searches per black-box strategy")
-    add("--blackbox_front", type=int, default=2,
+    add("--blackbox_front", type=int, default=1,
         help="members of each black-box search's Pareto front retrained (spread by energy)")
     add("--blackbox_time_s", type=float, default=None,
         help="wall time of each black-box search (default: the DARTS searches' mean)")
@@ -62,9 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="random genotypes (default: equal compute, at least 8; quality/sizing.py)")
     add("--published", default="DARTS_V2", help="published cell of the uniform baselines")
     add("--seeds", type=int, default=3, help="retrain seeds per genotype")
-    add("--retrain_epochs", type=int, default=6,
+    add("--retrain_epochs", type=int, default=3,
         help="epochs of every retrain (the default recipe's other settings)")
-    add("--retrain_n_train", type=int, default=4000, help="training images of every retrain")
+    add("--retrain_n_train", type=int, default=1800, help="training images of every retrain")
     add("--search_args", default="", help="more train_search.py flags (all searches)")
     add("--train_args", default="", help="more train.py flags")
     add("--time_budget_min", type=float, default=None,

@@ -1,11 +1,14 @@
 """How long the benchmark takes, from measured per-epoch times, and how many random genotypes
 equal the searches' compute (Li & Talwalkar, 2019: random search given the same compute).
 
-Times are one-thread seconds on the 2-core AMD EPYC (AVX-512) machine of the default runs
-(docs/default_runs.md, 2026-12-01/02): a default search epoch (3200 images, half for the
-alphas) 28.8 s (1440 s / 50 epochs, the equal-compute budget of docs/reference/strategies.md);
-a retrain epoch 24-30 s on 10,000 images at OMP_NUM_THREADS=1, so 2.7 ms per image-epoch;
-RUN_OVERHEAD_S covers a run's start, data, profiling and test pass (an estimate, not measured).
+Times are one-thread seconds. A search epoch: 28.8 s (the default 50-epoch search's 1440 s
+on the 2-core AMD EPYC of docs/default_runs.md, 2026-12-01/02, before int8 end to end; not
+remeasured since, so likely low now that the fixed layers are emulated too). A retrain,
+measured on 2026-12-02 as CPU time (time.process_time, OMP_NUM_THREADS=1, on a machine
+shared 4x over, so CPU time, not wall time) of `train.py --genotype DARTS_V2@drum4 --epochs 1
+--n_train 2000`: 15.3 s for the epoch with its 1024-image test pass and the start, so 7.65 ms
+per training image-epoch, and 68.1 s for the final evaluations (43.5 s: surrogate, real
+tables, exact int8; 24.6 s: float32 and the deployed int8 network), paid once per retrain.
 The wall-time estimate assumes `processes` one-thread processes (--groups) kept busy to the
 end; with other work on the machine it is a lower bound.
 """
@@ -15,9 +18,9 @@ from __future__ import annotations
 import math
 
 SEARCH_EPOCH_S = 28.8
-RETRAIN_IMAGE_EPOCH_S = 27.0 / 10000
-RUN_OVERHEAD_S = 15.0
-DEFAULT_SEARCH_IMAGES = 3200
+RETRAIN_IMAGE_EPOCH_S = 15.3 / 2000
+RETRAIN_FINAL_EVAL_S = 68.1
+RUN_OVERHEAD_S = 15.0  # a search's start and end (an estimate, not measured)
 MIN_RANDOM = 8
 
 
@@ -28,7 +31,7 @@ def search_s(args) -> float:
 
 def retrain_s(args) -> float:
     """One retrain of one genotype under one seed."""
-    return args.retrain_epochs * args.retrain_n_train * RETRAIN_IMAGE_EPOCH_S + RUN_OVERHEAD_S
+    return args.retrain_epochs * args.retrain_n_train * RETRAIN_IMAGE_EPOCH_S + RETRAIN_FINAL_EVAL_S
 
 
 def equal_compute_random(args, searches: int) -> int:
