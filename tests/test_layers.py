@@ -23,7 +23,7 @@ LAYERS = (
     ("networks", ("model", "model_search", "architect", "backbones", "search", "deploy")),
     ("reports", ("reporting", "tradeoff", "experiment", "preflight", "export")),
     ("search strategies", ("blackbox",)),
-    ("programs", ("train", "train_search", "sweep", "analyze", "bench")),
+    ("programs", ("train", "train_search", "sweep", "analyze", "bench", "quality")),
 )
 
 
