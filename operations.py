@@ -134,6 +134,15 @@ class ConvClassifier(nn.Module):
         super().__init__()
         self.conv = conv(C_in, num_classes, 1, bias=True)
 
+    @property
+    def in_features(self) -> int:
+        """nn.Linear's interface: the features read (the conv's input channels)."""
+        return self.conv.in_channels
+
+    @property
+    def out_features(self) -> int:
+        return self.conv.out_channels
+
     def forward(self, x):
         return self.conv(x[:, :, None, None]).flatten(1)
 
