@@ -46,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     train = parser.add_argument_group("weights (DARTS flags)")
     experiment.add_training_args(train, "supernet", epochs=50, cutout=False)
     train.add_argument("--learning_rate_min", type=float, default=0.001, help="final cosine lr")
+    train.add_argument("--lr_warmup_epochs", type=float, default=None,
+                       help="linear warm-up of the weights' learning rate over this many "
+                            "epochs' steps (0: none; docs/supernet_stability.md)")
     train.add_argument("--train_portion", type=float, default=0.5,
                        help="share of the training set for weights (the rest trains alphas)")
     train.add_argument("--val_images", type=int, default=None,
@@ -131,6 +134,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     typed = experiment.given_flags(parser, argv)  # on the command line, not from --config
     args = experiment.parse(parser, argv, SEARCH_DEFAULTS)
     warmup_epochs(args.warmup_epochs, args.epochs)  # a bad value fails now
+    if args.lr_warmup_epochs < 0:
+        raise ValueError(f"--lr_warmup_epochs {args.lr_warmup_epochs:g} must not be negative "
+                         f"(0: no learning-rate warm-up)")
     check_space_flags(args.space, typed)
     return args
 
@@ -161,6 +167,14 @@ def warmup_epochs(value, epochs: int) -> int:
     if count < 0:
         raise ValueError(f"--warmup_epochs {value!r} must not be negative")
     return count
+
+
+def epoch_settings(args, epoch: int, steps_per_epoch: int) -> bilevel.EpochSettings:
+    """How search epoch `epoch` (from 0) steps: its order, clip, warm-ups."""
+    return bilevel.EpochSettings(
+        args.unrolled, args.grad_clip,
+        warming_up=epoch < warmup_epochs(args.warmup_epochs, args.epochs),
+        lr_warmup_steps=round(args.lr_warmup_epochs * steps_per_epoch))
 
 
 def emulation_settings(args) -> Emulation:
@@ -211,6 +225,15 @@ def check_inputs(args) -> Emulation:
     return emulation
 
 
+def prepare_in_process(argv, device: torch.device | str = "cpu"):
+    """(args, build's parts) of the search `argv` would run, seeded, without a run directory:
+    for benchmarks that step the default search themselves (bench/)."""
+    args = parse_args(argv)
+    emulation = check_inputs(args)
+    skeleton.set_seed(args.seed)
+    return args, build(args, experiment.load_data(args), torch.device(device), emulation)
+
+
 def run_search(args) -> int:
     if args.resume and "fixed_multiplier" not in experiment.restore_saved_config(
             args, "train_search.py"):
@@ -253,11 +276,8 @@ class Search(skeleton.Program):
         args = self.args
         parts = bilevel.SearchParts(self.model, replica, self.architect,
                                     self.components["w_optimizer"], self.loaders)
-        settings = bilevel.EpochSettings(
-            args.unrolled, args.grad_clip,
-            warming_up=epoch < warmup_epochs(args.warmup_epochs, args.epochs))
         return bilevel.train_epoch(
-            parts, epoch, lr, step, settings,
+            parts, epoch, lr, step, epoch_settings(args, epoch, len(self.loaders["train"])),
             lambda at, stats: search_report.log_step(run, at, stats["train_loss"], stats))
 
     def evaluate_epoch(self) -> dict:

@@ -2,11 +2,15 @@
 set, an architecture step (the Architect, first or second order) on a batch of the alphas'
 part, then an SGD step of the weights through `replica` (the supernet, or its DDP wrapper that
 averages the weight gradients over the ranks). While warming up the alphas stay where they are
-and only the weights train."""
+and only the weights train. An optional linear learning-rate warm-up (Goyal et al., 2017) ramps
+the weights' learning rate from 1/n to the schedule's over the first n steps: at the default
+search's lr 0.1 the supernet otherwise stalls near chance for a seed- and thread-dependent
+number of epochs (docs/supernet_stability.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -43,11 +47,31 @@ class SearchParts:
 @dataclass(frozen=True)
 class EpochSettings:
     """`unrolled`: second-order architecture step; `grad_clip`: the weights' gradient norm
-    clip; `warming_up`: train the weights only (the alphas stay)."""
+    clip; `warming_up`: train the weights only (the alphas stay); `lr_warmup_steps`: steps of
+    the linear learning-rate warm-up (0: none)."""
 
     unrolled: bool = False
     grad_clip: float = 5.0
     warming_up: bool = False
+    lr_warmup_steps: int = 0
+
+    def lr_factor(self, step: int) -> float:
+        """Share of the scheduled learning rate that step `step` (from 0) uses."""
+        return min(1.0, (step + 1) / self.lr_warmup_steps) if self.lr_warmup_steps else 1.0
+
+
+@contextmanager
+def scaled_lr(optimizer: torch.optim.Optimizer, factor: float):
+    """The optimizer's learning rates times `factor` inside the block, restored after it (the
+    epoch schedule keeps its own values)."""
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    try:
+        yield
+    finally:
+        for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+            group["lr"] = lr
 
 
 def train_epoch(parts: SearchParts, epoch: int, lr: float, step: int, settings: EpochSettings,
@@ -65,12 +89,14 @@ def train_epoch(parts: SearchParts, epoch: int, lr: float, step: int, settings: 
     for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}",
                          show=distributed.is_main()):
         arch_x, arch_y = next(arch_batches)
+        factor = settings.lr_factor(step)
         if warming_up:  # weights only: alphas stay uniform while the ops learn
             stats = {"energy_weight": architect.energy_weight}
         else:
-            stats = architect.step(x, y, arch_x, arch_y, lr, parts.w_optimizer,
+            stats = architect.step(x, y, arch_x, arch_y, lr * factor, parts.w_optimizer,
                                    unrolled=settings.unrolled)
-        logits, loss, step_stats = weight_step(parts, x, y, settings.grad_clip, stats)
+        with scaled_lr(parts.w_optimizer, factor):
+            logits, loss, step_stats = weight_step(parts, x, y, settings.grad_clip, stats)
         meters["loss"].update(loss, len(y))
         meters["acc"].update(accuracy(logits, y), len(y))
         if not warming_up:

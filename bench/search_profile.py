@@ -1,0 +1,141 @@
+"""Benchmark: where the seconds of a default search epoch go (`train_search.py --epochs 50`
+after its warm-up, when the alphas move).
+
+Builds the default search in process (train_search.prepare_in_process), then times `--steps`
+steps (after `--warmup` untimed ones) in sections: data (the next batch of each loader), the
+alpha step (Architect.step), the weight step's forward, backward and clip + SGD update, and
+the end-of-epoch evaluation and energy statistics. One more step runs under torch.profiler,
+whose self CPU time is split by operator family (convolution, BatchNorm, pooling, the rest).
+The emulation's share is the step time minus that of the same search with float convs
+(`--multipliers ''`). Prints ONE JSON line with the per-step seconds, the epoch estimate
+(steps per epoch x step + evaluation) and the operator split. Timings on a shared machine are
+distorted by whatever else runs: the shares are more telling than the seconds.
+
+    .venv/bin/python bench/search_profile.py --steps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import train_search  # noqa: E402
+from architect import alphas_frozen  # noqa: E402
+from reporting import search_report  # noqa: E402
+from runner import skeleton  # noqa: E402
+from runner.errors import exit_status  # noqa: E402
+
+# operator families of the profile: a family's substrings, matched against the aten op name
+OP_FAMILIES = {"convolution": ("conv",), "batch_norm": ("batch_norm",),
+               "pooling": ("pool",), "matmul": ("mm", "addmm", "linear")}
+
+
+class Sections:
+    """Wall seconds per named section, summed per step."""
+
+    def __init__(self):
+        self.seconds: dict[str, list[float]] = {}
+
+    def time(self, name: str, action):
+        started = time.perf_counter()
+        result = action()
+        self.seconds.setdefault(name, []).append(time.perf_counter() - started)
+        return result
+
+    def medians(self) -> dict:
+        return {name: round(statistics.median(values), 4) for name, values in self.seconds.items()}
+
+
+def search_step(model, architect, w_optimizer, batches, lr: float, grad_clip: float,
+                sections: Sections) -> None:
+    """One search step (alpha step, then weight step), each part timed into `sections`."""
+    x, y = sections.time("data_s", lambda: next(batches["train"]))
+    arch_x, arch_y = sections.time("data_s", lambda: next(batches["arch"]))
+    sections.time("alpha_step_s",
+                  lambda: architect.step(x, y, arch_x, arch_y, lr, w_optimizer))
+    w_optimizer.zero_grad(set_to_none=True)
+    with alphas_frozen(model):
+        loss = sections.time("weight_forward_s", lambda: model.criterion(model(x), y))
+        sections.time("weight_backward_s", loss.backward)
+
+    def update():
+        nn.utils.clip_grad_norm_(model.weights(), grad_clip)
+        w_optimizer.step()
+    sections.time("weight_update_s", update)
+
+
+def endless(loader):
+    while True:
+        yield from loader
+
+
+def profile_search(multipliers: list[str], steps: int, warmup: int) -> dict:
+    """Section medians of the default search (with `multipliers` flags) and its op split."""
+    args, (_, model, w_optimizer, scheduler, architect, loaders) = \
+        train_search.prepare_in_process(["--epochs", "50", "--warmup_epochs", "0", *multipliers])
+    model.train()
+    batches = {name: endless(loaders[name]) for name in ("train", "arch")}
+    lr = scheduler.get_last_lr()[0]
+    sections = Sections()
+    for _ in range(warmup):
+        search_step(model, architect, w_optimizer, batches, lr, args.grad_clip, Sections())
+    for _ in range(steps):
+        search_step(model, architect, w_optimizer, batches, lr, args.grad_clip, sections)
+    timed = sections.medians()
+    step_s = sum(timed.values())
+    started = time.perf_counter()
+    skeleton.evaluate(model, loaders["val"], "val")
+    search_report.energy_stats(model)
+    evaluation_s = time.perf_counter() - started
+    model.train()
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        search_step(model, architect, w_optimizer, batches, lr, args.grad_clip, Sections())
+    return {**timed, "step_s": round(step_s, 3), "evaluation_s": round(evaluation_s, 3),
+            "steps_per_epoch": len(loaders["train"]),
+            "epoch_s_estimate": round(len(loaders["train"]) * step_s + evaluation_s, 1),
+            "op_self_cpu_share": op_shares(profiler)}
+
+
+def op_shares(profiler) -> dict:
+    """Share of the profiled step's self CPU time per operator family (OP_FAMILIES, 'other')."""
+    totals = dict.fromkeys([*OP_FAMILIES, "other"], 0.0)
+    for event in profiler.key_averages():
+        name = event.key.lower()
+        family = next((f for f, parts in OP_FAMILIES.items()
+                       if any(part in name for part in parts)), "other")
+        totals[family] += event.self_cpu_time_total
+    whole = sum(totals.values()) or 1.0
+    return {family: round(value / whole, 3) for family, value in totals.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0:
+        raise ValueError(f"--steps {args.steps} / --warmup {args.warmup}: give at least 1 "
+                         f"timed step and no negative warm-up")
+    torch.set_num_threads(args.threads)
+    default = profile_search([], args.steps, args.warmup)
+    float_convs = profile_search(["--multipliers", ""], args.steps, args.warmup)
+    print(json.dumps({"threads": args.threads, "default": default, "float_convs": float_convs,
+                      "emulation_share_of_step": round(
+                          1 - float_convs["step_s"] / default["step_s"], 3)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(exit_status(main))
