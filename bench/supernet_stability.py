@@ -7,7 +7,8 @@ first `--epochs` epochs (at most its warm-up) (the alphas stay uniform, as in
 the search's warm-up), evaluating the supernet on the validation images after each epoch.
 A variant changes one thing: `lr=X` the weights' learning rate, `lr_warmup=K` a linear
 learning-rate warm-up over the first K epochs (train_search.py's --lr_warmup_epochs), `clip=X`
-the gradient-norm clip. Prints ONE JSON line: per run the accuracy curve, and per variant the
+the gradient-norm clip, `multipliers=float` float convs in place of the
+emulated multiplier set. Prints ONE JSON line: per run the accuracy curve, and per variant the
 spread (max - min) of the final accuracy over its runs.
 
     .venv/bin/python bench/supernet_stability.py --epochs 6 --seeds 1,2,3 --threads 1 \\
@@ -33,13 +34,15 @@ from search import bilevel  # noqa: E402
 
 SEARCH_EPOCHS = 50  # the default search's length: its cosine schedule and 20 warm-up epochs
 VARIANT_FLAGS = {"lr": "--learning_rate", "lr_warmup": "--lr_warmup_epochs",
-                 "clip": "--grad_clip"}
+                 "clip": "--grad_clip", "multipliers": "--multipliers"}
 
 
 def variant_flags(variant: str) -> list[str]:
     """train_search.py flags of a variant: 'base' (none) or 'name=value' (VARIANT_FLAGS)."""
     if variant == "base":
         return []
+    if variant == "multipliers=float":
+        return ["--multipliers", ""]
     name, _, value = variant.partition("=")
     if name not in VARIANT_FLAGS or not value:
         raise ValueError(f"--variants {variant!r}: give 'base' or name=value with a name among "
@@ -47,20 +50,23 @@ def variant_flags(variant: str) -> list[str]:
     return [VARIANT_FLAGS[name], value]
 
 
-def warmup_curve(epochs: int, seed: int, threads: int, variant: str) -> list[float]:
-    """Validation accuracy of the default supernet after each of `epochs` weight-only epochs."""
+def warmup_curve(epochs: int, seed: int, threads: int, variant: str) -> dict:
+    """The default supernet's training and validation accuracy after each of `epochs`
+    weight-only epochs."""
     torch.set_num_threads(threads)
     args, (_, model, w_optimizer, scheduler, architect, loaders) = \
         train_search.prepare_in_process(["--epochs", str(SEARCH_EPOCHS), "--seed", str(seed),
                                          *variant_flags(variant)])
     parts = bilevel.SearchParts(model, model, architect, w_optimizer, loaders)
-    curve, step = [], 0
+    curve, step = {"train_acc": [], "val_acc": []}, 0
     for epoch in range(epochs):  # all within the default search's warm-up: weights only
         settings = train_search.epoch_settings(args, epoch, len(loaders["train"]))
-        _, step = bilevel.train_epoch(parts, epoch, scheduler.get_last_lr()[0], step, settings,
-                                      lambda at, stats: None)
+        metrics, step = bilevel.train_epoch(parts, epoch, scheduler.get_last_lr()[0], step,
+                                            settings, lambda at, stats: None)
         scheduler.step()
-        curve.append(round(skeleton.evaluate(model, loaders["val"], "val")["val_acc"], 4))
+        curve["train_acc"].append(round(metrics["train_acc"], 4))
+        curve["val_acc"].append(
+            round(skeleton.evaluate(model, loaders["val"], "val")["val_acc"], 4))
     return curve
 
 
@@ -85,7 +91,7 @@ def main(argv=None) -> int:
             for seed in seeds:
                 curve = warmup_curve(args.epochs, seed, thread_count, variant)
                 runs.append({"variant": variant, "threads": thread_count, "seed": seed,
-                             "val_acc": curve})
+                             **curve})
                 print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     spread = {v: round(max(r["val_acc"][-1] for r in runs if r["variant"] == v)
                        - min(r["val_acc"][-1] for r in runs if r["variant"] == v), 4)
