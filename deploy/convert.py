@@ -2,7 +2,8 @@
 
 A copy of the network in eval mode has, inside every nn.Sequential, each `conv, BatchNorm2d`
 pair folded into one DeployedConv2d and each `ReLU, conv` pair fused into it; a
-FactorizedReduce's two convs take the halves of its BatchNorm; an nn.Linear becomes a
+FactorizedReduce's two convs take the halves of its BatchNorm; an nn.Linear (or the
+classifier as a 1x1 conv on a multiplier, operations.ConvClassifier) becomes a
 DeployedLinear. A conv's arithmetic follows its type: an emulated conv bound to a multiplier
 (approx.ApproxConv2d) runs that multiplier's table, a plain nn.Conv2d / nn.Linear (float32 by
 choice) stays float, unless `multiplier` puts every layer on one table. The network's own
@@ -21,7 +22,7 @@ from approx.module import ApproxConv2d, EmulatedConv2d
 from approx.multiplier import Multiplier
 from deploy.folding import fold
 from deploy.layers import DeployedConv2d, DeployedLinear
-from operations import FactorizedReduce
+from operations import ConvClassifier, FactorizedReduce
 
 
 class DeployError(ValueError):
@@ -118,6 +119,9 @@ def convert_module(module: nn.Module, name: str, override: Multiplier | None) ->
         return deployed_conv(module, name, None, False, override)
     if isinstance(module, nn.Linear):
         return deployed_linear(module, name, override)
+    if isinstance(module, ConvClassifier):  # the classifier on a multiplier: a 1x1 conv
+        return DeployedLinear(deployed_conv(module.conv, child_name(name, "conv"), None, False,
+                                            override))
     if isinstance(module, nn.BatchNorm2d):
         raise DeployError(f"deploy: BatchNorm {name} does not follow a conv in a Sequential; "
                           "this network kind is not supported by deploy")

@@ -64,6 +64,24 @@ def test_every_conv_node_carries_its_multiplier(small):
     assert {n.op_type for n in proto.graph.node} >= {"QuantizeLinear", "DequantizeLinear"}
 
 
+def test_int8_fixed_layers_and_classifier_export(small, approx_darts_v2):
+    """The default genotype kind: stem, preprocess and the classifier (a 1x1 conv,
+    operations.ConvClassifier) on the exact 8-bit multiplier deploy and export, and ONNX
+    Runtime agrees with the emulation."""
+    from model import NetworkCIFAR
+
+    _, dataset = small
+    torch.manual_seed(0)
+    model = NetworkCIFAR(4, 10, 3, False, approx_darts_v2._replace(fixed="exact"),
+                         channels_last=False).eval()
+    net = deploy.build(model, deploy.calibration_loader(dataset, count=64))
+    assert isinstance(net.classifier, deploy.DeployedLinear)
+    assert net.classifier.conv.multiplier.name == "exact"
+    test = data.BatchLoader(dataset.test, 250, mean=dataset.mean, std=dataset.std, train=False)
+    signed = deploy.build(model, deploy.calibration_loader(dataset, count=64), check.signed_exact())
+    assert check.agreement(signed, to_onnx(signed, (3, 12, 12), {}), test)["passed"]
+
+
 def test_a_missing_package_names_the_install_command(monkeypatch):
     def missing(name):
         raise ImportError(name)
