@@ -42,6 +42,9 @@ def add_training_args(group, network: str, epochs: int | None = None,
     group.add_argument("--cutout", action=argparse.BooleanOptionalAction, default=cutout,
                        help="cutout augmentation")
     group.add_argument("--cutout_length", type=int, default=16, help="cutout square side")
+    group.add_argument("--crop_padding", type=int, default=None,
+                       help="random-crop padding in pixels (default: an eighth of the image side, "
+                            "DARTS's 4 on 32 px)")
 
 
 def add_cost_args(group) -> None:
@@ -139,6 +142,10 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+# what a run saved before a flag existed computed with: a resumed old run keeps computing so
+SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4}
+
+
 def restore_saved_config(args: argparse.Namespace, program: str) -> dict:
     """On --resume, the run's saved settings replace the command line's, but for the flags
     given on it that may change on resume (`--epochs 80` extends a run; without it the run
@@ -154,6 +161,9 @@ def restore_saved_config(args: argparse.Namespace, program: str) -> dict:
     for key, value in saved.items():
         if hasattr(args, key) and key not in ("resume", "given_flags") and not (
                 key in resume.MAY_CHANGE_ON_RESUME and key in given):
+            setattr(args, key, value)
+    for key, value in SETTINGS_BEFORE_THEIR_FLAG.items():
+        if key not in saved and hasattr(args, key):
             setattr(args, key, value)
     return saved
 

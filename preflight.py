@@ -129,6 +129,9 @@ def check_search_args(args, warmup: int) -> None:
         BudgetController(args.energy_budget)
     check_at_least("--energy_weight", args.energy_weight, 0,
                    "a negative weight would reward energy; 0 searches for accuracy alone")
+    check_at_least("--arch_every", args.arch_every, 1,
+                   "1 steps the alphas before every weight step, K before every K-th")
+    check_crop_padding(args.crop_padding)
     for flag, value in (("--init_channels", args.init_channels), ("--layers", args.layers),
                         ("--energy_channels", args.energy_channels),
                         ("--energy_layers", args.energy_layers)):
@@ -140,10 +143,16 @@ def check_search_args(args, warmup: int) -> None:
                          "--energy_layers" if args.energy_layers else "--layers")
 
 
+def check_crop_padding(padding) -> None:
+    check_at_least("--crop_padding", padding, 0,
+                   "0 crops nothing; leave it out for an eighth of the image side")
+
+
 def check_retrain_args(args, genotype) -> None:
     """The numbers of train.py that would otherwise fail inside the network of `genotype`."""
     for flag, value in (("--init_channels", args.init_channels), ("--layers", args.layers)):
         check_at_least(flag, value, 1, "a network needs at least one channel and one cell")
+    check_crop_padding(args.crop_padding)
     if not 0 <= args.drop_path_prob < 1:
         raise PreflightError(f"--drop_path_prob {args.drop_path_prob}: a probability of "
                              f"dropping a path must be in [0, 1); pass e.g. 0.2, or 0 for none")

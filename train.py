@@ -71,6 +71,7 @@ def build(args, dataset: data.Dataset, genotype, device, emulation: Emulation):
     loaders = {
         "train": data.BatchLoader(dataset.train, train=True,
                                   cutout=args.cutout_length if args.cutout else 0,
+                                  crop_padding=args.crop_padding,
                                   **distributed.shard(args.batch_size), **common),
         "test": data.BatchLoader(dataset.test, train=False,
                                  **distributed.shard(2 * args.batch_size), **common),

@@ -61,6 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     arch.add_argument("--unrolled", action="store_true", help="second-order (unrolled) step")
     arch.add_argument("--arch_learning_rate", type=float, default=None,
                       help="Adam lr of the alphas")
+    arch.add_argument("--arch_every", type=int, default=1, metavar="K",
+                      help="an architecture step before every K-th weight step only (1: every "
+                           "step, as DARTS); K > 1 cuts a search epoch's alpha-step time by "
+                           "(K-1)/K (docs/search_profile.md)")
     arch.add_argument("--arch_weight_decay", type=float, default=1e-3, help="alpha weight decay")
     arch.add_argument("--primitives", default=None,
                       help="comma-separated candidate ops (default: per dataset; the 8 DARTS "
@@ -174,7 +178,8 @@ def epoch_settings(args, epoch: int, steps_per_epoch: int) -> bilevel.EpochSetti
     return bilevel.EpochSettings(
         args.unrolled, args.grad_clip,
         warming_up=epoch < warmup_epochs(args.warmup_epochs, args.epochs),
-        lr_warmup_steps=round(args.lr_warmup_epochs * steps_per_epoch))
+        lr_warmup_steps=round(args.lr_warmup_epochs * steps_per_epoch),
+        arch_every=args.arch_every)
 
 
 def emulation_settings(args) -> Emulation:
@@ -200,11 +205,12 @@ def build(args, dataset: data.Dataset, device: torch.device, emulation: Emulatio
     weights_part, alphas_part = data.search_split(dataset.train, args.train_portion,
                                                   args.data_seed)
     loader = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
+    augment = dict(cutout=args.cutout_length if args.cutout else 0,
+                   crop_padding=args.crop_padding)
     batch, val_batch = distributed.shard(args.batch_size), distributed.shard(2 * args.batch_size)
-    cutout = args.cutout_length if args.cutout else 0
     loaders = {
-        "train": data.BatchLoader(weights_part, train=True, cutout=cutout, **batch, **loader),
-        "arch": data.BatchLoader(alphas_part, train=True, cutout=cutout, **batch,
+        "train": data.BatchLoader(weights_part, train=True, **augment, **batch, **loader),
+        "arch": data.BatchLoader(alphas_part, train=True, **augment, **batch,
                                  **{**loader, "seed": args.seed + 1}),
         "val": data.BatchLoader(alphas_part.subset(slice(0, args.val_images)), train=False,
                                 **val_batch, **loader),

@@ -7,7 +7,8 @@ first `--epochs` epochs (at most its warm-up) (the alphas stay uniform, as in
 the search's warm-up), evaluating the supernet on the validation images after each epoch.
 A variant changes one thing: `lr=X` the weights' learning rate, `lr_warmup=K` a linear
 learning-rate warm-up over the first K epochs (train_search.py's --lr_warmup_epochs), `clip=X`
-the gradient-norm clip, `multipliers=float` float convs in place of the
+the gradient-norm clip, `crop_padding=P` the random-crop padding (default: an eighth of the
+image side), `multipliers=float` float convs in place of the
 emulated multiplier set. Prints ONE JSON line: per run the accuracy curve, and per variant the
 spread (max - min) of the final accuracy over its runs.
 
@@ -34,7 +35,8 @@ from search import bilevel  # noqa: E402
 
 SEARCH_EPOCHS = 50  # the default search's length: its cosine schedule and 20 warm-up epochs
 VARIANT_FLAGS = {"lr": "--learning_rate", "lr_warmup": "--lr_warmup_epochs",
-                 "clip": "--grad_clip", "multipliers": "--multipliers"}
+                 "clip": "--grad_clip", "multipliers": "--multipliers",
+                 "crop_padding": "--crop_padding"}
 
 
 def variant_flags(variant: str) -> list[str]:

@@ -1,11 +1,11 @@
 """One epoch of the bilevel search (DARTS): for each batch of the weights' part of the training
 set, an architecture step (the Architect, first or second order) on a batch of the alphas'
-part, then an SGD step of the weights through `replica` (the supernet, or its DDP wrapper that
-averages the weight gradients over the ranks). While warming up the alphas stay where they are
-and only the weights train. An optional linear learning-rate warm-up (Goyal et al., 2017) ramps
-the weights' learning rate from 1/n to the schedule's over the first n steps: at the default
-search's lr 0.1 the supernet otherwise stalls near chance for a seed- and thread-dependent
-number of epochs (docs/supernet_stability.md)."""
+part (before every k-th weight step only with `arch_every` k), then an SGD step of the weights
+through `replica` (the supernet, or its DDP wrapper that averages the weight gradients over the
+ranks). While warming up the alphas stay where they are and only the weights train. An
+optional linear learning-rate warm-up (Goyal et al., 2017) ramps the weights' learning rate
+from 1/n to the schedule's over the first n steps (measured no help against the default
+search's slow start, docs/supernet_stability.md)."""
 
 from __future__ import annotations
 
@@ -48,12 +48,18 @@ class SearchParts:
 class EpochSettings:
     """`unrolled`: second-order architecture step; `grad_clip`: the weights' gradient norm
     clip; `warming_up`: train the weights only (the alphas stay); `lr_warmup_steps`: steps of
-    the linear learning-rate warm-up (0: none)."""
+    the linear learning-rate warm-up (0: none); `arch_every`: an architecture step before
+    every k-th weight step only (1: before every one, as DARTS alternates)."""
 
     unrolled: bool = False
     grad_clip: float = 5.0
     warming_up: bool = False
     lr_warmup_steps: int = 0
+    arch_every: int = 1
+
+    def steps_alphas(self, step: int) -> bool:
+        """Whether weight step `step` (from 0, counted over the run) follows an alpha step."""
+        return not self.warming_up and step % self.arch_every == 0
 
     def lr_factor(self, step: int) -> float:
         """Share of the scheduled learning rate that step `step` (from 0) uses."""
@@ -88,18 +94,19 @@ def train_epoch(parts: SearchParts, epoch: int, lr: float, step: int, settings: 
     stats = {}
     for x, y in progress(loaders["train"], len(loaders["train"]), f"search epoch {epoch}",
                          show=distributed.is_main()):
-        arch_x, arch_y = next(arch_batches)
         factor = settings.lr_factor(step)
-        if warming_up:  # weights only: alphas stay uniform while the ops learn
-            stats = {"energy_weight": architect.energy_weight}
-        else:
+        stepped_alphas = settings.steps_alphas(step)
+        if stepped_alphas:
+            arch_x, arch_y = next(arch_batches)
             stats = architect.step(x, y, arch_x, arch_y, lr * factor, parts.w_optimizer,
                                    unrolled=settings.unrolled)
+        elif warming_up:  # weights only: alphas stay uniform while the ops learn
+            stats = {"energy_weight": architect.energy_weight}
         with scaled_lr(parts.w_optimizer, factor):
             logits, loss, step_stats = weight_step(parts, x, y, settings.grad_clip, stats)
         meters["loss"].update(loss, len(y))
         meters["acc"].update(accuracy(logits, y), len(y))
-        if not warming_up:
+        if stepped_alphas:
             meters["arch_loss"].update(stats["loss"], len(arch_y))
         step += 1
         log_step(step, step_stats)

@@ -90,6 +90,15 @@ def test_crop_is_a_shift_of_the_zero_padded_image():
     assert x.shape == (64, 3, 16, 16) and (x == zero).any()
 
 
+@pytest.mark.parametrize("side, padding", [(32, 4), (16, 2), (8, 1), (64, 8)])
+def test_default_crop_padding_is_an_eighth_of_the_side(side, padding):
+    loader = loader_for(random_split(16, size=side), 16)
+    assert loader.crop_padding == padding
+    assert loader_for(random_split(16, size=side), 16, train=False).crop_padding == 0
+    with pytest.raises(ValueError, match="crop_padding"):
+        loader_for(random_split(16, size=side), 16, crop_padding=-1)
+
+
 def test_cutout_zeroes_the_clipped_square_around_its_centre():
     split = data.ImageData(torch.full((300, 3, 32, 32), 255, dtype=torch.uint8),
                            torch.zeros(300, dtype=torch.int64))

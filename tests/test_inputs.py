@@ -151,6 +151,18 @@ def test_retrain_resume_refuses_another_genotype(tmp_path, capsys):
     train.check_resumed_genotype(args, "DARTS_V2", TRAIN_CONFIG)  # its own: accepted
 
 
+def test_resume_of_a_run_from_before_a_flag_keeps_what_it_computed(tmp_path):
+    import experiment
+    old, _ = finished_run(tmp_path, "old", SEARCH_CONFIG)  # saved before --crop_padding
+    new, _ = finished_run(tmp_path, "new", {**SEARCH_CONFIG, "crop_padding": None})
+    args = train_search.parse_args(["--resume", str(old)])
+    experiment.restore_saved_config(args, "train_search.py")
+    assert args.crop_padding == 4  # the fixed padding of the old BatchLoader
+    args = train_search.parse_args(["--resume", str(new)])
+    experiment.restore_saved_config(args, "train_search.py")
+    assert args.crop_padding is None  # an eighth of the image side
+
+
 def test_resume_takes_the_flags_that_may_change():
     resume.check_unchanged("run", SEARCH_CONFIG, {"layers": 2, "epochs": 9, "device": "cpu"},
                            given=("layers", "epochs", "device"))
@@ -212,10 +224,17 @@ def test_backbone_choices_name_their_flag():
     (["--energy_layers", "0"], "--energy_layers 0: a network needs at least one"),
     (["--energy_channels", "0"], "--energy_channels 0: a network needs at least one"),
     (["--layers", "0"], "--layers 0: a network needs at least one"),
+    (["--arch_every", "0"], "--arch_every 0: 1 steps the alphas before every weight step"),
+    (["--crop_padding", "-2"], "--crop_padding -2: 0 crops nothing"),
     (["--space", "resnet", "--resnet_stages", "a"], "--resnet_stages 'a': give comma-separated"),
 ])
 def test_search_numbers_checked_before_the_run(tmp_path, capsys, argv, message):
     fails_with_one_line(capsys, train_search.main, tmp_path, *argv, message=message)
+
+
+def test_retrain_crop_padding_checked(tmp_path, capsys):
+    retrain_fails(capsys, tmp_path, "--genotype", "DARTS_V2", "--crop_padding", "-1",
+                  message="--crop_padding -1: 0 crops nothing")
 
 
 def test_drop_path_probability_checked(tmp_path, capsys):
