@@ -21,7 +21,7 @@ LAYERS = (
                               "backbones.genotype")),
     ("operations", ("operations", "search.space", "search.params")),
     ("networks", ("model", "model_search", "architect", "backbones", "search", "deploy")),
-    ("reports", ("reporting", "tradeoff", "experiment", "preflight", "export")),
+    ("reports", ("reporting", "tradeoff", "experiment", "preflight", "export", "sensitivity")),
     ("search strategies", ("blackbox",)),
     ("programs", ("train", "train_search", "sweep", "analyze", "bench", "quality")),
 )

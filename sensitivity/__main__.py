@@ -1,0 +1,110 @@
+"""`python -m sensitivity RUN_DIR`: which multiplier where in a retrained network. Each layer
+group alone on each candidate multiplier (accuracy drop, energy saved), a greedy per-group
+assignment within an accuracy tolerance, and the uniform assignments for comparison; a JSON
+file (default RUN_DIR/sensitivity.json) and a table (docs/reference/sensitivity.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import genotypes
+import preflight
+from approx import Emulation, MultiplierError
+from export.deps import ExportError
+from export.source import load_run, read_config
+from runner.errors import exit_status
+from runner.files import atomic_write_json
+from sensitivity.analysis import analyse
+from sensitivity.report import table
+
+DEFAULT_MULTIPLIERS = "drum6,kulkarni,drum4,bam4_4"
+OUTPUT_FILE = "sensitivity.json"
+
+
+class SensitivityInputError(ValueError):
+    """A bad input of the command line: one line, exit status 2."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("run_dir", type=Path, help="a train.py run directory (its --save)")
+    parser.add_argument("--multipliers", default=DEFAULT_MULTIPLIERS,
+                        help="comma-separated candidate multipliers (built-in names, EvoApprox "
+                             "names in the run's --lut_dir, or .bin paths); default: %(default)s")
+    parser.add_argument("--n_test", type=int, default=None,
+                        help="evaluate on the first N test images (default: all of the run's)")
+    parser.add_argument("--tolerance", type=float, default=0.01,
+                        help="greatest accuracy drop (fraction) of the greedy assignment "
+                             "against the network as trained; default: %(default)s")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output JSON file (default: RUN_DIR/{OUTPUT_FILE})")
+    parser.add_argument("--lut_dir", default=None,
+                        help="directory of EvoApproxLib .bin tables (default: the run's)")
+    parser.add_argument("--mode", choices=("exact", "lowrank"), default="exact",
+                        help="emulation of the approximate convs: exact (the truth tables, as "
+                             "results.json's test_acc) or lowrank (faster); default: %(default)s")
+    return parser.parse_args(argv)
+
+
+def check_numbers(args) -> None:
+    if not args.tolerance >= 0:
+        raise SensitivityInputError(f"--tolerance {args.tolerance}: must be >= 0 (the greatest "
+                                    f"accuracy drop as a fraction, e.g. 0.01 for one point)")
+    if args.n_test is not None and args.n_test < 1:
+        raise SensitivityInputError(f"--n_test {args.n_test}: must be >= 1 (or leave it out "
+                                    f"for the whole test set)")
+
+
+def run_config(run_dir: Path) -> dict:
+    """The train.py config of `run_dir`, or a one-line error naming the directory."""
+    if not run_dir.is_dir():
+        raise SensitivityInputError(f"{run_dir}: no such directory; give the --save directory "
+                                    f"of a train.py run")
+    try:
+        return read_config(run_dir)
+    except ExportError as error:
+        raise SensitivityInputError(str(error).removeprefix("export: ")) from None
+
+
+def candidates(names: str, emulation: Emulation) -> list:
+    """The multipliers of --multipliers, each once, resolved in the run's library."""
+    specs = list(dict.fromkeys(name.strip() for name in names.split(",") if name.strip()))
+    if not specs:
+        raise SensitivityInputError("--multipliers is empty; name at least one multiplier, "
+                                    f"e.g. --multipliers {DEFAULT_MULTIPLIERS}")
+    try:
+        preflight.check_multiplier_power("--multipliers", specs, emulation)
+        return [emulation.multiplier(spec) for spec in specs]
+    except MultiplierError as error:
+        raise SensitivityInputError(f"--multipliers: {error}") from None
+
+
+def run(args) -> tuple[dict, Path]:
+    """(the sensitivity document, the JSON file written)."""
+    check_numbers(args)
+    config = run_config(args.run_dir)
+    lut_dir = args.lut_dir if args.lut_dir is not None else config.get("lut_dir")
+    multipliers = candidates(args.multipliers, Emulation(lut_dir))
+    model, dataset, config = load_run(args.run_dir, lut_dir)
+    document = {"run_dir": str(args.run_dir), **analyse(
+        model, genotypes.from_dict(config["genotype"]), dataset, multipliers,
+        tolerance=args.tolerance, n_test=args.n_test, mode=args.mode,
+        energy_table=config.get("energy_table"))}
+    return document, atomic_write_json(args.out or args.run_dir / OUTPUT_FILE, document)
+
+
+def report(args) -> None:
+    document, path = run(args)
+    print(table(document))
+    print(f"written: {path}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return exit_status(lambda: report(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

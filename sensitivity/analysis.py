@@ -1,0 +1,47 @@
+"""The whole analysis of one trained network as one JSON-ready document: its groups, the
+sensitivity table, the greedy assignment and the uniform assignments for comparison."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch.nn as nn
+
+import data
+from approx import Multiplier
+from sensitivity.costs import GroupEnergy
+from sensitivity.greedy import greedy_assignment
+from sensitivity.groups import float_layers, layer_groups
+from sensitivity.measure import Evaluator, evaluation_loader, sensitivity, uniform
+
+
+def analyse(model: nn.Module, genotype, dataset: data.Dataset,
+            multipliers: Sequence[Multiplier], *, tolerance: float, n_test: int | None = None,
+            mode: str = "exact", energy_table=None) -> dict:
+    """The sensitivity document of `model` (module docstring); `model` is left as it was."""
+    started = time.time()
+    groups = layer_groups(model, genotype)
+    energy = GroupEnergy(model, groups, multipliers, (3, *dataset.test.images.shape[-2:]),
+                         energy_table)
+    evaluator = Evaluator(model, groups, evaluation_loader(dataset, n_test), mode)
+    trained_accuracy = evaluator.accuracy({})
+    table = sensitivity(evaluator, energy, multipliers, trained_accuracy)
+    greedy = greedy_assignment(evaluator, energy, multipliers, table, trained_accuracy,
+                               tolerance)
+    return {
+        "dataset": dataset.name, "test_images": len(evaluator.loader.labels), "mode": mode,
+        "accelerator": energy.table.name, "tolerance": tolerance,
+        "multipliers": [m.name for m in multipliers],
+        "energy_model": "energy_estimator.profile of the network, per image",
+        "trained": {"accuracy": trained_accuracy, "energy_uj": energy.trained_uj},
+        "groups": [{"name": g.name, "multiplier": g.multiplier, "layers": list(g.layers),
+                    "macs": energy.macs[g.name], "energy_uj": energy.as_trained[g.name]}
+                   for g in groups],
+        "float_layers": float_layers(model),
+        "sensitivity": table,
+        "greedy": greedy,
+        "uniform": uniform(evaluator, energy, multipliers, trained_accuracy),
+        "evaluations": evaluator.count,
+        "elapsed_s": time.time() - started,
+    }
