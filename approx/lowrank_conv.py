@@ -72,6 +72,33 @@ def table_terms(xq: Quantized, table: torch.Tensor, zero_sign: bool) -> list[tor
     return lookup(table, activation_rows(xq, zero_sign)) if len(table) else []
 
 
+def stacked_table(activation: torch.Tensor, signed: bool) -> torch.Tensor:
+    """(rows, 1 + R): each row of an activation table (R x rows) with the code value it stands
+    for in front (0 on the two sign rows of code 0), so one gather gives all 1 + R terms."""
+    top = levels(signed)
+    value = torch.arange(activation.shape[1], device=activation.device,
+                         dtype=activation.dtype) - top
+    value[2 * top + 1:] = 0
+    return torch.cat([value[:, None], activation.T], dim=1).contiguous()
+
+
+def stacked_terms(xq: Quantized, table: torch.Tensor, zero_sign: bool) -> torch.Tensor:
+    """The 1 + R terms [sign(x) a, sign(x) Q_1(a), ...] of a channels-last activation (N, C, H,
+    W) side by side: one channels-last map of C (1 + R) channels, channel c (1 + R) + t holding
+    term t of channel c, from one gather of whole rows of `stacked_table` (R gathers of single
+    values, the per-term form, cost 3x as much on the CPU)."""
+    packed = activation_rows(xq, zero_sign).permute(0, 2, 3, 1)
+    n, h, w, c = packed.shape
+    terms = torch.index_select(table, 0, packed.reshape(-1))
+    return terms.view(n, h, w, c * table.shape[1]).permute(0, 3, 1, 2)
+
+
+def stacked_weight(w_terms: torch.Tensor) -> torch.Tensor:
+    """(O, C (1 + R), 1, 1): 1x1 weight terms (1 + R, O, C, 1, 1) in stacked_terms' order."""
+    terms, out_channels, in_channels = w_terms.shape[:3]
+    return w_terms.permute(1, 2, 0, 3, 4).reshape(out_channels, in_channels * terms, 1, 1)
+
+
 def activation_terms(xq: Quantized, multiplier: Multiplier, rank: int) -> list[torch.Tensor]:
     """[sign(x) U_r(a) for r = 1..rank], each shaped (and laid out) like x."""
     if rank == 0:

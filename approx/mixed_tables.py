@@ -21,7 +21,7 @@ import torch
 
 from approx.conv import float_table
 from approx.lowrank import error_svd, reachable_codes, resolve_rank, surrogate_rank
-from approx.lowrank_conv import activation_table_of
+from approx.lowrank_conv import activation_table_of, stacked_table
 from approx.multiplier import Multiplier, operand_values
 from approx.quantize import sign_extend
 
@@ -59,13 +59,15 @@ def factor_basis(members: Members, signed: bool) -> tuple[np.ndarray, np.ndarray
 @cache
 def mixed_tables(members: Members, signed: bool, device: torch.device) -> dict:
     """float32 tables on `device`: 'activation' (R' x rows) and 'zero_sign' (approx.lowrank_conv
-    activation-table form), 'weight' (rows indexed like Quantized.sign_index, columns (j, m)
-    flattened: 1 + R' basis terms x members)."""
+    activation-table form), 'stacked' (rows x (1 + R'), its stacked_table), 'weight' (rows
+    indexed like Quantized.sign_index, columns (j, m) flattened: 1 + R' basis terms x
+    members)."""
     basis, tables = factor_basis(members, signed)
     activation, zero_sign = activation_table_of(
         torch.from_numpy(basis).to(device, torch.float32), signed)
     weight = torch.from_numpy(tables.reshape(256, -1)).to(device, torch.float32)
     return {"activation": activation, "zero_sign": zero_sign, "terms": 1 + basis.shape[1],
+            "stacked": stacked_table(activation, signed),
             "weight": sign_extend(weight, signed).contiguous()}
 
 

@@ -273,3 +273,32 @@ def test_a_one_hot_mixture_runs_its_member_alone(monkeypatch):
         monkeypatch.setattr(F, "conv2d", conv2d)
         torch.testing.assert_close(out, single(x, weight, mixture.names[member], "lowrank"))
         monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
+
+
+@pytest.mark.parametrize("members", [MEMBERS, MEMBERS[:-1]], ids=["float", "8-bit"])
+def test_a_channels_last_pointwise_conv_runs_its_terms_as_one_conv(monkeypatch, members):
+    """The stacked form (approx.mixed_conv.stacks_terms): one gather and one conv for all the
+    basis terms, the same output and mixture-weight gradient as the single emulations."""
+    generator = torch.Generator().manual_seed(3)
+    x = torch.relu(torch.randn(2, 4, 5, 6, generator=generator)).contiguous(
+        memory_format=torch.channels_last)
+    x[0, 0, 0, 0] = 1e-6  # a nonzero activation whose code is 0 (sign rows of the tables)
+    weight = torch.randn(5, 4, 1, 1, generator=generator)
+    weights = torch.softmax(torch.randn(len(members), generator=generator), 0).double()
+    weights.requires_grad_()
+    projection = torch.randn(2, 5, 5, 6, generator=generator)
+    mixture = MultiplierMixture(members)
+    calls = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k))
+    out = mixed_approx_conv2d(x, weight, mixture, weights, mode="lowrank")
+    assert len(calls) == 1 + ("float" in members)  # the stacked terms, the float member
+    monkeypatch.setattr(F, "conv2d", conv2d)
+    expected = [single(x, weight, name, "lowrank").double() for name in members]
+    torch.testing.assert_close(out.double(), sum(w * e for w, e in zip(weights, expected,
+                                                                      strict=True)),
+                               rtol=1e-5, atol=1e-5)
+    (out.double() * projection).sum().backward()
+    torch.testing.assert_close(weights.grad, torch.stack([(e * projection).sum()
+                                                          for e in expected]),
+                               rtol=1e-5, atol=1e-4)

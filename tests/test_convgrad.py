@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from kernels import convgrad
 from kernels.convgrad import conv2d_backward
 
 GEOMETRIES = {  # (in channels, out channels, kernel, stride, padding, dilation, groups)
@@ -38,6 +39,15 @@ def test_gradients_equal_autograd(name, channels_last):
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_dilated_gradients_on_small_maps_equal_autograd(geometry, size, channels_last):
     check_gradients(geometry, size, channels_last)
+
+
+@pytest.mark.parametrize("avx512", [False, True])
+def test_dilated_gradients_on_either_kernel_set_equal_autograd(monkeypatch, avx512):
+    """Without AVX-512 every dilated depthwise weight gradient takes the polyphase sum, with
+    it only those on maps mostly padding: both routes on an ordinary map."""
+    monkeypatch.setattr(convgrad, "_avx512", lambda: avx512)
+    for geometry in ((6, 6, 3, 1, 2, 2, 6), (6, 6, 5, 1, 4, 2, 6)):
+        check_gradients(geometry, (16, 15), channels_last=True)
 
 
 def check_gradients(geometry, size, channels_last):
