@@ -11,7 +11,7 @@ taps). A dilated one (dilation d) on a map smaller than twice its padding, where
 is 3x slower still, or on any map without AVX-512 kernels (oneDNN's AVX2 dilated weight
 gradient is 15x its undilated one), is the sum of the undilated weight gradients of its d x d
 polyphase components (every d-th row and column of the output gradient against the matching
-phase of the padded input).
+phase of the padded input; bench/dilated_weight_grad.py compares the two).
 
 A depthwise convolution whose stride s divides its dilation d (the stride-2 dil_convs of a
 reduction cell; aten's backward takes 20-40x their forward time) reads only one polyphase
@@ -199,8 +199,8 @@ def _flip_padding(weight, padding, dilation):
 def _avx512() -> bool:
     """Whether aten (and with it oneDNN, unless ONEDNN_MAX_CPU_ISA says otherwise) runs its
     AVX-512 kernels. Without them oneDNN's dilated depthwise weight gradient is slow everywhere:
-    the polyphase sum was 1.6-4.7x faster on a 2-core AMD EPYC with AVX2 only (batch 128, 3x3,
-    dilation 2, 8-64 channels, 4-32 px; 2026-12-02)."""
+    the polyphase sum was 2.3-4.2x faster on a 2-core AMD EPYC with AVX2 only (batch 128, 3x3,
+    dilation 2, 8-64 channels, 4-32 px; bench/dilated_weight_grad.py, 2026-12-02)."""
     return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
