@@ -86,7 +86,6 @@ def train_epoch(parts: SearchParts, epoch: int, lr: float, step: int, settings: 
     done before it; `log_step(step, stats)` after each step. Returns (the epoch's metrics over
     all ranks, the step count after it)."""
     model, architect, loaders = parts.model, parts.architect, parts.loaders
-    warming_up = settings.warming_up
     model.train()
     meters = {name: AverageMeter() for name in ("loss", "acc", "arch_loss")}
     loaders["train"].set_epoch(epoch)
@@ -100,7 +99,7 @@ def train_epoch(parts: SearchParts, epoch: int, lr: float, step: int, settings: 
             arch_x, arch_y = next(arch_batches)
             stats = architect.step(x, y, arch_x, arch_y, lr * factor, parts.w_optimizer,
                                    unrolled=settings.unrolled)
-        elif warming_up:  # weights only: alphas stay uniform while the ops learn
+        else:  # weights only (warming up, or between alpha steps): the alphas stay
             stats = {"energy_weight": architect.energy_weight}
         with scaled_lr(parts.w_optimizer, factor):
             logits, loss, step_stats = weight_step(parts, x, y, settings.grad_clip, stats)
