@@ -50,9 +50,11 @@ def basis_terms(x, xq, plan: MixturePlan, x_scale) -> list[torch.Tensor]:
 
 def stacks_terms(x: torch.Tensor, weight: torch.Tensor, geometry: Geometry) -> bool:
     """A stride-1, ungrouped 1x1 conv of a channels-last map: its 1 + R' basis terms run as one
-    conv over the stacked terms (approx.lowrank_conv.stacked_terms). On a 2-core AMD EPYC with
-    AVX2 (batch 128, 8-32 channels, 7 terms) the gather took 2.0 ms instead of 5.4 and the one
-    conv 2.1 instead of 3.2 for seven; a depthwise conv stacked so ran 3x slower."""
+    conv over the stacked terms (approx.lowrank_conv.stacked_terms): one gather of whole table
+    rows instead of R' gathers of single values, and one GEMM over C (1 + R') channels instead
+    of 1 + R' small ones. Depthwise convs keep the per-term form (stacked as a grouped conv they
+    ran 3x slower on oneDNN's AVX2 kernels). bench/mixed_conv_forms.py compares the two forms in
+    the default search step."""
     return (tuple(weight.shape[2:]) == (1, 1) and geometry.groups == 1
             and geometry.stride == (1, 1) and memory_format_of(x) == torch.channels_last)
 
