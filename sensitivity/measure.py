@@ -24,7 +24,7 @@ EVAL_BATCH = 256
 
 
 def evaluation_loader(dataset: data.Dataset, n_test: int | None = None,
-                batch_size: int = EVAL_BATCH) -> data.BatchLoader:
+                      batch_size: int = EVAL_BATCH) -> data.BatchLoader:
     """The run's test images (its first `n_test`, given), normalised, in order."""
     test = dataset.test if n_test is None else dataset.test.subset(slice(0, n_test))
     return data.BatchLoader(test, batch_size, mean=dataset.mean, std=dataset.std, train=False)
