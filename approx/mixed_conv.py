@@ -152,9 +152,11 @@ def basis_weight_grads(grad, xq: Quantized, weight, tables: dict,
     g = geometry
     if stacks_terms(xq.value, weight, geometry):
         stacked = stacked_terms(xq, tables["stacked"], tables["zero_sign"])
-        shape = weight.new_empty(weight.shape[0], stacked.shape[1], 1, 1, dtype=torch.float32)
-        grads = conv2d_backward(grad, stacked, shape, g.stride, g.padding, g.dilation, g.groups,
-                                need_x=False, need_w=True)[1]
+        # the stacked weight's values do not enter its gradient: only its shape is needed
+        stacked_weight_shape = weight.new_empty(weight.shape[0], stacked.shape[1], 1, 1,
+                                                dtype=torch.float32)
+        grads = conv2d_backward(grad, stacked, stacked_weight_shape, g.stride, g.padding,
+                                g.dilation, g.groups, need_x=False, need_w=True)[1]
         return grads.view(weight.shape[0], weight.shape[1], -1, 1, 1).permute(2, 0, 1, 3, 4)
     return torch.stack([
         conv2d_backward(grad, x_term, weight.float(), g.stride, g.padding, g.dilation, g.groups,
