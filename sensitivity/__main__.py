@@ -16,7 +16,9 @@ from export.deps import ExportError
 from export.source import load_run, read_config
 from runner.errors import exit_status
 from runner.files import atomic_write_json
+from search import runs as search_runs
 from sensitivity.analysis import analyse
+from sensitivity.compare import ComparedGenotypeError
 from sensitivity.report import table
 
 DEFAULT_MULTIPLIERS = "drum6,kulkarni,drum4,bam4_4"
@@ -42,6 +44,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"output JSON file (default: RUN_DIR/{OUTPUT_FILE})")
     parser.add_argument("--lut_dir", default=None,
                         help="directory of EvoApproxLib .bin tables (default: the run's)")
+    parser.add_argument("--compare", action="append", default=[], metavar="GENOTYPE",
+                        help="also evaluate this genotype's multipliers on the run's weights "
+                             "(a genotype JSON file, a search run directory or a published "
+                             "name; the run's ops on the run's edges, other multipliers), e.g. "
+                             "a search's derived assignment against the greedy one; repeatable")
     parser.add_argument("--mode", choices=("exact", "lowrank"), default="exact",
                         help="emulation of the approximate convs: exact (the truth tables, as "
                              "results.json's test_acc) or lowrank (faster); default: %(default)s")
@@ -81,17 +88,34 @@ def candidates(names: str, emulation: Emulation) -> list:
         raise SensitivityInputError(f"--multipliers: {error}") from None
 
 
+def compared_genotype(spec: str) -> genotypes.Genotype:
+    """The genotype of a --compare value, or a one-line error naming it."""
+    try:
+        genotype, _ = search_runs.resolve(spec)
+    except (genotypes.GenotypeError, OSError, ValueError) as error:
+        raise SensitivityInputError(f"--compare: {error}") from None
+    if not isinstance(genotype, genotypes.Genotype):
+        raise SensitivityInputError(f"--compare {spec}: a backbone genotype; give a cell "
+                                    f"genotype like the run's")
+    return genotype
+
+
 def run(args) -> tuple[dict, Path]:
     """(the sensitivity document, the JSON file written)."""
     check_numbers(args)
     config = run_config(args.run_dir)
     lut_dir = args.lut_dir if args.lut_dir is not None else config.get("lut_dir")
     multipliers = candidates(args.multipliers, Emulation(lut_dir))
+    compare = [(spec, compared_genotype(spec)) for spec in args.compare]
     model, dataset, config = load_run(args.run_dir, lut_dir)
-    document = {"run_dir": str(args.run_dir), **analyse(
-        model, genotypes.from_dict(config["genotype"]), dataset, multipliers,
-        tolerance=args.tolerance, n_test=args.n_test, mode=args.mode,
-        energy_table=config.get("energy_table"))}
+    try:
+        document = {"run_dir": str(args.run_dir), **analyse(
+            model, genotypes.from_dict(config["genotype"]), dataset, multipliers,
+            tolerance=args.tolerance, n_test=args.n_test, mode=args.mode,
+            energy_table=config.get("energy_table"), compare=compare,
+            emulation=Emulation(lut_dir))}
+    except (ComparedGenotypeError, MultiplierError) as error:
+        raise SensitivityInputError(str(error)) from None
     return document, atomic_write_json(args.out or args.run_dir / OUTPUT_FILE, document)
 
 

@@ -1,5 +1,6 @@
 """The whole analysis of one trained network as one JSON-ready document: its groups, the
-sensitivity table, the greedy assignment and the uniform assignments for comparison."""
+sensitivity table, the greedy assignment, the uniform assignments and any given genotypes'
+assignments (sensitivity/compare.py) for comparison."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Sequence
 import torch.nn as nn
 
 import data
-from approx import Multiplier
+from approx import Emulation, Multiplier
+from approx.settings import DEFAULT_EMULATION
+from sensitivity.compare import assignment_of, compared
 from sensitivity.costs import GroupEnergy
 from sensitivity.greedy import greedy_assignment
 from sensitivity.groups import float_layers, layer_groups
@@ -18,10 +21,15 @@ from sensitivity.measure import Evaluator, evaluation_loader, sensitivity, unifo
 
 def analyse(model: nn.Module, genotype, dataset: data.Dataset,
             multipliers: Sequence[Multiplier], *, tolerance: float, n_test: int | None = None,
-            mode: str = "exact", energy_table=None) -> dict:
-    """The sensitivity document of `model` (module docstring); `model` is left as it was."""
+            mode: str = "exact", energy_table=None, compare: Sequence[tuple[str, object]] = (),
+            emulation: Emulation = DEFAULT_EMULATION) -> dict:
+    """The sensitivity document of `model` (module docstring); `model` is left as it was.
+    `compare`: (label, genotype) pairs whose multipliers are applied to `model`'s weights,
+    resolved in `emulation`'s library."""
     started = time.time()
     groups = layer_groups(model, genotype)
+    choices = [(label, assignment_of(other, genotype, groups, emulation, label))
+               for label, other in compare]  # a misfit fails before any evaluation
     energy = GroupEnergy(model, groups, multipliers, (3, *dataset.test.images.shape[-2:]),
                          energy_table)
     evaluator = Evaluator(model, groups, evaluation_loader(dataset, n_test), mode)
@@ -42,6 +50,8 @@ def analyse(model: nn.Module, genotype, dataset: data.Dataset,
         "sensitivity": table,
         "greedy": greedy,
         "uniform": uniform(evaluator, energy, multipliers, trained_accuracy),
+        "compared": [compared(evaluator, energy, label, choice, trained_accuracy)
+                     for label, choice in choices],
         "evaluations": evaluator.count,
         "elapsed_s": time.time() - started,
     }

@@ -68,19 +68,32 @@ def float_layers(model: nn.Module) -> list[str]:
             if isinstance(module, (nn.Conv2d, nn.Linear)) and not isinstance(module, ApproxConv2d)]
 
 
+CELL_KINDS = ("normal", "reduce")
+
+
+def op_group_names(cell_edges) -> list[str]:
+    """The group name of each op of one cell type's genotype edges, without the cell kind
+    (`c_{k-2}->0 sep_conv_3x3`), in genotype order."""
+    labels = topology.edge_labels(topology.genotype_steps(cell_edges))
+    return [f"{labels[edge]} {split_op_name(op)[0]}" for edge, (op, _) in
+            zip(topology.genotype_edge_indices(cell_edges), cell_edges, strict=True)]
+
+
+def cell_op_groups(genotype: Genotype) -> list[tuple[str, str | None]]:
+    """(group name, multiplier or None) of every op of the genotype's cells, normal first:
+    `("normal c_{k-2}->0 sep_conv_3x3", "drum4")`, `("normal 0->2 skip_connect", None)`."""
+    return [(f"{kind} {name}", split_op_name(op)[1])
+            for kind in CELL_KINDS
+            for name, (op, _) in zip(op_group_names(getattr(genotype, kind)),
+                                     getattr(genotype, kind), strict=True)]
+
+
 class _CellNamer:
     """The group name of a conv of a cell network, from its module path."""
 
     def __init__(self, model: nn.Module, genotype: Genotype):
         self.reduction = [cell.reduction for cell in getattr(model, "cells", [])]
-        self.ops = {kind: self._op_names(edges) for kind, edges in
-                    (("normal", genotype.normal), ("reduce", genotype.reduce))}
-
-    @staticmethod
-    def _op_names(cell_edges) -> list[str]:
-        labels = topology.edge_labels(topology.genotype_steps(cell_edges))
-        return [f"{labels[edge]} {split_op_name(op)[0]}" for edge, (op, _) in
-                zip(topology.genotype_edge_indices(cell_edges), cell_edges, strict=True)]
+        self.ops = {kind: op_group_names(getattr(genotype, kind)) for kind in CELL_KINDS}
 
     def group_of(self, name: str, reducers: set[str]) -> str:
         parts = name.split(".")

@@ -1,6 +1,6 @@
 """The readable table of a sensitivity document (`python -m sensitivity` prints it): one row per
 group with its accuracy drop and energy saved on each candidate multiplier and the greedy
-choice, then the greedy assignment against each uniform one."""
+choice, then the greedy assignment against each uniform one and each given genotype's."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def _comparison(document: dict) -> list[str]:
             f"{'saved':>7}"]
     entries = [(f"greedy (tolerance {document['tolerance']:g})", greedy)]
     entries += [(f"uniform {u['multiplier']}", u) for u in document["uniform"]]
+    entries += [(f"given {c['genotype']}", c) for c in document.get("compared", [])]
     for label, entry in entries:
         saved = 1 - entry["energy_uj"] / trained_uj if trained_uj else 0.0
         rows.append(f"{_clip(label, NAME_WIDTH):<{NAME_WIDTH}} {entry['accuracy']:>9.4f} "

@@ -175,3 +175,43 @@ def test_bad_inputs_exit_2_with_one_line(case, needle, tiny_run, tmp_path, capsy
     assert sensitivity_main([run, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err
+
+
+def test_a_compared_genotype_is_measured_on_the_run_s_weights(tiny_run, tmp_path):
+    """DARTS_V2@drum4 given with --compare is the uniform drum4 assignment (same accuracy and
+    energy); a genotype with one op moved to bam4_4 moves that group alone."""
+    one_moved = genotypes.on_multiplier(genotypes.DARTS_V2, "exact")
+    normal = list(one_moved.normal)
+    normal[0] = ("sep_conv_3x3@bam4_4", normal[0][1])
+    genotypes.save(one_moved._replace(normal=normal), tmp_path / "one.json")
+    out = tmp_path / "s.json"
+    assert sensitivity_main([str(tiny_run), "--multipliers", "drum4", "--n_test", "16",
+                             "--compare", "DARTS_V2@drum4", "--compare",
+                             str(tmp_path / "one.json"), "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    everywhere, one = document["compared"]
+    (uniform_drum4,) = document["uniform"]
+    assert everywhere["genotype"] == "DARTS_V2@drum4"
+    assert set(everywhere["assignment"].values()) == {"drum4"}
+    assert everywhere["accuracy"] == uniform_drum4["accuracy"]
+    assert everywhere["energy_uj"] == pytest.approx(uniform_drum4["energy_uj"], rel=1e-9)
+    assert one["moved"] == ["normal c_{k-2}->0 sep_conv_3x3"]
+    assert one["assignment"]["normal c_{k-2}->0 sep_conv_3x3"] == "bam4_4"
+    assert 0 < one["energy_saved_uj"] < everywhere["energy_saved_uj"]
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda g: g._replace(normal=[("max_pool_3x3", 0), *g.normal[1:]]), "cells differ"),
+    (lambda g: g._replace(fixed="float"), "no 8-bit multiplier"),
+])
+def test_a_compared_genotype_that_does_not_fit_exits_2(change, needle, tiny_run, tmp_path,
+                                                       capsys):
+    genotypes.save(change(genotypes.on_multiplier(genotypes.DARTS_V2, "exact")),
+                   tmp_path / "other.json")
+    out = tmp_path / "s.json"
+    assert sensitivity_main([str(tiny_run), "--multipliers", "drum4", "--n_test", "16",
+                             "--compare", str(tmp_path / "other.json"),
+                             "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "--compare" in err
+    assert not out.exists()
