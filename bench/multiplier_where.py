@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import genotypes  # noqa: E402
 import train  # noqa: E402
+from defaults import SHAPES_MULTIPLIERS  # noqa: E402
 from quality.runs import run_program  # noqa: E402
 from reporting.retrain_report import RESULTS_FILE  # noqa: E402
 from runner.errors import exit_status  # noqa: E402
@@ -47,12 +48,6 @@ def twin_of(genotype: genotypes.Genotype) -> genotypes.Genotype:
                  if genotypes.split_op_name(op)[1] else op, i) for op, i in edges]
     return genotype._replace(normal=cell(genotype.normal), reduce=cell(genotype.reduce),
                              fixed=EXACT)
-
-
-def searched_multipliers(genotype: genotypes.Genotype) -> list[str]:
-    """The multipliers the genotype uses besides exact, in first-use order."""
-    used = [genotypes.split_op_name(op)[1] for op, _ in [*genotype.normal, *genotype.reduce]]
-    return [m for m in dict.fromkeys([*used, genotype.fixed]) if m and m != EXACT]
 
 
 def retrain(out: Path, name: str, genotype_file: Path, args) -> None:
@@ -90,7 +85,8 @@ def summary(out: Path, args, document: dict) -> dict:
         "genotype": args.genotype, "seed": args.seed, "train_args": args.train_args,
         "retrained": {name: {k: results[name].get(k) for k in keys} for name in RUNS},
         "twin_accuracy": document["trained"]["accuracy"], "test_images": document["test_images"],
-        "mode": document["mode"], "tolerance": args.tolerance,
+        "mode": document["mode"], "recalibration_images": document["recalibration_images"],
+        "tolerance": args.tolerance,
         "searched_on_twin_weights": {k: document["compared"][0][k] for k in
                                      ("accuracy", "accuracy_drop", "energy_uj",
                                       "energy_saved_uj")},
@@ -111,10 +107,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/multiplier-where"))
     parser.add_argument("--seed", type=int, default=2, help="retrain seed (train.py's)")
     parser.add_argument("--train_args", default="", help="extra train.py flags, e.g. '--epochs 5'")
+    parser.add_argument("--multipliers", default=SHAPES_MULTIPLIERS,
+                        help="the search's multiplier set (exact is the twin's; the others are "
+                             "the sensitivity candidates); default: the default search's")
     parser.add_argument("--tolerance", type=float, default=0.01,
                         help="accuracy drop the greedy assignment may cost (sensitivity's)")
     parser.add_argument("--mode", choices=("exact", "lowrank"), default="exact",
                         help="emulation of the sensitivity evaluations (sensitivity's --mode)")
+    parser.add_argument("--recalibrate", type=int, default=0, metavar="BATCHES",
+                        help="BatchNorm re-estimation per evaluation (sensitivity's)")
     parser.add_argument("--only", choices=RUNS, default=None,
                         help="retrain only this one, then stop (to run the two in parallel)")
     args = parser.parse_args(argv)
@@ -138,10 +139,11 @@ def run(args) -> dict | int:
         retrain(out, name, files[name], args)
     if args.only is not None:
         return 0
-    candidates = searched_multipliers(genotype) or ["drum4"]
-    report = out / "sensitivity.json"
+    candidates = [m for m in args.multipliers.split(",") if m.strip() and m.strip() != EXACT]
+    report = out / f"sensitivity-recalibrate{args.recalibrate}.json"
     status = sensitivity_main([str(out / "twin"), "--multipliers", ",".join(candidates),
                                "--tolerance", str(args.tolerance), "--mode", args.mode,
+                               "--recalibrate", str(args.recalibrate),
                                "--compare", str(files["searched"]), "--out", str(report)])
     if status != 0:
         return status

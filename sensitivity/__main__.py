@@ -49,6 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(a genotype JSON file, a search run directory or a published "
                              "name; the run's ops on the run's edges, other multipliers), e.g. "
                              "a search's derived assignment against the greedy one; repeatable")
+    parser.add_argument("--recalibrate", type=int, default=0, metavar="BATCHES",
+                        help="re-estimate the BatchNorm statistics of every evaluated "
+                             "assignment on this many batches of 256 training images (0: keep "
+                             "the trained statistics); default: %(default)s")
     parser.add_argument("--mode", choices=("exact", "lowrank"), default="exact",
                         help="emulation of the approximate convs: exact (the truth tables, as "
                              "results.json's test_acc) or lowrank (faster); default: %(default)s")
@@ -59,6 +63,9 @@ def check_numbers(args) -> None:
     if not args.tolerance >= 0:
         raise SensitivityInputError(f"--tolerance {args.tolerance}: must be >= 0 (the greatest "
                                     f"accuracy drop as a fraction, e.g. 0.01 for one point)")
+    if args.recalibrate < 0:
+        raise SensitivityInputError(f"--recalibrate {args.recalibrate}: must be >= 0 (batches "
+                                    f"of training images; 0 keeps the trained statistics)")
     if args.n_test is not None and args.n_test < 1:
         raise SensitivityInputError(f"--n_test {args.n_test}: must be >= 1 (or leave it out "
                                     f"for the whole test set)")
@@ -113,7 +120,7 @@ def run(args) -> tuple[dict, Path]:
             model, genotypes.from_dict(config["genotype"]), dataset, multipliers,
             tolerance=args.tolerance, n_test=args.n_test, mode=args.mode,
             energy_table=config.get("energy_table"), compare=compare,
-            emulation=Emulation(lut_dir))}
+            emulation=Emulation(lut_dir), recalibrate=args.recalibrate)}
     except (ComparedGenotypeError, MultiplierError) as error:
         raise SensitivityInputError(str(error)) from None
     return document, atomic_write_json(args.out or args.run_dir / OUTPUT_FILE, document)

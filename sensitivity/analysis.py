@@ -16,29 +16,38 @@ from sensitivity.compare import assignment_of, compared
 from sensitivity.costs import GroupEnergy
 from sensitivity.greedy import greedy_assignment
 from sensitivity.groups import float_layers, layer_groups
-from sensitivity.measure import Evaluator, evaluation_loader, sensitivity, uniform
+from sensitivity.measure import (
+    Evaluator,
+    evaluation_loader,
+    recalibration_batches,
+    sensitivity,
+    uniform,
+)
 
 
 def analyse(model: nn.Module, genotype, dataset: data.Dataset,
             multipliers: Sequence[Multiplier], *, tolerance: float, n_test: int | None = None,
             mode: str = "exact", energy_table=None, compare: Sequence[tuple[str, object]] = (),
-            emulation: Emulation = DEFAULT_EMULATION) -> dict:
+            emulation: Emulation = DEFAULT_EMULATION, recalibrate: int = 0) -> dict:
     """The sensitivity document of `model` (module docstring); `model` is left as it was.
     `compare`: (label, genotype) pairs whose multipliers are applied to `model`'s weights,
-    resolved in `emulation`'s library."""
+    resolved in `emulation`'s library; `recalibrate`: batches of training images on which
+    each evaluation re-estimates the BatchNorm statistics (0: the trained ones)."""
     started = time.time()
     groups = layer_groups(model, genotype)
     choices = [(label, assignment_of(other, genotype, groups, emulation, label))
                for label, other in compare]  # a misfit fails before any evaluation
     energy = GroupEnergy(model, groups, multipliers, (3, *dataset.test.images.shape[-2:]),
                          energy_table)
-    evaluator = Evaluator(model, groups, evaluation_loader(dataset, n_test), mode)
+    evaluator = Evaluator(model, groups, evaluation_loader(dataset, n_test), mode,
+                          recalibration_batches(dataset, recalibrate))
     trained_accuracy = evaluator.accuracy({})
     table = sensitivity(evaluator, energy, multipliers, trained_accuracy)
     greedy = greedy_assignment(evaluator, energy, multipliers, table, trained_accuracy,
                                tolerance)
     return {
         "dataset": dataset.name, "test_images": len(evaluator.loader.labels), "mode": mode,
+        "recalibration_images": sum(len(x) for x in evaluator.recalibration),
         "accelerator": energy.table.name, "tolerance": tolerance,
         "multipliers": [m.name for m in multipliers],
         "energy_model": "energy_estimator.profile of the network, per image",

@@ -10,7 +10,9 @@ rest of its batch).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 
 import torch
 import torch.nn as nn
@@ -19,6 +21,7 @@ import data
 from approx import Multiplier, emulating
 from sensitivity.costs import GroupEnergy
 from sensitivity.groups import Group, assigned
+from sensitivity.recalibrate import recalibrated_batchnorm
 
 EVAL_BATCH = 256
 
@@ -30,21 +33,37 @@ def evaluation_loader(dataset: data.Dataset, n_test: int | None = None,
     return data.BatchLoader(test, batch_size, mean=dataset.mean, std=dataset.std, train=False)
 
 
+def recalibration_batches(dataset: data.Dataset, batches: int,
+                          batch_size: int = EVAL_BATCH) -> list[torch.Tensor]:
+    """The first `batches` batches of the run's training images, normalised, not augmented."""
+    loader = data.BatchLoader(dataset.train, batch_size, mean=dataset.mean, std=dataset.std,
+                              train=False)
+    return [x for x, _ in itertools.islice(loader, batches)]
+
+
 class Evaluator:
-    """Accuracy of `model` on `loader` with the groups of a choice moved, in `mode`;
-    `count` says how many evaluations ran."""
+    """Accuracy of `model` on `loader` with the groups of a choice moved, in `mode`, with the
+    BatchNorm statistics re-estimated on `recalibration` batches for each choice when given
+    (sensitivity/recalibrate.py); `count` says how many evaluations ran."""
 
     def __init__(self, model: nn.Module, groups: Sequence[Group], loader: data.BatchLoader,
-                 mode: str = "exact"):
+                 mode: str = "exact", recalibration: Sequence[torch.Tensor] = ()):
         self.model, self.groups, self.loader, self.mode = model, list(groups), loader, mode
+        self.recalibration = list(recalibration)
         self.count = 0
 
     @torch.no_grad()
     def logits(self, choice: Mapping[str, Multiplier]) -> torch.Tensor:
         """The logits of every test image (in order) with `choice` applied."""
         self.model.eval()
-        with emulating(self.model, mode=self.mode), assigned(self.groups, choice):
+        with emulating(self.model, mode=self.mode), assigned(self.groups, choice), \
+                self._statistics():
             return torch.cat([self.model(x) for x, _ in self.loader])
+
+    def _statistics(self):
+        if not self.recalibration:
+            return nullcontext()
+        return recalibrated_batchnorm(self.model, self.recalibration)
 
     def accuracy(self, choice: Mapping[str, Multiplier]) -> float:
         """Top-1 accuracy (fraction of the test images) with `choice` applied."""

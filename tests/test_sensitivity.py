@@ -215,3 +215,41 @@ def test_a_compared_genotype_that_does_not_fit_exits_2(change, needle, tiny_run,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err and "--compare" in err
     assert not out.exists()
+
+
+def test_recalibrated_statistics_are_the_batches_and_are_restored(loaded):
+    """Inside the block the stem's BatchNorm (its input depends on no other BatchNorm) holds
+    the mean and (unbiased) variance of its input over the recalibration batch, computed apart
+    by a hook; afterwards every buffer is back."""
+    from sensitivity.measure import recalibration_batches
+    from sensitivity.recalibrate import batchnorm_layers, recalibrated_batchnorm
+
+    model, dataset, _ = loaded
+    (batch,) = recalibration_batches(dataset, 1, batch_size=32)
+    first = model.stem[-1]
+    assert first in batchnorm_layers(model)
+    inputs = []
+    handle = first.register_forward_hook(lambda module, args, out: inputs.append(args[0]))
+    model.eval()
+    with torch.no_grad():
+        model(batch)
+    handle.remove()
+    seen = inputs[0].double()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    with recalibrated_batchnorm(model, [batch]):
+        assert torch.allclose(first.running_mean.double(), seen.mean((0, 2, 3)), atol=1e-5)
+        assert torch.allclose(first.running_var.double(), seen.var((0, 2, 3), unbiased=True),
+                              rtol=1e-4, atol=1e-6)
+        assert not model.training and all(not m.training for m in batchnorm_layers(model))
+    after = model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+def test_the_command_recalibrates_when_asked(tiny_run, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert sensitivity_main([str(tiny_run), "--multipliers", "bam4_4", "--n_test", "16",
+                             "--recalibrate", "1", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["recalibration_images"] == 64  # the run's whole (64-image) training set
+    assert sensitivity_main([str(tiny_run), "--recalibrate", "-1"]) == 2
+    assert "--recalibrate -1" in capsys.readouterr().err
