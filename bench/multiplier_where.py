@@ -35,6 +35,7 @@ from quality.runs import run_program  # noqa: E402
 from reporting.retrain_report import RESULTS_FILE  # noqa: E402
 from runner.errors import exit_status  # noqa: E402
 from search import runs as search_runs  # noqa: E402
+from sensitivity.__main__ import RECALIBRATION_BATCHES  # noqa: E402
 from sensitivity.__main__ import main as sensitivity_main  # noqa: E402
 
 RUNS = ("searched", "twin")
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
                         help="accuracy drop the greedy assignment may cost (sensitivity's)")
     parser.add_argument("--mode", choices=("exact", "lowrank"), default="exact",
                         help="emulation of the sensitivity evaluations (sensitivity's --mode)")
-    parser.add_argument("--recalibrate", type=int, default=0, metavar="BATCHES",
+    parser.add_argument("--recalibrate", type=int, default=RECALIBRATION_BATCHES,
+                        metavar="BATCHES",
                         help="BatchNorm re-estimation per evaluation (sensitivity's)")
     parser.add_argument("--only", choices=RUNS, default=None,
                         help="retrain only this one, then stop (to run the two in parallel)")

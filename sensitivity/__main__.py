@@ -23,6 +23,8 @@ from sensitivity.report import table
 
 DEFAULT_MULTIPLIERS = "drum6,kulkarni,drum4,bam4_4"
 OUTPUT_FILE = "sensitivity.json"
+# 1024 training images: enough to match the trained statistics (docs/multiplier_where.md)
+RECALIBRATION_BATCHES = 4
 
 
 class SensitivityInputError(ValueError):
@@ -49,10 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(a genotype JSON file, a search run directory or a published "
                              "name; the run's ops on the run's edges, other multipliers), e.g. "
                              "a search's derived assignment against the greedy one; repeatable")
-    parser.add_argument("--recalibrate", type=int, default=0, metavar="BATCHES",
+    parser.add_argument("--recalibrate", type=int, default=RECALIBRATION_BATCHES,
+                        metavar="BATCHES",
                         help="re-estimate the BatchNorm statistics of every evaluated "
                              "assignment on this many batches of 256 training images (0: keep "
-                             "the trained statistics); default: %(default)s")
+                             "the trained statistics, which mistake a biased multiplier's "
+                             "offset for damage); default: %(default)s")
     parser.add_argument("--mode", choices=("exact", "lowrank"), default="exact",
                         help="emulation of the approximate convs: exact (the truth tables, as "
                              "results.json's test_acc) or lowrank (faster); default: %(default)s")

@@ -35,9 +35,12 @@ def evaluation_loader(dataset: data.Dataset, n_test: int | None = None,
 
 def recalibration_batches(dataset: data.Dataset, batches: int,
                           batch_size: int = EVAL_BATCH) -> list[torch.Tensor]:
-    """The first `batches` batches of the run's training images, normalised, not augmented."""
+    """`batches` batches of the run's training images, normalised and augmented as training
+    augments them (random crop and flip, a fixed seed): the statistics the BatchNorm layers
+    were trained with. Without the augmentation the exact twin of docs/multiplier_where.md
+    lost 1.8 points (0.8945 -> 0.877); with it, none."""
     loader = data.BatchLoader(dataset.train, batch_size, mean=dataset.mean, std=dataset.std,
-                              train=False)
+                              train=True)
     return [x for x, _ in itertools.islice(loader, batches)]
 
 
