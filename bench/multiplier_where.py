@@ -35,8 +35,8 @@ from quality.runs import run_program  # noqa: E402
 from reporting.retrain_report import RESULTS_FILE  # noqa: E402
 from runner.errors import exit_status  # noqa: E402
 from search import runs as search_runs  # noqa: E402
-from sensitivity.__main__ import RECALIBRATION_BATCHES  # noqa: E402
 from sensitivity.__main__ import main as sensitivity_main  # noqa: E402
+from sensitivity.measure import RECALIBRATION_BATCHES  # noqa: E402
 
 RUNS = ("searched", "twin")
 EXACT = "exact"

@@ -19,12 +19,11 @@ from runner.files import atomic_write_json
 from search import runs as search_runs
 from sensitivity.analysis import analyse
 from sensitivity.compare import ComparedGenotypeError
+from sensitivity.measure import RECALIBRATION_BATCHES
 from sensitivity.report import table
 
 DEFAULT_MULTIPLIERS = "drum6,kulkarni,drum4,bam4_4"
 OUTPUT_FILE = "sensitivity.json"
-# 1024 training images: enough to match the trained statistics (docs/multiplier_where.md)
-RECALIBRATION_BATCHES = 4
 
 
 class SensitivityInputError(ValueError):

@@ -17,6 +17,7 @@ from sensitivity.costs import GroupEnergy
 from sensitivity.greedy import greedy_assignment
 from sensitivity.groups import float_layers, layer_groups
 from sensitivity.measure import (
+    RECALIBRATION_BATCHES,
     Evaluator,
     evaluation_loader,
     recalibration_batches,
@@ -28,7 +29,8 @@ from sensitivity.measure import (
 def analyse(model: nn.Module, genotype, dataset: data.Dataset,
             multipliers: Sequence[Multiplier], *, tolerance: float, n_test: int | None = None,
             mode: str = "exact", energy_table=None, compare: Sequence[tuple[str, object]] = (),
-            emulation: Emulation = DEFAULT_EMULATION, recalibrate: int = 0) -> dict:
+            emulation: Emulation = DEFAULT_EMULATION,
+            recalibrate: int = RECALIBRATION_BATCHES) -> dict:
     """The sensitivity document of `model` (module docstring); `model` is left as it was.
     `compare`: (label, genotype) pairs whose multipliers are applied to `model`'s weights,
     resolved in `emulation`'s library; `recalibrate`: batches of training images on which

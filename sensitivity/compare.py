@@ -17,10 +17,8 @@ from collections.abc import Sequence
 from approx import Emulation, Multiplier
 from genotypes import FLOAT_FIXED, Genotype
 from sensitivity.costs import GroupEnergy
-from sensitivity.groups import Group, cell_op_groups
+from sensitivity.groups import FIXED_LAYER_GROUPS, Group, cell_op_groups
 from sensitivity.measure import Evaluator
-
-FIXED_LAYER_GROUPS = ("stem", "preprocess", "reduce_skip", "classifier")
 
 
 class ComparedGenotypeError(ValueError):

@@ -29,6 +29,9 @@ from operations import FactorizedReduce
 # top-level module -> group (NetworkImageNet's two stems are one group)
 FIXED_GROUPS = {"stem": "stem", "stem0": "stem", "stem1": "stem", "classifier": "classifier"}
 FIRST, LAST = "stem", "classifier"  # listed first and last; the rest in module order
+PREPROCESS, REDUCE_SKIP = "preprocess", "reduce_skip"
+# the groups outside the cells' ops: all on the genotype's `fixed` multiplier
+FIXED_LAYER_GROUPS = (FIRST, PREPROCESS, REDUCE_SKIP, LAST)
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,9 @@ class _CellNamer:
         if parts[0] != "cells" or len(parts) < 4:
             return name
         if any(".".join(parts[:end]) in reducers for end in range(3, len(parts))):
-            return "reduce_skip"
+            return REDUCE_SKIP
         if parts[2].startswith("preprocess"):
-            return "preprocess"
+            return PREPROCESS
         if parts[2] == "ops":
             kind = "reduce" if self.reduction[int(parts[1])] else "normal"
             return f"{kind} {self.ops[kind][int(parts[3])]}"

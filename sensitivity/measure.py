@@ -24,6 +24,9 @@ from sensitivity.groups import Group, assigned
 from sensitivity.recalibrate import recalibrated_batchnorm
 
 EVAL_BATCH = 256
+# batches of EVAL_BATCH training images for the BatchNorm re-estimation: enough to match the
+# trained statistics (docs/multiplier_where.md)
+RECALIBRATION_BATCHES = 4
 
 
 def evaluation_loader(dataset: data.Dataset, n_test: int | None = None,
