@@ -14,12 +14,18 @@ from backbones import genotype as backbone
 from runner.errors import GenotypeError  # noqa: F401  (re-exported: genotypes.GenotypeError)
 from runner.files import atomic_write_json
 
-# `fixed`: the multiplier of every conv outside the cells' searched ops (stem, 1x1 preprocess
-# convs, FactorizedReduce, classifier): a multiplier name, or FLOAT_FIXED for float32. The
-# 4-field DARTS constructor gets the exact 8-bit multiplier; a genotype file without the field
-# (written before it existed) reads as float32, which is what it meant.
+# `fixed`: the multiplier of every conv outside the cells' searched ops, in four groups: the
+# stem, the 1x1 preprocess convs, the FactorizedReduces (s0's preprocessing after a reduction
+# and a reducing skip_connect) and the classifier. One multiplier name puts them all on it
+# (FLOAT_FIXED: float32); `stem=drum4,preprocess=bam4_4,reduce_skip=bam4_4,classifier=exact`
+# (JSON: a {group: multiplier} object) gives each group its own 8-bit multiplier, as a
+# per-layer assignment (python -m sensitivity) does. The 4-field DARTS constructor gets the
+# exact 8-bit multiplier; a genotype file without the field (written before it existed)
+# reads as float32, which is what it meant.
 FLOAT_FIXED = FLOAT  # the name by which a multiplier set holds float32 convs
 DEFAULT_FIXED = "exact"
+FIXED_LAYER_GROUPS = ("stem", "preprocess", "reduce_skip", "classifier")
+STEM, PREPROCESS, REDUCE_SKIP, CLASSIFIER = FIXED_LAYER_GROUPS
 Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat fixed",
                       defaults=(DEFAULT_FIXED,))
 
@@ -88,7 +94,8 @@ def split_op_name(op_name: str) -> tuple[str, str | None]:
 
 
 def validate(genotype: Genotype, source: str = "genotype") -> Genotype:
-    """Check op names and the DAG wiring; return the genotype with lists for concat fields."""
+    """Check op names, the DAG wiring and `fixed`; return the genotype with lists for concat
+    fields and `fixed` in its canonical form (fixed_spec)."""
     for cell in ("normal", "reduce"):
         edges = getattr(genotype, cell)
         if not edges or len(edges) % topology.GENOTYPE_INPUTS_PER_NODE:
@@ -102,12 +109,49 @@ def validate(genotype: Genotype, source: str = "genotype") -> Genotype:
         if not concat or any(not (isinstance(i, int) and 0 <= i < num_states) for i in concat):
             raise GenotypeError(f"{source}: '{cell}_concat' {concat} must index states "
                                 f"0..{num_states - 1}")
-    if not (isinstance(genotype.fixed, str) and genotype.fixed
-            and MULTIPLIER_SEPARATOR not in genotype.fixed):
-        raise GenotypeError(f"{source}: 'fixed' {genotype.fixed!r} must name the multiplier of "
-                            f"the layers outside the cells' ops, or '{FLOAT_FIXED}'")
     return genotype._replace(normal_concat=list(genotype.normal_concat),
-                             reduce_concat=list(genotype.reduce_concat))
+                             reduce_concat=list(genotype.reduce_concat),
+                             fixed=fixed_spec(fixed_assignment(genotype.fixed, source)))
+
+
+def fixed_assignment(fixed, source: str = "genotype") -> dict[str, str]:
+    """{fixed-layer group: multiplier} of a genotype's `fixed` (a name, a `group=name,...`
+    spec or a {group: name} mapping; the comment at FIXED_LAYER_GROUPS)."""
+    if isinstance(fixed, str) and "=" not in fixed:
+        assignment = dict.fromkeys(FIXED_LAYER_GROUPS, fixed)
+    elif isinstance(fixed, (str, dict)):
+        pairs = ([item.partition("=")[::2] for item in fixed.split(",")]
+                 if isinstance(fixed, str) else list(fixed.items()))
+        assignment = dict(pairs)
+        if len(assignment) != len(pairs) or sorted(assignment) != sorted(FIXED_LAYER_GROUPS):
+            raise GenotypeError(f"{source}: 'fixed' {fixed!r} must give each of "
+                                f"{', '.join(FIXED_LAYER_GROUPS)} once, e.g. "
+                                f"'stem=exact,preprocess=bam4_4,reduce_skip=bam4_4,"
+                                f"classifier=exact'")
+        if FLOAT_FIXED in assignment.values():
+            raise GenotypeError(f"{source}: 'fixed' {fixed!r}: a per-group assignment is of "
+                                f"8-bit multipliers; '{FLOAT_FIXED}' goes on all groups at once")
+    else:
+        assignment = {}
+    for multiplier in assignment.values() or [fixed]:
+        if not (isinstance(multiplier, str) and multiplier.strip() == multiplier and multiplier
+                and not set(multiplier) & {MULTIPLIER_SEPARATOR, ",", "="}):
+            raise GenotypeError(f"{source}: 'fixed' {fixed!r} must name the multiplier of the "
+                                f"layers outside the cells' ops (or one per group: "
+                                f"{', '.join(FIXED_LAYER_GROUPS)}), or '{FLOAT_FIXED}'")
+    return {group: assignment[group] for group in FIXED_LAYER_GROUPS}
+
+
+def fixed_spec(assignment: dict[str, str]) -> str:
+    """The `fixed` string of a {group: multiplier} assignment: one name when all agree."""
+    if len(set(assignment.values())) == 1:
+        return next(iter(assignment.values()))
+    return ",".join(f"{group}={assignment[group]}" for group in FIXED_LAYER_GROUPS)
+
+
+def fixed_multiplier(fixed: str, group: str) -> str:
+    """The multiplier of one fixed-layer `group` under a genotype's `fixed`."""
+    return fixed_assignment(fixed)[group]
 
 
 def op_name_problem(op_name: str) -> str | None:
@@ -141,8 +185,13 @@ def to_dict(genotype: Genotype) -> dict:
         "normal_concat": [int(i) for i in genotype.normal_concat],
         "reduce": [[op, int(i)] for op, i in genotype.reduce],
         "reduce_concat": [int(i) for i in genotype.reduce_concat],
-        "fixed": genotype.fixed,
+        "fixed": fixed_json(genotype.fixed),
     }
+
+
+def fixed_json(fixed: str):
+    """`fixed` as a genotype file holds it: a name, or a {group: multiplier} object."""
+    return fixed_assignment(fixed) if "=" in fixed else fixed
 
 
 def from_dict(data: dict, source: str = "genotype") -> Genotype:

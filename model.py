@@ -11,7 +11,7 @@ import topology
 from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from backbones.genotype import ResNetGenotype
 from backbones.resnet import ResNetCIFAR
-from genotypes import FLOAT_FIXED, Genotype
+from genotypes import CLASSIFIER, FLOAT_FIXED, PREPROCESS, REDUCE_SKIP, STEM, Genotype
 from operations import (
     Identity,
     build_op,
@@ -45,7 +45,8 @@ class Cell(nn.Module):
         self.reduction = reduction
         self.preprocess0, self.preprocess1 = preprocess_ops(
             C_prev_prev, C_prev, C, reduction_prev,
-            conv=fixed_conv_factory(genotype.fixed, emulation))
+            conv=fixed_conv_factory(genotype.fixed, PREPROCESS, emulation),
+            reduce_conv=fixed_conv_factory(genotype.fixed, REDUCE_SKIP, emulation))
         edges = genotype.reduce if reduction else genotype.normal
         self.concat = list(genotype.reduce_concat if reduction else genotype.normal_concat)
         self.multiplier = len(self.concat)
@@ -122,7 +123,7 @@ class _CellStack(EmulatedNetwork, nn.Module):
                 self.auxiliary_head = auxiliary_head(layout.C_out, num_classes)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = classifier(layouts[-1].C_out, num_classes,
-                                     fixed_conv_factory(genotype.fixed, emulation))
+                                     fixed_conv_factory(genotype.fixed, CLASSIFIER, emulation))
 
     def stem_forward(self, x):
         raise NotImplementedError
@@ -151,7 +152,7 @@ class NetworkCIFAR(_CellStack):
         C_stem = stem_multiplier * C
         super().__init__(C, C_stem, num_classes, layers, auxiliary, genotype, emulation,
                          reduction_prev=False, auxiliary_head=AuxiliaryHeadCIFAR)
-        self.stem = cifar_stem(C_stem, fixed_conv_factory(genotype.fixed, emulation))
+        self.stem = cifar_stem(C_stem, fixed_conv_factory(genotype.fixed, STEM, emulation))
         self._lay_out(channels_last)
 
     def stem_forward(self, x):

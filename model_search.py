@@ -13,6 +13,7 @@ space, a multiplier mixture per conv op. The cell layout and the edge indexing a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -25,7 +26,7 @@ import topology
 from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
 from approx.mixed import weighted_mixtures
 from approx.sharing import share, shared_codes
-from genotypes import FLOAT_FIXED, Genotype
+from genotypes import CLASSIFIER, FLOAT_FIXED, PREPROCESS, REDUCE_SKIP, STEM, Genotype
 from kernels.convgrad import memory_format_of
 from operations import (
     LeadingReLU,
@@ -160,7 +161,8 @@ class SearchCell(nn.Module):
         self._offsets = topology.edge_offsets(steps)
         self.preprocess0, self.preprocess1 = preprocess_ops(
             layout.C_prev_prev, layout.C_prev, C, layout.reduction_prev, affine=False,
-            conv=fixed_conv_factory(space.fixed, emulation))
+            conv=fixed_conv_factory(space.fixed, PREPROCESS, emulation),
+            reduce_conv=fixed_conv_factory(space.fixed, REDUCE_SKIP, emulation))
         self.relu = nn.ReLU(inplace=False)
         self._ops = nn.ModuleList(
             MixedOp(C, topology.edge_stride(layout.reduction, source), space, emulation,
@@ -261,14 +263,16 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
 
     def _build_layers(self):
         shape = self.shape
-        fixed_conv = fixed_conv_factory(self.space.fixed, self.emulation)
-        self.stem = cifar_stem(shape.stem_multiplier * shape.C, fixed_conv)
+        fixed_conv = functools.partial(fixed_conv_factory, self.space.fixed,
+                                       emulation=self.emulation)
+        self.stem = cifar_stem(shape.stem_multiplier * shape.C, fixed_conv(STEM))
         layouts = shape.layouts()
         self.cells = nn.ModuleList(
             SearchCell(cell, shape, self.space, self.emulation, self.partial_channels)
             for cell in layouts)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = classifier(layouts[-1].C_out, shape.num_classes, fixed_conv)
+        self.classifier = classifier(layouts[-1].C_out, shape.num_classes,
+                                     fixed_conv(CLASSIFIER))
 
     def __getattr__(self, name):
         """DARTS's `model.alphas_normal`: the architecture's tables read through the network."""

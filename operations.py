@@ -19,7 +19,14 @@ import torch.nn as nn
 import topology
 from approx import DEFAULT_EMULATION, ApproxConv2d, Emulation, MixedApproxConv2d, MultiplierMixture
 from approx.mixed import FLOAT
-from genotypes import CONV_PRIMITIVES, PRIMITIVES, op_name_problem, split_op_name
+from genotypes import (
+    CONV_PRIMITIVES,
+    PRIMITIVES,
+    REDUCE_SKIP,
+    fixed_multiplier,
+    op_name_problem,
+    split_op_name,
+)
 from kernels import lean
 from kernels.lean import LeadingReLU, StridedPointwiseConv2d
 
@@ -116,12 +123,13 @@ def cifar_stem(C_out: int, conv: ConvFactory = nn.Conv2d) -> nn.Sequential:
 
 
 def preprocess_ops(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
-                   affine: bool = True, conv: ConvFactory = nn.Conv2d
-                   ) -> tuple[nn.Module, nn.Module]:
-    """The ops bringing a cell's inputs s0 and s1 to its C channels: 1x1 ReLUConvBNs, s0's a
-    FactorizedReduce where `topology.preprocess0_stride` halves it (after a reduction)."""
+                   affine: bool = True, conv: ConvFactory = nn.Conv2d,
+                   reduce_conv: ConvFactory | None = None) -> tuple[nn.Module, nn.Module]:
+    """The ops bringing a cell's inputs s0 and s1 to its C channels: 1x1 ReLUConvBNs on
+    `conv`, s0's a FactorizedReduce on `reduce_conv` (default `conv`) where
+    `topology.preprocess0_stride` halves it (after a reduction)."""
     if topology.preprocess0_stride(reduction_prev) == 2:
-        preprocess0 = FactorizedReduce(C_prev_prev, C, affine=affine, conv=conv)
+        preprocess0 = FactorizedReduce(C_prev_prev, C, affine=affine, conv=reduce_conv or conv)
     else:
         preprocess0 = ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=affine, conv=conv)
     return preprocess0, ReLUConvBN(C_prev, C, 1, 1, 0, affine=affine, conv=conv)
@@ -153,9 +161,12 @@ def classifier(C_in: int, num_classes: int, conv: ConvFactory = nn.Conv2d) -> nn
         C_in, num_classes, conv)
 
 
-def fixed_conv_factory(fixed: str, emulation: Emulation = DEFAULT_EMULATION) -> ConvFactory:
-    """The conv factory of the layers outside the cells' ops (`Genotype.fixed`)."""
-    return conv_factory(None if fixed == FLOAT else fixed, emulation)
+def fixed_conv_factory(fixed: str, group: str,
+                       emulation: Emulation = DEFAULT_EMULATION) -> ConvFactory:
+    """The conv factory of one group of the layers outside the cells' ops under a genotype's
+    `fixed` (genotypes.FIXED_LAYER_GROUPS)."""
+    multiplier = fixed_multiplier(fixed, group)
+    return conv_factory(None if multiplier == FLOAT else multiplier, emulation)
 
 
 OPS: dict[str, Callable[..., nn.Module]] = {
@@ -200,7 +211,7 @@ def build_op(name: str, C: int, stride: int, affine: bool,
     base, multiplier = split_op_name(name)
     check_op_name(name, emulation)
     if base == "skip_connect":
-        return OPS[base](C, stride, affine, fixed_conv_factory(fixed, emulation))
+        return OPS[base](C, stride, affine, fixed_conv_factory(fixed, REDUCE_SKIP, emulation))
     return OPS[base](C, stride, affine, conv_factory(multiplier, emulation))
 
 

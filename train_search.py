@@ -80,7 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                            "1x1 preprocess convs, FactorizedReduce, classifier): the supernet "
                            "emulates them on it and the energy prices them as int8 (default: "
                            "the exact multiplier of the set's kind, 'exact' or 'exact_s'); "
-                           "'float' keeps them float32 (the searches before it existed)")
+                           "'float' keeps them float32 (the searches before it existed); "
+                           "'stem=M1,preprocess=M2,reduce_skip=M3,classifier=M4' puts each "
+                           "group on its own")
     arch.add_argument("--multiplier_search", default="factorised",
                       choices=("factorised", "flat"),
                       help="factorised: per edge, alphas over the ops and, per conv op, a "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+import genotypes
 import operations
 from approx import Emulation
 from model_search import Network
@@ -35,8 +36,9 @@ def check(args, emulation: Emulation) -> dict:
                          f"for no cap")
     operations.check_multipliers(multipliers, emulation)
     exact = exact_member(multipliers, emulation)  # one kind: signed or unsigned
-    fixed = args.fixed_multiplier or exact
-    operations.check_multipliers([fixed], emulation)
+    groups = genotypes.fixed_assignment(args.fixed_multiplier or exact, "--fixed_multiplier")
+    operations.check_multipliers(groups.values(), emulation)
+    fixed = genotypes.fixed_spec(groups)
     if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
         return {"candidates": operations.candidate_ops(primitives, multipliers, emulation),
                 "fixed_multiplier": fixed}

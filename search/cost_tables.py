@@ -27,7 +27,7 @@ from approx.settings import DEFAULT_EMULATION, Emulation
 from energy_estimator.report import profile
 from energy_estimator.search_space import OpCost, SupernetCosts, objective_field
 from energy_estimator.table import EnergyTable, resolve_energy_table
-from genotypes import FLOAT_FIXED
+from genotypes import CLASSIFIER, FLOAT_FIXED, PREPROCESS, REDUCE_SKIP, STEM
 from operations import build_op, cifar_stem, classifier, fixed_conv_factory, preprocess_ops
 
 
@@ -83,19 +83,21 @@ def _op_cost(op_name, C, stride, H, W, costing: Emulation, table: EnergyTable,
 
 
 # --- the fixed part: everything but the edge ops ------------------------------------------
-def _stem(C_stem: int, conv) -> nn.Module:
-    return cifar_stem(C_stem, conv)
+# each builder gets `convs`: fixed-layer group -> its conv factory
+def _stem(C_stem: int, convs) -> nn.Module:
+    return cifar_stem(C_stem, convs(STEM))
 
 
 def _preprocess(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
-                which: int, conv) -> nn.Module:
-    return preprocess_ops(C_prev_prev, C_prev, C, reduction_prev, conv=conv)[which]
+                which: int, convs) -> nn.Module:
+    return preprocess_ops(C_prev_prev, C_prev, C, reduction_prev, conv=convs(PREPROCESS),
+                          reduce_conv=convs(REDUCE_SKIP))[which]
 
 
-def _classifier(C_out: int, num_classes: int, conv) -> nn.Module:
+def _classifier(C_out: int, num_classes: int, convs) -> nn.Module:
     """Global pooling and the classifier, as the networks apply them to the last cell."""
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         classifier(C_out, num_classes, conv))
+                         classifier(C_out, num_classes, convs(CLASSIFIER)))
 
 
 def _fixed_blocks(C_stem: int, layouts: list[topology.CellLayout], num_classes: int,
@@ -115,7 +117,7 @@ def _fixed_blocks(C_stem: int, layouts: list[topology.CellLayout], num_classes: 
 def _block_cost(builder, args: tuple, input_size: tuple, table: EnergyTable,
                 costing: Emulation, fixed: str) -> OpCost:
     """The cost of a fixed block, its convs on `fixed` (built in float mode)."""
-    block = builder(*args, fixed_conv_factory(fixed, costing))
+    block = builder(*args, functools.partial(fixed_conv_factory, fixed, emulation=costing))
     return OpCost.from_report(profile(block, input_size, energy_table=table,
                                       int8_network=fixed != FLOAT_FIXED))
 

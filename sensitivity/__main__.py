@@ -24,6 +24,7 @@ from sensitivity.report import table
 
 DEFAULT_MULTIPLIERS = "drum6,kulkarni,drum4,bam4_4"
 OUTPUT_FILE = "sensitivity.json"
+GREEDY_GENOTYPE_FILE = "greedy_genotype.json"  # beside the output JSON
 
 
 class SensitivityInputError(ValueError):
@@ -126,13 +127,31 @@ def run(args) -> tuple[dict, Path]:
             emulation=Emulation(lut_dir), recalibrate=args.recalibrate)}
     except (ComparedGenotypeError, MultiplierError) as error:
         raise SensitivityInputError(str(error)) from None
-    return document, atomic_write_json(args.out or args.run_dir / OUTPUT_FILE, document)
+    path = atomic_write_json(args.out or args.run_dir / OUTPUT_FILE, document)
+    return document, path
+
+
+def save_greedy_genotype(document: dict, path: Path) -> Path | None:
+    """The greedy assignment of a cell network as a genotype file beside `path` (the output
+    JSON), which `train.py --genotype FILE` retrains; None for other networks."""
+    if "genotype" not in document["greedy"]:
+        return None
+    greedy = document["greedy"]
+    return genotypes.save(genotypes.from_dict(greedy["genotype"]),
+                          path.with_name(GREEDY_GENOTYPE_FILE), sensitivity=str(path),
+                          assignment=f"greedy within {document['tolerance']:g}: accuracy "
+                                     f"{greedy['accuracy']:.4f} on {document['run_dir']}'s "
+                                     f"weights, {greedy['energy_uj']:.3f} uJ/image")
 
 
 def report(args) -> None:
     document, path = run(args)
     print(table(document))
     print(f"written: {path}")
+    genotype_path = save_greedy_genotype(document, path)
+    if genotype_path is not None:
+        print(f"greedy genotype: {genotype_path} (retrain: python train.py --genotype "
+              f"{genotype_path})")
 
 
 def main(argv=None) -> int:

@@ -6,18 +6,27 @@ the assignment is applied to the weights of the network trained on the same cell
 multipliers (e.g. exact 8-bit everywhere), without retraining, so it is measured on the same
 footing as the greedy and uniform assignments of the sensitivity analysis: same weights,
 same test images, same energy model. The genotype must have the run's ops on the run's edges;
-only the multipliers may differ. Its fixed layers' multiplier (`fixed`) goes to the stem,
-preprocess, reduce_skip and classifier groups.
+only the multipliers may differ. Its fixed layers' multipliers (`fixed`, one or one per group)
+go to the stem, preprocess, reduce_skip and classifier groups. `genotype_of` is the inverse: the
+genotype of an assignment (e.g. the greedy one), which train.py retrains.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from approx import Emulation, Multiplier
-from genotypes import FLOAT_FIXED, Genotype
+from genotypes import (
+    FIXED_LAYER_GROUPS,
+    FLOAT_FIXED,
+    MULTIPLIER_SEPARATOR,
+    Genotype,
+    fixed_assignment,
+    fixed_spec,
+    split_op_name,
+)
 from sensitivity.costs import GroupEnergy
-from sensitivity.groups import FIXED_LAYER_GROUPS, Group, cell_op_groups
+from sensitivity.groups import CELL_KINDS, Group, cell_op_groups, op_group_names
 from sensitivity.measure import Evaluator
 
 
@@ -35,7 +44,7 @@ def assignment_of(genotype: Genotype, run_genotype: Genotype, groups: Sequence[G
             f"--compare {source}: its cells differ from the run's ({', '.join(differ[:3])}); "
             f"give a genotype with the run's ops on the run's edges (only multipliers differ)")
     specs = {name: multiplier for name, multiplier in ops}
-    specs.update(dict.fromkeys(FIXED_LAYER_GROUPS, genotype.fixed))
+    specs.update(fixed_assignment(genotype.fixed))
     choice = {}
     for group in groups:
         spec = specs.get(group.name)
@@ -45,6 +54,26 @@ def assignment_of(genotype: Genotype, run_genotype: Genotype, groups: Sequence[G
                 f"(float32); give every conv op and 'fixed' a multiplier, e.g. op@exact")
         choice[group.name] = emulation.multiplier(spec)
     return choice
+
+
+def genotype_of(assignment: Mapping[str, str], run_genotype: Genotype) -> Genotype:
+    """`run_genotype` with each group's multiplier of `assignment` ({group name: multiplier
+    name}); a group it does not name keeps the run's multiplier."""
+    def cell(kind):
+        edges = getattr(run_genotype, kind)
+        return [(_on(op, assignment.get(f"{kind} {name}")), index) for name, (op, index)
+                in zip(op_group_names(edges), edges, strict=True)]
+    fixed = fixed_assignment(run_genotype.fixed)
+    fixed.update((group, assignment[group]) for group in FIXED_LAYER_GROUPS
+                 if group in assignment)
+    return run_genotype._replace(normal=cell(CELL_KINDS[0]), reduce=cell(CELL_KINDS[1]),
+                                 fixed=fixed_spec(fixed))
+
+
+def _on(op: str, multiplier: str | None) -> str:
+    """The op name `op` on `multiplier` (None: as it is)."""
+    return op if multiplier is None else (
+        f"{split_op_name(op)[0]}{MULTIPLIER_SEPARATOR}{multiplier}")
 
 
 def compared(evaluator: Evaluator, energy: GroupEnergy, label: str,

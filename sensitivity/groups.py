@@ -23,15 +23,13 @@ import torch.nn as nn
 
 import topology
 from approx import ApproxConv2d, Multiplier
-from genotypes import Genotype, split_op_name
+from genotypes import CLASSIFIER, PREPROCESS, REDUCE_SKIP, STEM, Genotype, split_op_name
 from operations import FactorizedReduce
 
+# the groups outside the cells' ops are the genotype's fixed-layer groups (Genotype.fixed)
 # top-level module -> group (NetworkImageNet's two stems are one group)
-FIXED_GROUPS = {"stem": "stem", "stem0": "stem", "stem1": "stem", "classifier": "classifier"}
-FIRST, LAST = "stem", "classifier"  # listed first and last; the rest in module order
-PREPROCESS, REDUCE_SKIP = "preprocess", "reduce_skip"
-# the groups outside the cells' ops: all on the genotype's `fixed` multiplier
-FIXED_LAYER_GROUPS = (FIRST, PREPROCESS, REDUCE_SKIP, LAST)
+FIXED_GROUPS = {"stem": STEM, "stem0": STEM, "stem1": STEM, "classifier": CLASSIFIER}
+FIRST, LAST = STEM, CLASSIFIER  # listed first and last; the rest in module order
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ import torch
 
 from energy_estimator import expected_energy_uj, profile
 from energy_estimator.__main__ import main
-from genotypes import DARTS_V2, PRIMITIVES, Genotype
+from genotypes import DARTS_V2, FIXED_LAYER_GROUPS, PRIMITIVES, Genotype, fixed_assignment
 from model import NetworkCIFAR
 from search.cost_tables import genotype_energy_uj, op_cost, supernet_costs
+from sensitivity.groups import layer_groups
 from topology import NetworkShape, edge_offsets
 
 CANDIDATES = list(PRIMITIVES) + ["sep_conv_3x3@trunc6", "dil_conv_3x3@exact"]
@@ -63,6 +64,23 @@ def test_one_hot_expected_equals_genotype_equals_profile(costs):
     profiled = profile(network, (3, SIZE, SIZE)).energy_uj
     assert float(expected) == pytest.approx(derived, rel=1e-9)
     assert derived == pytest.approx(profiled, rel=1e-6)
+
+
+def test_per_group_fixed_layers_run_and_are_priced_on_their_own_multipliers():
+    """`fixed` with one multiplier per group: the network puts each group's convs on its
+    multiplier (as sensitivity's module-path groups see them) and the cost tables price it
+    as the profile of that network does."""
+    fixed = "stem=trunc6,preprocess=bam4_4,reduce_skip=drum4,classifier=exact"
+    genotype = GENOTYPE._replace(fixed=fixed)
+    network = NetworkCIFAR(C, CLASSES, LAYERS, False, genotype)
+    on = {group.name: group.multiplier for group in layer_groups(network, genotype)}
+    assert {group: on[group] for group in FIXED_LAYER_GROUPS} == fixed_assignment(fixed)
+    costs = supernet_costs(CANDIDATES, NetworkShape(C, CLASSES, LAYERS, input_size=SIZE),
+                           fixed=fixed)
+    profiled = profile(network, (3, SIZE, SIZE)).energy_uj
+    assert genotype_energy_uj(costs, genotype, CANDIDATES) == pytest.approx(profiled, rel=1e-6)
+    exact = profile(NetworkCIFAR(C, CLASSES, LAYERS, False, GENOTYPE), (3, SIZE, SIZE))
+    assert profiled < exact.energy_uj
 
 
 def test_expected_energy_gradient(costs):

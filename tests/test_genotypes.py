@@ -34,6 +34,40 @@ def test_bad_genotypes_give_clear_errors(normal, message):
         genotypes.validate(genotype)
 
 
+def test_fixed_layers_on_one_multiplier_or_one_per_group(tmp_path):
+    """`fixed` is one name, or a multiplier per fixed-layer group: a {group: name} object in
+    the file, a canonical `group=name,...` string in memory, one name when all agree."""
+    per_group = {"classifier": "exact", "stem": "drum4", "reduce_skip": "bam4_4",
+                 "preprocess": "bam4_4"}
+    path = genotypes.save(DARTS_V2, tmp_path / "g.json")
+    record = json.loads(path.read_text())
+    record["genotype"]["fixed"] = per_group
+    path.write_text(json.dumps(record))
+    loaded = genotypes.load(path)
+    assert loaded.fixed == "stem=drum4,preprocess=bam4_4,reduce_skip=bam4_4,classifier=exact"
+    assert genotypes.fixed_assignment(loaded.fixed) == per_group
+    assert genotypes.fixed_multiplier(loaded.fixed, genotypes.PREPROCESS) == "bam4_4"
+    assert json.loads(genotypes.save(loaded, tmp_path / "h.json").read_text())[
+        "genotype"]["fixed"] == per_group
+    agreeing = dict.fromkeys(genotypes.FIXED_LAYER_GROUPS, "drum4")
+    assert genotypes.from_dict({**genotypes.to_dict(DARTS_V2), "fixed": agreeing}).fixed == "drum4"
+    assert genotypes.validate(DARTS_V2).fixed == "exact"
+
+
+@pytest.mark.parametrize("fixed, message", [
+    ("", "must name the multiplier"),
+    ("sep_conv_3x3@drum4", "must name the multiplier"),
+    ("stem=drum4,preprocess=exact", "must give each of stem, preprocess, reduce_skip, classifier"),
+    ("stem=a,stem=b,reduce_skip=c,classifier=d", "once"),
+    ({"stem": "float", "preprocess": "exact", "reduce_skip": "exact", "classifier": "exact"},
+     "8-bit multipliers"),
+    (7, "must name the multiplier"),
+])
+def test_bad_fixed_layers_give_clear_errors(fixed, message):
+    with pytest.raises(GenotypeError, match=message):
+        genotypes.from_dict({**genotypes.to_dict(DARTS_V2), "fixed": fixed}, source="g.json")
+
+
 def test_bad_json_file_names_the_file(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")

@@ -9,10 +9,12 @@ import torch
 
 import energy_estimator
 import genotypes
-from approx import load_multiplier
+from approx import Emulation, load_multiplier
 from approx.module import emulated_convs
 from export.source import load_run
+from sensitivity.__main__ import GREEDY_GENOTYPE_FILE
 from sensitivity.__main__ import main as sensitivity_main
+from sensitivity.compare import assignment_of, genotype_of
 from sensitivity.costs import GroupEnergy
 from sensitivity.greedy import greedy_assignment
 from sensitivity.groups import layer_groups
@@ -198,6 +200,38 @@ def test_a_compared_genotype_is_measured_on_the_run_s_weights(tiny_run, tmp_path
     assert one["moved"] == ["normal c_{k-2}->0 sep_conv_3x3"]
     assert one["assignment"]["normal c_{k-2}->0 sep_conv_3x3"] == "bam4_4"
     assert 0 < one["energy_saved_uj"] < everywhere["energy_saved_uj"]
+
+
+def test_an_assignment_and_its_genotype_are_inverses(loaded):
+    """genotype_of writes an assignment (fixed groups apart included) into the run's cells;
+    assignment_of reads the same assignment back from it."""
+    model, _, groups = loaded
+    run_genotype = genotypes.on_multiplier(genotypes.DARTS_V2, "exact")
+    choice = {group.name: ("drum4", "bam4_4", "exact")[i % 3] for i, group in enumerate(groups)}
+    genotype = genotypes.validate(genotype_of(choice, run_genotype))
+    assert len(set(genotypes.fixed_assignment(genotype.fixed).values())) > 1
+    read = assignment_of(genotype, run_genotype, groups, Emulation(), "greedy")
+    assert {name: multiplier.name for name, multiplier in read.items()} == choice
+
+
+def test_the_greedy_genotype_retrains_what_was_measured(tiny_run, tmp_path):
+    """The greedy assignment's genotype file, given back with --compare, is measured at the
+    greedy's own accuracy and energy on the same weights."""
+    out = tmp_path / "s.json"
+    assert sensitivity_main([str(tiny_run), "--multipliers", "drum4,bam4_4", "--n_test", "16",
+                             "--tolerance", "0.1", "--out", str(out)]) == 0
+    greedy_file = tmp_path / GREEDY_GENOTYPE_FILE
+    record = json.loads(greedy_file.read_text())
+    assert "greedy within 0.1" in record["assignment"]
+    greedy = json.loads(out.read_text())["greedy"]
+    assert greedy["moved"]
+    again = tmp_path / "again.json"
+    assert sensitivity_main([str(tiny_run), "--multipliers", "drum4", "--n_test", "16",
+                             "--compare", str(greedy_file), "--out", str(again)]) == 0
+    (measured,) = json.loads(again.read_text())["compared"]
+    assert measured["assignment"] == greedy["assignment"]
+    assert measured["accuracy"] == greedy["accuracy"]
+    assert measured["energy_uj"] == pytest.approx(greedy["energy_uj"], rel=1e-9)
 
 
 @pytest.mark.parametrize("change, needle", [
