@@ -7,15 +7,27 @@ with every multiplier exact (same cells, `op@exact`, exact fixed layers). Retrai
 weights (`python -m sensitivity TWIN --compare SEARCHED`): each layer group's accuracy drop
 and energy saved on each of the search's multipliers, the greedy per-group assignment within
 `--tolerance` (after ALWANN), the uniform assignments, and the search's own assignment on the
-same weights. Prints ONE JSON line: both retrains' test accuracies and energies, and per group
-the search's multiplier, that multiplier's measured single-group drop, the cheapest
-multiplier within the tolerance alone, and the greedy choice.
+same weights. With `--retrain_assignments` it then retrains, with the same recipe, the greedy
+assignment (`greedy_genotype.json`: every group on its greedy multiplier, fixed layers
+included) and the twin's cells with each candidate everywhere (`uniform-<m>`), so the
+per-layer assignment is judged by retrained accuracy, not only on the twin's weights;
+`--spread_seeds` retrains every network again under those seeds for the seed spread.
+Prints ONE JSON line: the retrains' test accuracies and energies (mean, std and per seed),
+and per group the search's multiplier, that multiplier's measured single-group drop, the
+cheapest multiplier within the tolerance alone, and the greedy choice. Every step resumes
+from what `--out` holds (finished retrains and the sensitivity report are kept).
 
 Split the two retrains over two processes (one thread each), then summarise:
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/multiplier_where.py --genotype G --only searched &
     OMP_NUM_THREADS=1 .venv/bin/python bench/multiplier_where.py --genotype G --only twin; wait
     .venv/bin/python bench/multiplier_where.py --genotype G
+
+Retrained per-layer assignments on EvoApproxLib circuits (docs/multiplier_where.md):
+
+    .venv/bin/python bench/multiplier_where.py --genotype G --out runs/mw-evo \\
+        --multipliers mul8u_0AB,mul8u_197B,mul8u_17C8 --lut_dir ../shared/evoapprox/luts \\
+        --retrain_assignments --spread_seeds 3
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -51,10 +65,58 @@ def twin_of(genotype: genotypes.Genotype) -> genotypes.Genotype:
                              fixed=EXACT)
 
 
-def retrain(out: Path, name: str, genotype_file: Path, args) -> None:
-    argv = ["--genotype", str(genotype_file), "--seed", str(args.seed), "--data",
-            str(out / "data"), *args.train_args.split()]
-    run_program(train.main, argv, out / name, RESULTS_FILE)
+def retrain(out: Path, name: str, genotype_file: Path, args, seed: int | None = None) -> None:
+    """`name`'s retrain under `seed` (default --seed, in out/name; another in out/name-seedN)."""
+    seed = args.seed if seed is None else seed
+    argv = ["--genotype", str(genotype_file), "--seed", str(seed), "--data",
+            str(out / "data"), *lut_flags(args), *args.train_args.split()]
+    run_program(train.main, argv, out / run_name(name, seed, args), RESULTS_FILE)
+
+
+def run_name(name: str, seed: int, args) -> str:
+    return name if seed == args.seed else f"{name}-seed{seed}"
+
+
+def lut_flags(args) -> list[str]:
+    return ["--lut_dir", args.lut_dir] if args.lut_dir else []
+
+
+def candidates_of(args) -> list[str]:
+    """The sensitivity candidates: the multiplier set without the twin's exact."""
+    return [m.strip() for m in args.multipliers.split(",") if m.strip() not in ("", EXACT)]
+
+
+def assignment_files(out: Path, args, document: dict) -> dict[str, Path]:
+    """{run name: genotype file} of the greedy and uniform retrains (--retrain_assignments)."""
+    twin = genotypes.load(out / "twin.json")
+    files = {"greedy": out / "greedy.json"}
+    genotypes.save(genotypes.from_dict(document["greedy"]["genotype"]), files["greedy"])
+    for multiplier in candidates_of(args):
+        name = "uniform-" + re.sub(r"[^\w.-]", "_", multiplier)  # a .bin path's slashes
+        files[name] = out / f"{name}.json"
+        genotypes.save(genotypes.on_multiplier(twin, multiplier), files[name])
+    return files
+
+
+def retrained(out: Path, names, args) -> dict:
+    """Per retrained network: test accuracy and energies, per seed and their mean and std."""
+    keys = ("test_acc", "energy_uj", "energy_mult_uj")
+    records = {}
+    for name in names:
+        by_seed = {seed: json.loads((out / run_name(name, seed, args) / RESULTS_FILE)
+                                    .read_text()) for seed in seeds_of(args)}
+        accuracies = [r["test_acc"] for r in by_seed.values()]
+        first = by_seed[args.seed]
+        records[name] = {**{k: first.get(k) for k in keys},
+                         "test_acc_by_seed": {str(s): r["test_acc"] for s, r in by_seed.items()},
+                         "test_acc_mean": statistics.fmean(accuracies),
+                         "test_acc_std": statistics.stdev(accuracies) if len(accuracies) > 1
+                         else 0.0}
+    return records
+
+
+def seeds_of(args) -> list[int]:
+    return [args.seed, *args.spread_seeds]
 
 
 def group_rows(document: dict, tolerance: float) -> list[dict]:
@@ -79,12 +141,10 @@ def group_rows(document: dict, tolerance: float) -> list[dict]:
     return rows
 
 
-def summary(out: Path, args, document: dict) -> dict:
-    results = {name: json.loads((out / name / RESULTS_FILE).read_text()) for name in RUNS}
-    keys = ("test_acc", "energy_uj", "energy_mult_uj")
+def summary(out: Path, args, document: dict, names) -> dict:
     return {
-        "genotype": args.genotype, "seed": args.seed, "train_args": args.train_args,
-        "retrained": {name: {k: results[name].get(k) for k in keys} for name in RUNS},
+        "genotype": args.genotype, "seeds": seeds_of(args), "train_args": args.train_args,
+        "retrained": retrained(out, names, args),
         "twin_accuracy": document["trained"]["accuracy"], "test_images": document["test_images"],
         "mode": document["mode"], "recalibration_images": document["recalibration_images"],
         "tolerance": args.tolerance,
@@ -118,6 +178,13 @@ def main(argv=None) -> int:
     parser.add_argument("--recalibrate", type=int, default=RECALIBRATION_BATCHES,
                         metavar="BATCHES",
                         help="BatchNorm re-estimation per evaluation (sensitivity's)")
+    parser.add_argument("--lut_dir", default=None,
+                        help="directory of EvoApproxLib .bin tables (for EvoApprox names in "
+                             "--multipliers), passed to the retrains and the sensitivity")
+    parser.add_argument("--retrain_assignments", action="store_true",
+                        help="also retrain the greedy assignment and each candidate everywhere")
+    parser.add_argument("--spread_seeds", type=int, nargs="*", default=[], metavar="SEED",
+                        help="retrain every network again under each of these seeds")
     parser.add_argument("--only", choices=RUNS, default=None,
                         help="retrain only this one, then stop (to run the two in parallel)")
     args = parser.parse_args(argv)
@@ -138,18 +205,26 @@ def run(args) -> dict | int:
     genotypes.save(genotype, files["searched"])
     genotypes.save(twin_of(genotype), files["twin"])
     for name in RUNS if args.only is None else (args.only,):
-        retrain(out, name, files[name], args)
+        for seed in seeds_of(args):
+            retrain(out, name, files[name], args, seed)
     if args.only is not None:
         return 0
-    candidates = [m for m in args.multipliers.split(",") if m.strip() and m.strip() != EXACT]
     report = out / f"sensitivity-recalibrate{args.recalibrate}.json"
-    status = sensitivity_main([str(out / "twin"), "--multipliers", ",".join(candidates),
-                               "--tolerance", str(args.tolerance), "--mode", args.mode,
-                               "--recalibrate", str(args.recalibrate),
-                               "--compare", str(files["searched"]), "--out", str(report)])
-    if status != 0:
-        return status
-    return summary(out, args, json.loads(report.read_text()))
+    if not report.is_file():
+        status = sensitivity_main([str(out / "twin"), "--multipliers",
+                                   ",".join(candidates_of(args)), "--tolerance",
+                                   str(args.tolerance), "--mode", args.mode, "--recalibrate",
+                                   str(args.recalibrate), *lut_flags(args), "--compare",
+                                   str(files["searched"]), "--out", str(report)])
+        if status != 0:
+            return status
+    document = json.loads(report.read_text())
+    if args.retrain_assignments:
+        files.update(assignment_files(out, args, document))
+        for name in [name for name in files if name not in RUNS]:
+            for seed in seeds_of(args):
+                retrain(out, name, files[name], args, seed)
+    return summary(out, args, document, list(files))
 
 
 if __name__ == "__main__":
