@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import genotypes  # noqa: E402
 import train  # noqa: E402
 from defaults import SHAPES_MULTIPLIERS  # noqa: E402
+from quality.plan import on_every_conv  # noqa: E402
 from quality.runs import run_program  # noqa: E402
 from reporting.retrain_report import RESULTS_FILE  # noqa: E402
 from runner.errors import exit_status  # noqa: E402
@@ -54,15 +55,6 @@ from sensitivity.measure import RECALIBRATION_BATCHES  # noqa: E402
 
 RUNS = ("searched", "twin")
 EXACT = "exact"
-
-
-def twin_of(genotype: genotypes.Genotype) -> genotypes.Genotype:
-    """The genotype with every multiplier of its conv ops and fixed layers on `exact`."""
-    def cell(edges):
-        return [(f"{genotypes.split_op_name(op)[0]}{genotypes.MULTIPLIER_SEPARATOR}{EXACT}"
-                 if genotypes.split_op_name(op)[1] else op, i) for op, i in edges]
-    return genotype._replace(normal=cell(genotype.normal), reduce=cell(genotype.reduce),
-                             fixed=EXACT)
 
 
 def retrain(out: Path, name: str, genotype_file: Path, args, seed: int | None = None) -> None:
@@ -94,7 +86,7 @@ def assignment_files(out: Path, args, document: dict) -> dict[str, Path]:
     for multiplier in candidates_of(args):
         name = "uniform-" + re.sub(r"[^\w.-]", "_", multiplier)  # a .bin path's slashes
         files[name] = out / f"{name}.json"
-        genotypes.save(genotypes.on_multiplier(twin, multiplier), files[name])
+        genotypes.save(on_every_conv(twin, multiplier), files[name])
     return files
 
 
@@ -203,7 +195,7 @@ def run(args) -> dict | int:
     genotype, _ = search_runs.resolve(args.genotype)
     files = {"searched": out / "searched.json", "twin": out / "twin.json"}
     genotypes.save(genotype, files["searched"])
-    genotypes.save(twin_of(genotype), files["twin"])
+    genotypes.save(on_every_conv(genotype, EXACT), files["twin"])
     for name in RUNS if args.only is None else (args.only,):
         for seed in seeds_of(args):
             retrain(out, name, files[name], args, seed)
