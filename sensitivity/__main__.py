@@ -127,16 +127,15 @@ def run(args) -> tuple[dict, Path]:
             emulation=Emulation(lut_dir), recalibrate=args.recalibrate)}
     except (ComparedGenotypeError, MultiplierError) as error:
         raise SensitivityInputError(str(error)) from None
-    path = atomic_write_json(args.out or args.run_dir / OUTPUT_FILE, document)
-    return document, path
+    return document, atomic_write_json(args.out or args.run_dir / OUTPUT_FILE, document)
 
 
 def save_greedy_genotype(document: dict, path: Path) -> Path | None:
     """The greedy assignment of a cell network as a genotype file beside `path` (the output
     JSON), which `train.py --genotype FILE` retrains; None for other networks."""
-    if "genotype" not in document["greedy"]:
-        return None
     greedy = document["greedy"]
+    if "genotype" not in greedy:
+        return None
     return genotypes.save(genotypes.from_dict(greedy["genotype"]),
                           path.with_name(GREEDY_GENOTYPE_FILE), sensitivity=str(path),
                           assignment=f"greedy within {document['tolerance']:g}: accuracy "

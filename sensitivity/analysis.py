@@ -13,7 +13,6 @@ import data
 import genotypes
 from approx import Emulation, Multiplier
 from approx.settings import DEFAULT_EMULATION
-from genotypes import Genotype
 from sensitivity.compare import assignment_of, compared, genotype_of
 from sensitivity.costs import GroupEnergy
 from sensitivity.greedy import greedy_assignment
@@ -49,7 +48,7 @@ def analyse(model: nn.Module, genotype, dataset: data.Dataset,
     table = sensitivity(evaluator, energy, multipliers, trained_accuracy)
     greedy = greedy_assignment(evaluator, energy, multipliers, table, trained_accuracy,
                                tolerance)
-    if isinstance(genotype, Genotype):  # the assignment as a genotype train.py retrains
+    if isinstance(genotype, genotypes.Genotype):  # the assignment as a genotype train.py retrains
         greedy["genotype"] = genotypes.to_dict(genotype_of(greedy["assignment"], genotype))
     return {
         "dataset": dataset.name, "test_images": len(evaluator.loader.labels), "mode": mode,
