@@ -8,10 +8,11 @@ weights (`python -m sensitivity TWIN --compare SEARCHED`): each layer group's ac
 and energy saved on each of the search's multipliers, the greedy per-group assignment within
 `--tolerance` (after ALWANN), the uniform assignments, and the search's own assignment on the
 same weights. With `--retrain_assignments` it then retrains, with the same recipe, the greedy
-assignment (`greedy_genotype.json`: every group on its greedy multiplier, fixed layers
-included) and the twin's cells with each candidate everywhere (`uniform-<m>`), so the
-per-layer assignment is judged by retrained accuracy, not only on the twin's weights;
-`--spread_seeds` retrains every network again under those seeds for the seed spread.
+assignment (the `greedy_genotype.json` the sensitivity writes: every group on its greedy
+multiplier, fixed layers included) and the twin's cells with each candidate everywhere
+(`uniform-<m>`), so the per-layer assignment is judged by retrained accuracy, not only on
+the twin's weights; `--spread_seeds` retrains every network again under those seeds for
+the seed spread.
 Prints ONE JSON line: the retrains' test accuracies and energies (mean, std and per seed),
 and per group the search's multiplier, that multiplier's measured single-group drop, the
 cheapest multiplier within the tolerance alone, and the greedy choice. Every step resumes
@@ -50,6 +51,7 @@ from quality.runs import run_program  # noqa: E402
 from reporting.retrain_report import RESULTS_FILE  # noqa: E402
 from runner.errors import exit_status  # noqa: E402
 from search import runs as search_runs  # noqa: E402
+from sensitivity.__main__ import GREEDY_GENOTYPE_FILE  # noqa: E402
 from sensitivity.__main__ import main as sensitivity_main  # noqa: E402
 from sensitivity.measure import RECALIBRATION_BATCHES  # noqa: E402
 
@@ -57,9 +59,8 @@ RUNS = ("searched", "twin")
 EXACT = "exact"
 
 
-def retrain(out: Path, name: str, genotype_file: Path, args, seed: int | None = None) -> None:
-    """`name`'s retrain under `seed` (default --seed, in out/name; another in out/name-seedN)."""
-    seed = args.seed if seed is None else seed
+def retrain(out: Path, name: str, genotype_file: Path, args, seed: int) -> None:
+    """`name`'s retrain under `seed` (--seed's in out/name, another in out/name-seedN)."""
     argv = ["--genotype", str(genotype_file), "--seed", str(seed), "--data",
             str(out / "data"), *lut_flags(args), *args.train_args.split()]
     run_program(train.main, argv, out / run_name(name, seed, args), RESULTS_FILE)
@@ -78,11 +79,12 @@ def candidates_of(args) -> list[str]:
     return [m.strip() for m in args.multipliers.split(",") if m.strip() not in ("", EXACT)]
 
 
-def assignment_files(out: Path, args, document: dict) -> dict[str, Path]:
-    """{run name: genotype file} of the greedy and uniform retrains (--retrain_assignments)."""
+def assignment_files(out: Path, args, report: Path) -> dict[str, Path]:
+    """{run name: genotype file} of the greedy and uniform retrains (--retrain_assignments):
+    the greedy genotype the sensitivity wrote beside `report`, and the twin on each
+    candidate."""
     twin = genotypes.load(out / "twin.json")
-    files = {"greedy": out / "greedy.json"}
-    genotypes.save(genotypes.from_dict(document["greedy"]["genotype"]), files["greedy"])
+    files = {"greedy": report.with_name(GREEDY_GENOTYPE_FILE)}
     for multiplier in candidates_of(args):
         name = "uniform-" + re.sub(r"[^\w.-]", "_", multiplier)  # a .bin path's slashes
         files[name] = out / f"{name}.json"
@@ -212,7 +214,7 @@ def run(args) -> dict | int:
             return status
     document = json.loads(report.read_text())
     if args.retrain_assignments:
-        files.update(assignment_files(out, args, document))
+        files.update(assignment_files(out, args, report))
         for name in [name for name in files if name not in RUNS]:
             for seed in seeds_of(args):
                 retrain(out, name, files[name], args, seed)

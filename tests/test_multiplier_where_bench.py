@@ -33,7 +33,7 @@ def test_the_assignments_are_retrained_and_summarised(tmp_path, capsys):
     uniform = genotypes.load(tmp_path / "out" / "uniform-drum4.json")
     assert uniform.fixed == "drum4"
     assert all(op.endswith("@drum4") for op, _ in uniform.normal if "conv" in op)
-    greedy = genotypes.load(tmp_path / "out" / "greedy.json")
+    greedy = genotypes.load(tmp_path / "out" / "greedy_genotype.json")
     assignment = genotypes.fixed_assignment(greedy.fixed)
     assert set(assignment.values()) <= {"exact", "drum4"}
     energies = {name: r["energy_uj"] for name, r in summary["retrained"].items()}
