@@ -58,6 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="divide each predicate's margin by its threshold")
     cost.add_argument("--stl_strict", action="store_true",
                       help="exit with status 1 when the spec is violated")
+    cost.add_argument("--final_eval", default=retrain_report.FINAL_EVAL_ALL,
+                      choices=(retrain_report.FINAL_EVAL_ALL, retrain_report.FINAL_EVAL_DEPLOYMENT),
+                      help="final test passes: all, or only the real tables and the deployed "
+                           "int8 network (exact int8 and float32 skipped: benchmarks)")
     return experiment.parse(parser, argv, TRAIN_DEFAULTS)
 
 

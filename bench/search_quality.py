@@ -39,6 +39,8 @@ from runner.files import atomic_write_json  # noqa: E402
 from tradeoff import bootstrap  # noqa: E402
 from tradeoff.checks import check_runs  # noqa: E402
 
+WAIT_S = 30  # between passes while another process runs what this one waits for
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -62,9 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="random genotypes (default: equal compute, at least 8; quality/sizing.py)")
     add("--published", default="DARTS_V2", help="published cell of the uniform baselines")
     add("--seeds", type=int, default=3, help="retrain seeds per genotype")
-    add("--retrain_epochs", type=int, default=3,
+    add("--retrain_epochs", type=int, default=5,
         help="epochs of every retrain (the default recipe's other settings)")
-    add("--retrain_n_train", type=int, default=1800, help="training images of every retrain")
+    add("--retrain_n_train", type=int, default=4000, help="training images of every retrain")
     add("--search_args", default="", help="more train_search.py flags (all searches)")
     add("--train_args", default="", help="more train.py flags")
     add("--time_budget_min", type=float, default=None,
@@ -151,8 +153,10 @@ def benchmark(args) -> int:
 
 
 def run_all(args, out: Path, entries: list[dict]) -> None:
-    """Run this process's groups' searches, then their retrains, until --time_budget_min;
-    a retrain whose genotype is not there yet (its search, the random retrains) waits."""
+    """Run this process's groups' searches, then their retrains, until --time_budget_min.
+    A sub-run another process has claimed is left to it, and a retrain whose genotype is not
+    there yet (its search, the random retrains) waits: the passes repeat while they run
+    something, or while another process works on what they wait for."""
     started = time.time()
     groups = set(train_search.split_names(args.groups))
 
@@ -160,21 +164,41 @@ def run_all(args, out: Path, entries: list[dict]) -> None:
         budget = args.time_budget_min
         return budget is not None and time.time() - started > 60 * budget
 
+    while not out_of_time():
+        ran, waiting = one_pass(args, out, entries, groups, out_of_time)
+        if not ran:
+            if not (waiting and runs.others_working(out)):
+                return
+            time.sleep(WAIT_S)
+
+
+def one_pass(args, out: Path, entries: list[dict], groups: set[str], out_of_time):
+    """One pass over the searches and retrains of `groups`: (whether a sub-run ran, whether
+    one is left undone)."""
+    ran = waiting = False
     for search in plan.searches(args):
         group = "searched" if search["strategy"] == "darts" else search["strategy"]
-        if group in groups:
-            if out_of_time():
-                return
-            runs.run_search(args, out, search)
+        if group not in groups or (out / search["name"] / genotypes.GENOTYPE_FILE).is_file():
+            continue
+        if out_of_time():
+            return ran, True
+        done = runs.run_search(args, out, search)
+        ran, waiting = ran or done, waiting or not done
     for entry, seed in plan.retrain_jobs(args, entries):
         if entry["group"] not in groups:
             continue
+        run_dir = runs.retrain_dir(out, entry["name"], seed)
+        if (run_dir / "results.json").is_file():
+            continue
         if out_of_time():
-            return
+            return ran, True
         source = runs.genotype_source(args, out, entry)
-        if source not in (None, runs.SKIP):
-            runs.run_program(train.main, runs.train_argv(args, out, source, seed),
-                             runs.retrain_dir(out, entry["name"], seed), "results.json")
+        if source == runs.SKIP:
+            continue
+        seconds = None if source is None else runs.run_program(
+            train.main, runs.train_argv(args, out, source, seed), run_dir, "results.json")
+        ran, waiting = ran or seconds is not None, waiting or seconds is None
+    return ran, waiting
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
 """Running the benchmark's sub-runs into their fixed directories: resumable (a finished run
 is kept, an interrupted one continues from its checkpoint), each search's wall time kept in
 `<out>/wall/<name>.json` (summed over resumed sessions) so that the black-box strategies get
-the DARTS search's wall time, and each retrain's genotype file made when its source exists."""
+the DARTS search's wall time, and each retrain's genotype file made when its source exists.
+Processes that fill one directory share its work: a sub-run is claimed (`<run_dir>.claim`,
+created exclusively, holding the owner's pid) before it starts, and another process skips it
+while the owner lives; a dead owner's claim is taken over, and the run continues from its
+checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 import time
 from pathlib import Path
@@ -14,28 +20,94 @@ import genotypes
 import train_search
 from blackbox.records import read_front
 from quality import plan
+from reporting.retrain_report import FINAL_EVAL_DEPLOYMENT
 from runner.files import atomic_write_json
 from runner.rundir import CHECKPOINT_FILE
 
 RETRAIN_DIR = "retrain"
 SKIP = "skip"  # a planned genotype that does not exist (a black-box front too small)
+CLAIM_SUFFIX = ".claim"
 
 
-def run_program(main, argv: list[str], run_dir: Path, done_file: str) -> float:
+def run_program(main, argv: list[str], run_dir: Path, done_file: str) -> float | None:
     """Run a program into `run_dir` unless it finished; continue it from its checkpoint.
-    Returns the seconds it ran now."""
+    Returns the seconds it ran now, None when another live process has claimed it."""
     if (run_dir / done_file).is_file():
         return 0.0
-    if (run_dir / CHECKPOINT_FILE).is_file():
-        argv = ["--resume", str(run_dir)]
-    else:
-        argv = [*argv, "--save", str(run_dir)]
-    started = time.time()
-    status = main(argv)
-    if status != 0:
-        raise SystemExit(f"search_quality: sub-run {run_dir} failed with status {status}; "
-                         f"fix it and rerun to continue")
-    return time.time() - started
+    with claimed(run_dir) as mine:
+        if not mine:
+            return None
+        if (run_dir / CHECKPOINT_FILE).is_file():
+            argv = ["--resume", str(run_dir)]
+        else:
+            argv = [*argv, "--save", str(run_dir)]
+        started = time.time()
+        status = main(argv)
+        if status != 0:
+            raise SystemExit(f"search_quality: sub-run {run_dir} failed with status {status}; "
+                             f"fix it and rerun to continue")
+        return time.time() - started
+
+
+def claim_path(run_dir: Path) -> Path:
+    return run_dir.with_name(run_dir.name + CLAIM_SUFFIX)
+
+
+def claim_owner(path: Path) -> int | None:
+    """The pid in a claim file; None when it is gone. An empty file (being written) counts as
+    a live owner's: pid -1."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else -1
+
+
+def alive(pid: int) -> bool:
+    if pid in (-1, os.getpid()):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def claimed(run_dir: Path):
+    """Yields True when this process holds `run_dir`'s claim (released on exit), False while
+    another live process holds it. A dead owner's claim is removed and taken."""
+    path = claim_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = claim_owner(path)
+            if owner is not None and alive(owner):
+                yield False
+                return
+            path.unlink(missing_ok=True)  # its owner died: the run resumes here
+            continue
+        os.write(handle, str(os.getpid()).encode())
+        os.close(handle)
+        try:
+            yield True
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    yield False  # another process took the stale claim between our two tries
+
+
+def others_working(out: Path) -> bool:
+    """Whether another live process holds a claim under `out` (so waiting may pay off)."""
+    for path in out.rglob(f"*{CLAIM_SUFFIX}"):
+        owner = claim_owner(path)
+        if owner is not None and owner != os.getpid() and alive(owner):
+            return True
+    return False
 
 
 def wall_s(out: Path, name: str) -> float | None:
@@ -72,7 +144,7 @@ def train_argv(args, out: Path, genotype: str, seed: int, recipe: dict | None = 
     program's default)."""
     recipe = recipe or {"epochs": args.retrain_epochs, "n_train": args.retrain_n_train}
     argv = ["--data", str(out / "data"), "--genotype", genotype, "--seed", str(seed),
-            "--stl", "F(test_acc >= 0)"]
+            "--stl", "F(test_acc >= 0)", "--final_eval", FINAL_EVAL_DEPLOYMENT]
     for flag, value in recipe.items():
         if value is not None:
             argv += [f"--{flag}", str(value)]
@@ -80,7 +152,8 @@ def train_argv(args, out: Path, genotype: str, seed: int, recipe: dict | None = 
 
 
 def run_search(args, out: Path, search: dict) -> bool:
-    """Run one search (False: a black-box search waiting for a DARTS search's wall time)."""
+    """Run one search (False: a black-box search waiting for a DARTS search's wall time, or a
+    search another process runs)."""
     budget = None
     if search["strategy"] != "darts":
         budget = darts_wall_s(args, out)
@@ -88,6 +161,8 @@ def run_search(args, out: Path, search: dict) -> bool:
             return False
     seconds = run_program(train_search.main, search_argv(args, out, search, budget),
                           out / search["name"], genotypes.GENOTYPE_FILE)
+    if seconds is None:
+        return False
     if seconds:
         atomic_write_json(out / "wall" / f"{search['name']}.json",
                           {"wall_s": (wall_s(out, search["name"]) or 0.0) + seconds})

@@ -27,6 +27,9 @@ ENERGY_SIGNALS = ("energy_uj", "energy_arith_uj", "energy_memory_uj", "energy_mu
                   "energy_fixed_arith_uj", "energy_fixed_mult_uj")
 RETRAIN_SIGNALS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
                    *ENERGY_SIGNALS, "epoch_s")
+# --final_eval: every final pass, or only those a comparison of genotypes needs (the real
+# tables and the deployed int8 network; exact int8 and float32 skipped)
+FINAL_EVAL_ALL, FINAL_EVAL_DEPLOYMENT = "all", "deployment"
 # the history.json signal holding each search energy objective (energy_estimator)
 OBJECTIVE_SIGNALS = {"total": "energy_uj", "arithmetic": "energy_arith_uj",
                      "multiplier": "energy_mult_uj"}
@@ -86,26 +89,37 @@ def _tag(key: str) -> str:
     return "lr" if key == "lr" else f"train/{key}"
 
 
-def final_accuracies(model, loader) -> dict:
-    """Test accuracy with the real truth tables, the training surrogate, and exact int8."""
-    accuracies = {"test_acc_surrogate": evaluate(model, loader, "test")["test_acc"]}
+def final_accuracies(model, loader, last_test_acc: float | None = None,
+                     comparisons: bool = True) -> dict:
+    """Test accuracy with the real truth tables, the training surrogate, and exact int8.
+    `last_test_acc`, the last epoch's test pass (same weights, same surrogate, same images),
+    stands for the surrogate's pass; without `comparisons` the exact-int8 pass is skipped
+    (None)."""
+    surrogate = last_test_acc
+    if surrogate is None:
+        surrogate = evaluate(model, loader, "test")["test_acc"]
+    accuracies = {"test_acc_surrogate": surrogate}
     if not emulated_convs(model):
-        accuracies["test_acc"] = accuracies["test_acc_exact_arith"] = accuracies[
-            "test_acc_surrogate"]
+        accuracies["test_acc"] = accuracies["test_acc_exact_arith"] = surrogate
         return accuracies
     with model.emulating(mode="exact"):
         accuracies["test_acc"] = evaluate(model, loader, "test")["test_acc"]
-    with model.emulating(mode="exact", multiplier="exact"):
-        accuracies["test_acc_exact_arith"] = evaluate(model, loader, "test")["test_acc"]
+    accuracies["test_acc_exact_arith"] = None
+    if comparisons:
+        with model.emulating(mode="exact", multiplier="exact"):
+            accuracies["test_acc_exact_arith"] = evaluate(model, loader, "test")["test_acc"]
     return accuracies
 
 
-def deployed_accuracies(model, loader, dataset) -> dict:
-    """Test accuracy of the float32 network (every conv float, same weights) and of the
-    deployed int8 network (deploy.build: BatchNorm folded, calibrated 8-bit activations,
-    integer accumulation on each layer's real table); None where deploy cannot convert."""
-    with model.emulating(mode=FLOAT_MODE):
-        accuracies = {"test_acc_float32": evaluate(model, loader, "test")["test_acc"]}
+def deployed_accuracies(model, loader, dataset, comparisons: bool = True) -> dict:
+    """Test accuracy of the float32 network (every conv float, same weights; skipped, None,
+    without `comparisons`) and of the deployed int8 network (deploy.build: BatchNorm folded,
+    calibrated 8-bit activations, integer accumulation on each layer's real table); None where
+    deploy cannot convert."""
+    accuracies = {"test_acc_float32": None}
+    if comparisons:
+        with model.emulating(mode=FLOAT_MODE):
+            accuracies["test_acc_float32"] = evaluate(model, loader, "test")["test_acc"]
     device = next(model.parameters()).device
     calibration = deploy.calibration_loader(dataset, device)
     try:
@@ -119,8 +133,10 @@ def deployed_accuracies(model, loader, dataset) -> dict:
 def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
            dataset) -> dict:
     started = time.time()
-    accuracies = {**final_accuracies(model, loader),
-                  **deployed_accuracies(model, loader, dataset)}
+    comparisons = args.final_eval == FINAL_EVAL_ALL
+    last_test_acc = run.history[-1]["test_acc"] if run.history else None
+    accuracies = {**final_accuracies(model, loader, last_test_acc, comparisons),
+                  **deployed_accuracies(model, loader, dataset, comparisons)}
     latency = _latency_ms(model, dataset) if run.write else None
     verdict = stl.explain(stl_spec, stl.trace_from_history(run.history),
                           normalize=args.stl_normalize)
@@ -160,7 +176,8 @@ def _log_results(run, results: dict, verdict) -> None:
     run.logger.info(
         f"test accuracy {results['test_acc']:.4f} on the real multipliers "
         f"(training surrogate {results['test_acc_surrogate']:.4f}, exact int8 "
-        f"{results['test_acc_exact_arith']:.4f}, float32 {results['test_acc_float32']:.4f}, "
+        f"{_fraction(results['test_acc_exact_arith'])}, "
+        f"float32 {_fraction(results['test_acc_float32'])}, "
         f"deployed int8 {_fraction(results['test_acc_deployed_int8'])}); "
         f"{results['params'] / 1e6:.3f} M params, "
         f"{results['macs'] / 1e6:.1f} M MACs, {results['energy_uj']:.3f} uJ/image "

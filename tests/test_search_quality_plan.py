@@ -4,6 +4,8 @@ on the published and the best random cell, black-box front picks, the recipe kep
 summary's per-genotype and per-front figures."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,30 @@ def test_bad_settings_fail_in_one_line():
     with pytest.raises(ValueError, match="--strategies"):
         search_quality.check_args(search_quality.parse_args(["--strategies", "cmaes"]), Path("x"))
     assert search_quality.main(["--search_seeds", "0", "--estimate"]) == 2
+
+
+def test_a_claimed_sub_run_is_left_to_its_live_owner_and_a_dead_ones_is_taken(tmp_path):
+    ran = []
+
+    def program(argv):
+        ran.append(argv)
+        run_dir = Path(argv[argv.index("--save") + 1])
+        run_dir.mkdir(parents=True)
+        (run_dir / "results.json").write_text("{}")
+        return 0
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run_dir = tmp_path / "retrain" / "a-seed1"
+        runs.claim_path(run_dir).parent.mkdir(parents=True)
+        runs.claim_path(run_dir).write_text(str(live.pid))
+        assert runs.run_program(program, ["--x"], run_dir, "results.json") is None
+        assert ran == [] and runs.others_working(tmp_path)
+    finally:
+        live.kill()
+        live.wait()
+    assert not runs.others_working(tmp_path)  # its owner died: the claim is stale
+    assert runs.run_program(program, ["--x"], run_dir, "results.json") >= 0
+    assert len(ran) == 1 and not runs.claim_path(run_dir).exists()
+    assert runs.run_program(program, ["--x"], run_dir, "results.json") == 0.0  # done: kept
+    assert len(ran) == 1
