@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--out", default="runs/search-quality", help="benchmark directory")
     add("--energy_weights", default="0,2", help="comma-separated lambdas of the DARTS searches")
     add("--search_seeds", type=int, default=3, help="DARTS searches per energy weight")
-    add("--search_epochs", type=int, default=8,
+    add("--search_epochs", type=int, default=20,
         help="epochs of each DARTS search (the default search's other settings)")
     add("--strategies", default="nsga2,tpe", help="black-box strategies ('' for none)")
     add("--blackbox_seeds", type=int, default=1, help="searches per black-box strategy")
