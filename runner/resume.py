@@ -9,9 +9,10 @@ import json
 from collections.abc import Iterable
 
 # flags a resumed run takes from the command line: more epochs (the cosine schedule is
-# stretched to them), where it runs and where its data and other runs are, how it logs
+# stretched to them), where it runs and where its data and other runs are, how it logs, which
+# final test passes a retrain makes
 MAY_CHANGE_ON_RESUME = ("epochs", "device", "dist_timeout", "data", "download", "runs_dir",
-                        "report_freq", "wandb", "wandb_project", "wandb_mode",
+                        "report_freq", "wandb", "wandb_project", "wandb_mode", "final_eval",
                         "trials", "time_budget_s")  # the last two extend a black-box search
 
 # the program that writes a run directory, told by a key only its config.json records

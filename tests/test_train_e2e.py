@@ -39,6 +39,19 @@ def test_tiny_retrain_writes_results_with_every_field(tmp_path):
     assert set(stl.trace_from_history(history)) == set(retrain_report.RETRAIN_SIGNALS)
 
 
+def test_final_eval_deployment_skips_the_comparison_passes(tmp_path):
+    genotype_file = genotypes.save(APPROX_V2, tmp_path / "g.json")
+    status, run = retrain(tmp_path, "run", "--genotype", str(genotype_file), "--epochs", "1",
+                          "--final_eval", "deployment")
+    assert status == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["test_acc_exact_arith"] is None and results["test_acc_float32"] is None
+    assert 0 <= results["test_acc"] <= 1 and results["test_acc_deployed_int8"] is not None
+    # the surrogate's score is the last epoch's test pass: same weights, same images
+    history = json.loads((run / "history.json").read_text())
+    assert results["test_acc_surrogate"] == history[-1]["test_acc"]
+
+
 def test_stl_strict_exit_status(tmp_path):
     ok, _ = retrain(tmp_path, "ok", "--genotype", "DARTS_V2", "--epochs", "1",
                     "--stl", "G(epoch >= 1)", "--stl_strict")
