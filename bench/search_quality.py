@@ -83,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="epochs of the long recipe (default: train.py's, the README's 15)")
     add("--recipe_check_n_train", type=int, default=None,
         help="training images of the long recipe (default: train.py's)")
+    add("--recipe_check_long", default=None,
+        help="finished train.py runs (directories, or their parents, comma-separated) as the "
+             "long recipe's results: only the short recipe runs, under each run's seed")
     return parser.parse_args(argv)
 
 

@@ -2,17 +2,22 @@
 share) and the recipe check: does the short retrain recipe rank genotypes as the README's
 15-epoch recipe (train.py's defaults) does? The same genotypes (the first
 `--recipe_check_genotypes` random ones, seed 1) are retrained under both (the long one:
-`--recipe_check_epochs`/`--recipe_check_n_train`, by default train.py's own); Kendall's tau-b of
-their test accuracies (tradeoff/rank.py) is written to `<out>/recipe_check.json`."""
+`--recipe_check_epochs`/`--recipe_check_n_train`, by default train.py's own), or, with
+`--recipe_check_long`, finished retrains already on disk give the long results and only the
+short recipe runs; Kendall's tau-b of their test accuracies (tradeoff/rank.py) is written to
+`<out>/recipe_check.json`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import genotypes
 import train
 from quality import plan, runs
+from reporting.retrain_report import RESULTS_FILE
 from runner.files import atomic_write_json
+from runner.rundir import CONFIG_FILE
 from tradeoff.rank import kendall_tau
 
 # settings every genotype of one benchmark directory must share (energy weights, strategies
@@ -40,24 +45,90 @@ def check_recipe(args, out: Path) -> None:
 
 
 def recipe_check(args, out: Path) -> dict:
-    """Retrain the checked genotypes under both recipes (resumable) and rank-compare them."""
+    """Retrain the checked genotypes under both recipes (resumable; processes share the runs
+    through claims) and rank-compare those that have both results. With
+    `--recipe_check_long`, the long results are finished retrains already on disk and only
+    the short recipe runs, under each long run's seed."""
+    pairs = reused_pairs(args, out) if args.recipe_check_long else fresh_pairs(args, out)
+    done = [p for p in pairs if p["short_dir"] is not None and p["long"] is not None]
+    short = [_test_acc(p["short_dir"]) for p in done]
+    long = [p["long"] for p in done]
+    report = {"genotypes": [p["name"] for p in done], "short_test_acc": short,
+              "long_test_acc": long, "kendall_tau": kendall_tau(short, long),
+              "complete": len(done) == len(pairs),
+              "short_recipe": {"epochs": args.retrain_epochs, "n_train": args.retrain_n_train},
+              "long_recipe": _long_recipe(args, pairs)}
+    atomic_write_json(out / "recipe_check.json", report)
+    return report
+
+
+def fresh_pairs(args, out: Path) -> list[dict]:
+    """The first `--recipe_check_genotypes` random genotypes, seed 1, under both recipes."""
     chosen = [e for e in plan.genotypes_plan(args)
               if e["group"] == "random"][:args.recipe_check_genotypes]
     long_recipe = {"epochs": args.recipe_check_epochs, "n_train": args.recipe_check_n_train}
-    short, long = [], []
+    pairs = []
     for entry in chosen:
         source = runs.genotype_source(args, out, entry)
-        runs.run_program(train.main, runs.train_argv(args, out, source, 1),
-                         runs.retrain_dir(out, entry["name"], 1), "results.json")
+        short_dir = runs.retrain_dir(out, entry["name"], 1)
+        ran = runs.run_program(train.main, runs.train_argv(args, out, source, 1), short_dir,
+                               RESULTS_FILE)
         long_dir = out / CHECK_DIR / f"{entry['name']}-seed1"
         runs.run_program(train.main, runs.train_argv(args, out, source, 1, long_recipe),
-                         long_dir, "results.json")
-        short.append(runs.results(out, entry["name"], 1)[1]["test_acc"])
-        long.append(json.loads((long_dir / "results.json").read_text())["test_acc"])
-    report = {"genotypes": [e["name"] for e in chosen], "short_test_acc": short,
-              "long_test_acc": long, "kendall_tau": kendall_tau(short, long),
-              "short_recipe": {"epochs": args.retrain_epochs, "n_train": args.retrain_n_train},
-              "long_recipe": {k: ("train.py default" if v is None else v)
-                              for k, v in long_recipe.items()}}
-    atomic_write_json(out / "recipe_check.json", report)
-    return report
+                         long_dir, RESULTS_FILE)
+        pairs.append({"name": entry["name"], "short_dir": None if ran is None else short_dir,
+                      "long": _test_acc(long_dir)})
+    return pairs
+
+
+def reused_pairs(args, out: Path) -> list[dict]:
+    """Every finished retrain under the `--recipe_check_long` directories (a run directory,
+    or a directory of them) as the long result; its genotype retrained under the short recipe
+    with the long run's seed, in `<out>/recipe-check/short/`."""
+    pairs = []
+    for long_dir in long_runs(args.recipe_check_long):
+        name = f"{long_dir.parent.name}-{long_dir.name}"
+        config = json.loads((long_dir / CONFIG_FILE).read_text())
+        results = json.loads((long_dir / RESULTS_FILE).read_text())
+        genotype_file = out / CHECK_DIR / "genotypes" / f"{name}.json"
+        if not genotype_file.is_file():
+            genotypes.save(genotypes.from_dict(results["genotype"]), genotype_file,
+                           source=str(long_dir))
+        short_dir = out / CHECK_DIR / "short" / name
+        ran = runs.run_program(train.main, runs.train_argv(args, out, str(genotype_file),
+                                                           config["seed"]),
+                               short_dir, RESULTS_FILE)
+        pairs.append({"name": name, "short_dir": None if ran is None else short_dir,
+                      "long": results["test_acc"], "long_dir": str(long_dir),
+                      "long_epochs": config.get("epochs"), "long_n_train": config.get("n_train")})
+    return pairs
+
+
+def long_runs(paths: str) -> list[Path]:
+    """The finished retrains (results.json and config.json) named by comma-separated paths:
+    each a run directory or a directory holding run directories."""
+    found = []
+    for text in filter(None, (p.strip() for p in paths.split(","))):
+        path = Path(text)
+        candidates = [path] if (path / RESULTS_FILE).is_file() else sorted(path.glob("*/"))
+        finished = [c for c in candidates
+                    if (c / RESULTS_FILE).is_file() and (c / CONFIG_FILE).is_file()]
+        found += finished
+        if not finished:
+            raise ValueError(f"--recipe_check_long {text}: no finished retrain (a directory "
+                             f"with {RESULTS_FILE} and {CONFIG_FILE}) there or one level "
+                             f"below; name train.py run directories or their parent")
+    return found
+
+
+def _long_recipe(args, pairs: list[dict]) -> dict:
+    if not args.recipe_check_long:
+        return {"epochs": args.recipe_check_epochs or "train.py default",
+                "n_train": args.recipe_check_n_train or "train.py default"}
+    return {"epochs": sorted({p["long_epochs"] for p in pairs}),
+            "n_train": sorted({p["long_n_train"] for p in pairs}), "reused": True}
+
+
+def _test_acc(run_dir: Path) -> float | None:
+    path = run_dir / RESULTS_FILE
+    return json.loads(path.read_text())["test_acc"] if path.is_file() else None

@@ -52,3 +52,18 @@ def test_tiny_benchmark_writes_json_and_pngs_and_resumes(tmp_path, capsys):
     assert search_quality.main([*tiny_argv(out), "--recipe_check"]) == 0
     check = json.loads((out / "recipe_check.json").read_text())
     assert check["genotypes"] == ["random-s1", "random-s2"] and len(check["long_test_acc"]) == 2
+    # the finished long retrains reused as the long recipe: only the short one runs again
+    reused = search_quality.main([*tiny_argv(out), "--recipe_check", "--recipe_check_long",
+                                  str(out / "recipe-check")])
+    assert reused == 0
+    check = json.loads((out / "recipe_check.json").read_text())
+    assert check["genotypes"] == ["recipe-check-random-s1-seed1", "recipe-check-random-s2-seed1"]
+    assert check["complete"] and check["long_recipe"] == {"epochs": [2], "n_train": [48],
+                                                          "reused": True}
+    assert (out / "recipe-check" / "short" / "recipe-check-random-s1-seed1" /
+            "results.json").is_file()
+    capsys.readouterr()
+    bad = search_quality.main([*tiny_argv(out), "--recipe_check", "--recipe_check_long",
+                               str(out / "nowhere")])
+    err = capsys.readouterr().err.strip()
+    assert bad == 2 and "--recipe_check_long" in err and "\n" not in err
