@@ -26,6 +26,11 @@ FLOAT_FIXED = FLOAT  # the name by which a multiplier set holds float32 convs
 DEFAULT_FIXED = "exact"
 FIXED_LAYER_GROUPS = ("stem", "preprocess", "reduce_skip", "classifier")
 STEM, PREPROCESS, REDUCE_SKIP, CLASSIFIER = FIXED_LAYER_GROUPS
+# a search's --fixed_multiplier may leave groups to the search (`preprocess=search`, or
+# `search` for all it can take); never in a genotype. The FactorizedReduces stay fixed: they
+# also serve the reducing skip_connects, so their multiplier would couple the op choice.
+SEARCHED_FIXED = "search"
+SEARCHABLE_FIXED_GROUPS = (STEM, PREPROCESS, CLASSIFIER)
 Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat fixed",
                       defaults=(DEFAULT_FIXED,))
 
@@ -114,9 +119,11 @@ def validate(genotype: Genotype, source: str = "genotype") -> Genotype:
                              fixed=fixed_spec(fixed_assignment(genotype.fixed, source)))
 
 
-def fixed_assignment(fixed, source: str = "genotype") -> dict[str, str]:
+def fixed_assignment(fixed, source: str = "genotype", searchable: bool = False
+                     ) -> dict[str, str]:
     """{fixed-layer group: multiplier} of a genotype's `fixed` (a name, a `group=name,...`
-    spec or a {group: name} mapping; the comment at FIXED_LAYER_GROUPS)."""
+    spec or a {group: name} mapping; the comment at FIXED_LAYER_GROUPS). With `searchable`
+    (a search's setting) a group may be SEARCHED_FIXED."""
     if isinstance(fixed, str) and "=" not in fixed:
         assignment = dict.fromkeys(FIXED_LAYER_GROUPS, fixed)
     elif isinstance(fixed, (str, dict)):
@@ -139,7 +146,18 @@ def fixed_assignment(fixed, source: str = "genotype") -> dict[str, str]:
             raise GenotypeError(f"{source}: 'fixed' {fixed!r} must name the multiplier of the "
                                 f"layers outside the cells' ops (or one per group: "
                                 f"{', '.join(FIXED_LAYER_GROUPS)}), or '{FLOAT_FIXED}'")
-    return {group: assignment[group] for group in FIXED_LAYER_GROUPS}
+    assignment = {group: assignment[group] for group in FIXED_LAYER_GROUPS}
+    searched = [group for group, m in assignment.items() if m == SEARCHED_FIXED]
+    if searched and not searchable:
+        raise GenotypeError(f"{source}: 'fixed' {fixed!r}: '{SEARCHED_FIXED}' leaves a group to "
+                            f"a search (train_search.py --fixed_multiplier); a genotype names "
+                            f"its multipliers")
+    if set(searched) - set(SEARCHABLE_FIXED_GROUPS):
+        raise GenotypeError(f"{source}: 'fixed' {fixed!r}: only "
+                            f"{', '.join(SEARCHABLE_FIXED_GROUPS)} can be searched; "
+                            f"{REDUCE_SKIP} (the FactorizedReduces, which also serve the reducing "
+                            f"skip_connects) takes a multiplier, e.g. '{REDUCE_SKIP}=exact'")
+    return assignment
 
 
 def fixed_spec(assignment: dict[str, str]) -> str:

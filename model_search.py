@@ -23,7 +23,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import topology
-from approx import DEFAULT_EMULATION, EmulatedNetwork, Emulation
+from approx import (
+    DEFAULT_EMULATION,
+    EmulatedNetwork,
+    Emulation,
+    MixedApproxConv2d,
+    MultiplierMixture,
+)
 from approx.mixed import weighted_mixtures
 from approx.sharing import share, shared_codes
 from genotypes import CLASSIFIER, FLOAT_FIXED, PREPROCESS, REDUCE_SKIP, STEM, Genotype
@@ -37,7 +43,7 @@ from operations import (
     preprocess_ops,
 )
 from search import cost_tables, one_shot
-from search.architecture import Architecture, CellWeights
+from search.architecture import FIXED_KEY, Architecture, CellWeights
 from search.candidates import build_candidate
 from search.energy_model import SupernetEnergy
 from search.params import AlphaWeightSplit
@@ -152,17 +158,19 @@ class SearchCell(nn.Module):
 
     def __init__(self, layout: topology.CellLayout, shape: topology.NetworkShape,
                  space: SearchSpace, emulation: Emulation = DEFAULT_EMULATION,
-                 partial_channels=1):
+                 partial_channels=1, fixed_convs=None):
+        """`fixed_convs`: fixed-layer group -> conv factory (default: `space.fixed_base`'s)."""
         super().__init__()
         C, steps = layout.C, shape.steps
         self.reduction = layout.reduction
         self._steps = steps
         self._multiplier = shape.multiplier
         self._offsets = topology.edge_offsets(steps)
+        fixed_convs = fixed_convs or functools.partial(fixed_conv_factory, space.fixed_base,
+                                                       emulation=emulation)
         self.preprocess0, self.preprocess1 = preprocess_ops(
             layout.C_prev_prev, layout.C_prev, C, layout.reduction_prev, affine=False,
-            conv=fixed_conv_factory(space.fixed, PREPROCESS, emulation),
-            reduce_conv=fixed_conv_factory(space.fixed, REDUCE_SKIP, emulation))
+            conv=fixed_convs(PREPROCESS), reduce_conv=fixed_convs(REDUCE_SKIP))
         self.relu = nn.ReLU(inplace=False)
         self._ops = nn.ModuleList(
             MixedOp(C, topology.edge_stride(layout.reduction, source), space, emulation,
@@ -263,16 +271,28 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
 
     def _build_layers(self):
         shape = self.shape
-        fixed_conv = functools.partial(fixed_conv_factory, self.space.fixed,
-                                       emulation=self.emulation)
-        self.stem = cifar_stem(shape.stem_multiplier * shape.C, fixed_conv(STEM))
+        # a searched fixed-layer group: every conv of it mixes the multiplier set, weighted
+        # per forward by the group's row of the architecture's fixed table
+        self._fixed_mixtures = {group: MultiplierMixture(self.space.multipliers,
+                                                         lut_dir=self.emulation.lut_dir)
+                                for group in self.space.searched_fixed}
+        self.stem = cifar_stem(shape.stem_multiplier * shape.C, self._fixed_conv(STEM))
         layouts = shape.layouts()
         self.cells = nn.ModuleList(
-            SearchCell(cell, shape, self.space, self.emulation, self.partial_channels)
+            SearchCell(cell, shape, self.space, self.emulation, self.partial_channels,
+                       self._fixed_conv)
             for cell in layouts)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = classifier(layouts[-1].C_out, shape.num_classes,
-                                     fixed_conv(CLASSIFIER))
+                                     self._fixed_conv(CLASSIFIER))
+
+    def _fixed_conv(self, group: str):
+        """The conv factory of a fixed-layer group: its mixture when searched, else the
+        multiplier `fixed` names."""
+        if group in self._fixed_mixtures:
+            return functools.partial(MixedApproxConv2d, mixture=self._fixed_mixtures[group],
+                                     emulation=self.emulation)
+        return fixed_conv_factory(self.space.fixed_base, group, emulation=self.emulation)
 
     def __getattr__(self, name):
         """DARTS's `model.alphas_normal`: the architecture's tables read through the network."""
@@ -289,10 +309,13 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
         architecture's `forward_weights`: the mixture, or sampled multipliers)."""
         if weights is None:
             weights = self.architecture.forward_weights(self.training)
-        s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.reduction])
-        return self.classifier(self.global_pooling(s1).flatten(1))
+        fixed = {mixture: row for mixture, row in zip(
+            self._fixed_mixtures.values(), weights.get(FIXED_KEY, ()), strict=False)}
+        with weighted_mixtures(fixed):
+            s0 = s1 = self.stem(x.contiguous(memory_format=self.memory_format))
+            for cell in self.cells:
+                s0, s1 = s1, cell(s0, s1, weights[cell.reduction])
+            return self.classifier(self.global_pooling(s1).flatten(1))
 
     def loss(self, x, y):
         return self.criterion(self(x), y)
@@ -317,8 +340,9 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
         return self._reference_energy_uj
 
     def fixed_energy_uj(self) -> float:
-        """E_fixed: the energy no alpha controls (stem, preprocessing, classifier)."""
-        return self.energy.costs.fixed_uj
+        """E_fixed: the energy no alpha controls (stem, preprocessing, classifier; of a
+        searched group, its cheapest multiplier's cost)."""
+        return self.energy.fixed_floor_uj()
 
     def genotype_energy_uj(self, genotype=None) -> float:
         """Energy per image (µJ, deployed size) of a genotype (default: the derived one)."""
@@ -337,9 +361,12 @@ class Network(AlphaWeightSplit, EmulatedNetwork, nn.Module):
         tables = {}
         edges = topology.edge_labels(self.shape.steps)
         for cell, probs in self.architecture.multiplier_softmax().items():
-            rows = [f"{edges[e] if probs.shape[0] > 1 else cell} "
-                    f"{self.space.conv_ops[k] if probs.shape[1] > 1 else 'every conv'}"
-                    for e in range(probs.shape[0]) for k in range(probs.shape[1])]
+            if cell == FIXED_KEY:
+                rows = [f"{group} layers" for group in self.space.searched_fixed]
+            else:
+                rows = [f"{edges[e] if probs.shape[0] > 1 else cell} "
+                        f"{self.space.conv_ops[k] if probs.shape[1] > 1 else 'every conv'}"
+                        for e in range(probs.shape[0]) for k in range(probs.shape[1])]
             tables[cell] = (probs.reshape(-1, probs.shape[-1]).cpu(), rows)
         return tables
 

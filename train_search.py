@@ -82,7 +82,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                            "the exact multiplier of the set's kind, 'exact' or 'exact_s'); "
                            "'float' keeps them float32 (the searches before it existed); "
                            "'stem=M1,preprocess=M2,reduce_skip=M3,classifier=M4' puts each "
-                           "group on its own")
+                           "group on its own; 'search' (or 'stem=search,...' per group) lets "
+                           "the search choose the stem's, preprocess convs' and classifier's "
+                           "multipliers from --multipliers too (FactorizedReduces on exact)")
     arch.add_argument("--multiplier_search", default="factorised",
                       choices=("factorised", "flat"),
                       help="factorised: per edge, alphas over the ops and, per conv op, a "

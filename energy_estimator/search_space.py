@@ -2,7 +2,8 @@
 
 A `SupernetCosts` holds, for the normal and the reduction cell, a [num_edges, num_candidates]
 table of each candidate op's energy per image on each edge (summed over the cells of that type,
-whose alphas are shared), plus `fixed_uj`, the energy of everything but the edge ops. The
+whose alphas are shared), plus `fixed_uj`, the energy of everything but the edge ops (and,
+for fixed-layer groups a search chooses multipliers for, each choice's difference). The
 tables are priced by `search/cost_tables.py` from the cell topology and the op registry; this
 module only says what they hold and how alphas read them.
 `objective` chooses the energy a table holds: `total` (arithmetic + data movement),
@@ -40,7 +41,10 @@ class OpCost:
 
 @dataclass
 class SupernetCosts:
-    """`normal`/`reduce`: float64 [num_edges, num_candidates] energy (µJ) summed over cells."""
+    """`normal`/`reduce`: float64 [num_edges, num_candidates] energy (µJ) summed over cells.
+    Fixed-layer groups the search chooses a multiplier for (`fixed_groups`) are priced in
+    `fixed_uj` on their base multiplier; `fixed_deltas` [groups, len(fixed_multipliers)] is
+    each choice's energy minus the base's."""
 
     fixed_uj: float
     normal: torch.Tensor
@@ -48,6 +52,9 @@ class SupernetCosts:
     candidates: tuple[str, ...]
     steps: int
     objective: str = "total"
+    fixed_groups: tuple[str, ...] = ()
+    fixed_multipliers: tuple[str, ...] = ()
+    fixed_deltas: torch.Tensor | None = None
 
 
 def objective_field(objective: str) -> str:

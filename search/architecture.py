@@ -8,7 +8,9 @@ softmax, as pt.darts's controller passes them; `one_hot_weights`: a genotype's d
 choice), and derives the genotype (DARTS: per node the two strongest edges, each with its
 strongest op other than `none`). `forward_weights` is what a search forward computes with:
 the mixture, or with `multiplier_sampling='gumbel'` the op softmax and one sampled multiplier
-per conv op (search/sampling.py), `CellWeights` of the same shapes.
+per conv op (search/sampling.py), `CellWeights` of the same shapes. When the space leaves
+fixed-layer groups to the search, `multiplier_alphas_fixed` [searched groups, multipliers]
+holds their logits; the weight dicts then carry their weights under FIXED_KEY.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from search import sampling
 from search.space import SearchSpace
 
 CELLS = ("normal", "reduce")
+FIXED_KEY = "fixed"  # the searched fixed-layer groups' weights in a weights dict
 
 
 class CellWeights(NamedTuple):
@@ -66,17 +69,27 @@ class Architecture(nn.Module):
         if self.edge_normalised:
             self.betas_normal = nn.Parameter(1e-3 * torch.randn(edges))
             self.betas_reduce = nn.Parameter(1e-3 * torch.randn(edges))
+        if space.searched_fixed:
+            self.multiplier_alphas_fixed = nn.Parameter(
+                1e-3 * torch.randn(len(space.searched_fixed), len(space.multipliers)))
 
     def named_alphas(self):
         """The tables in a fixed order: op alphas, multiplier alphas, betas."""
         return self.named_parameters()
 
     # --- the weights the supernet reads -------------------------------------------------
-    def mixture_weights(self) -> dict[bool, CellWeights]:
-        """{reduction: CellWeights} of the softmax of every table (differentiable)."""
-        return {cell == "reduce": CellWeights(
+    def mixture_weights(self) -> dict:
+        """{reduction: CellWeights} of the softmax of every table (differentiable), and the
+        searched fixed groups' softmax under FIXED_KEY."""
+        weights = {cell == "reduce": CellWeights(
             F.softmax(getattr(self, f"alphas_{cell}"), dim=-1),
             self.edge_weights(cell), self.multiplier_weights(cell)) for cell in CELLS}
+        return self._with_fixed(weights, lambda logits: F.softmax(logits, dim=-1))
+
+    def _with_fixed(self, weights: dict, of_logits) -> dict:
+        if self.space.searched_fixed:
+            weights[FIXED_KEY] = of_logits(self.multiplier_alphas_fixed)
+        return weights
 
     def forward_weights(self, training: bool) -> dict[bool, CellWeights]:
         """The weights a supernet forward computes with: `mixture_weights()`, or with gumbel
@@ -95,7 +108,7 @@ class Architecture(nn.Module):
             weights[cell == "reduce"] = CellWeights(
                 F.softmax(getattr(self, f"alphas_{cell}"), dim=-1), self.edge_weights(cell),
                 multipliers)
-        return weights
+        return self._with_fixed(weights, lambda logits: sampling.sampled(logits, training))
 
     def one_hot_weights(self, genotype: Genotype) -> dict[bool, CellWeights]:
         """{reduction: CellWeights} selecting `genotype`: one on its edges' ops and
@@ -106,7 +119,8 @@ class Architecture(nn.Module):
                                             like=self.alphas_normal)
             edges = ops.amax(dim=1) if self.edge_normalised else None
             weights[cell == "reduce"] = CellWeights(ops, edges, mults)
-        return weights
+        return self._with_fixed(weights, lambda logits: self.space.one_hot_fixed(
+            genotype.fixed, like=logits))
 
     def edge_weights(self, cell: str, detach: bool = False) -> torch.Tensor | None:
         """PC-DARTS edge normalisation: softmax of the betas over each node's input edges."""
@@ -137,12 +151,14 @@ class Architecture(nn.Module):
     def multiplier_softmax(self) -> dict[str, torch.Tensor]:
         """{cell: detached softmax of its multiplier table} as stored, [edges or 1, conv ops
         or 1, multipliers] by the granularity (at 'network' one table: {'network': ...});
-        {} in the flat space."""
+        {} in the flat space. Searched fixed groups add FIXED_KEY: [groups, 1, multipliers]."""
         if not self.space.conv_ops:
             return {}
         cells = ("network",) if self.space.granularity == "network" else CELLS
-        return {cell: F.softmax(self.multiplier_logits(
+        tables = {cell: F.softmax(self.multiplier_logits(
             "normal" if cell == "network" else cell).detach(), dim=-1) for cell in cells}
+        return self._with_fixed(tables, lambda logits: F.softmax(
+            logits.detach(), dim=-1).unsqueeze(1))
 
     def alpha_softmax(self) -> dict:
         """{'normal': table, 'reduce': table}: detached softmax(alpha) [edges, ops]."""
@@ -164,5 +180,6 @@ class Architecture(nn.Module):
         derived = {cell: self.space.derive_cell(
             tables[cell], self.multiplier_weights(cell, detach=True), self.steps,
             self.max_parameter_free if cell == "normal" else None) for cell in CELLS}
+        fixed = self.space.derive_fixed(self._with_fixed({}, torch.Tensor.detach).get(FIXED_KEY))
         return Genotype(normal=derived["normal"], normal_concat=concat, reduce=derived["reduce"],
-                        reduce_concat=concat, fixed=self.space.fixed)
+                        reduce_concat=concat, fixed=fixed)

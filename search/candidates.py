@@ -31,7 +31,8 @@ def build_candidate(name, C, stride, space: SearchSpace, emulation: Emulation):
         op = OPS[name](C, stride, False, functools.partial(MixedApproxConv2d, mixture=mixture,
                                                            emulation=emulation))
     else:
-        op = build_op(name, C, stride, affine=False, emulation=emulation, fixed=space.fixed)
+        op = build_op(name, C, stride, affine=False, emulation=emulation,
+                      fixed=space.fixed_base)
     if isinstance(op, nn.AvgPool2d):
         op = ConvAvgPool2d(op.kernel_size, op.stride, op.padding)
     if "pool" in split_op_name(name)[0]:

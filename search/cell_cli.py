@@ -36,17 +36,40 @@ def check(args, emulation: Emulation) -> dict:
                          f"for no cap")
     operations.check_multipliers(multipliers, emulation)
     exact = exact_member(multipliers, emulation)  # one kind: signed or unsigned
-    groups = genotypes.fixed_assignment(args.fixed_multiplier or exact, "--fixed_multiplier")
-    operations.check_multipliers(groups.values(), emulation)
-    fixed = genotypes.fixed_spec(groups)
+    fixed = fixed_setting(args, exact, emulation)
     if args.multiplier_search == "flat" or not multipliers:  # no multipliers: float convs
-        return {"candidates": operations.candidate_ops(primitives, multipliers, emulation),
-                "fixed_multiplier": fixed}
-    if exact not in multipliers:
-        multipliers.insert(0, exact)
-    return {"candidates": operations.candidate_ops(primitives, (), emulation),
-            "multipliers": tuple(multipliers),
-            "multiplier_granularity": args.multiplier_granularity, "fixed_multiplier": fixed}
+        space = {"candidates": operations.candidate_ops(primitives, multipliers, emulation),
+                 "fixed_multiplier": fixed}
+    else:
+        if exact not in multipliers:
+            multipliers.insert(0, exact)
+        space = {"candidates": operations.candidate_ops(primitives, (), emulation),
+                 "multipliers": tuple(multipliers),
+                 "multiplier_granularity": args.multiplier_granularity,
+                 "fixed_multiplier": fixed}
+    SearchSpace.of(**space)  # a space that cannot be searched fails now, before the data
+    return space
+
+
+def fixed_setting(args, exact: str, emulation: Emulation) -> str:
+    """--fixed_multiplier in its canonical form (default: `exact`). `search` leaves every
+    group the search can take (genotypes.SEARCHABLE_FIXED_GROUPS) to it, the FactorizedReduces
+    on `exact`; a black-box strategy cannot take them (it names each group's multiplier)."""
+    given = args.fixed_multiplier or exact
+    if given == genotypes.SEARCHED_FIXED:
+        given = genotypes.fixed_spec({group: genotypes.SEARCHED_FIXED
+                                      if group in genotypes.SEARCHABLE_FIXED_GROUPS else exact
+                                      for group in genotypes.FIXED_LAYER_GROUPS})
+    groups = genotypes.fixed_assignment(given, "--fixed_multiplier", searchable=True)
+    searched = [g for g, m in groups.items() if m == genotypes.SEARCHED_FIXED]
+    operations.check_multipliers([m for m in groups.values() if m != genotypes.SEARCHED_FIXED],
+                                 emulation)
+    strategy = getattr(args, "strategy", "darts")
+    if searched and strategy != "darts":
+        raise ValueError(f"--fixed_multiplier {args.fixed_multiplier}: --strategy {strategy} "
+                         f"does not search the fixed layers ({', '.join(searched)}); name "
+                         f"their multipliers, or use --strategy darts")
+    return genotypes.fixed_spec(groups)
 
 
 def derivation_options(args) -> dict:

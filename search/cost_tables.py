@@ -27,18 +27,29 @@ from approx.settings import DEFAULT_EMULATION, Emulation
 from energy_estimator.report import profile
 from energy_estimator.search_space import OpCost, SupernetCosts, objective_field
 from energy_estimator.table import EnergyTable, resolve_energy_table
-from genotypes import CLASSIFIER, FLOAT_FIXED, PREPROCESS, REDUCE_SKIP, STEM
+from genotypes import (
+    CLASSIFIER,
+    FLOAT_FIXED,
+    PREPROCESS,
+    REDUCE_SKIP,
+    STEM,
+    fixed_assignment,
+    fixed_spec,
+)
 from operations import build_op, cifar_stem, classifier, fixed_conv_factory, preprocess_ops
 
 
 def supernet_costs(candidates: Sequence[str], shape: topology.NetworkShape,
                    energy_table: EnergyTable | str | None = None, objective: str = "total", *,
-                   emulation: Emulation = DEFAULT_EMULATION,
-                   fixed: str = FLOAT_FIXED) -> SupernetCosts:
+                   emulation: Emulation = DEFAULT_EMULATION, fixed: str = FLOAT_FIXED,
+                   searched_fixed: Sequence[str] = (),
+                   fixed_multipliers: Sequence[str] = ()) -> SupernetCosts:
     """Per-edge, per-candidate energy tables and the fixed energy of the CIFAR network of
     `shape` (the size the energy is meant for); multipliers are resolved in `emulation`'s
     library; `fixed`: the multiplier of the convs outside the cells' ops and of a reducing
     skip_connect (`Genotype.fixed`; unless float32, the network is priced as an int8 network).
+    Each group of `searched_fixed` is also priced on each of `fixed_multipliers`, as its
+    difference from `fixed` (`fixed_deltas`).
     The RNG is forked: pricing builds (randomly initialised) blocks, and whether a block is
     built depends on the cache, which must not change what a seed gives."""
     field = objective_field(objective)
@@ -57,10 +68,31 @@ def supernet_costs(candidates: Sequence[str], shape: topology.NetworkShape,
                 for k, op_name in enumerate(candidates):
                     cost = _op_cost(op_name, cell.C, stride, side, side, costing, table, fixed)
                     costs[cell.reduction][edge, k] += getattr(cost, field)
-        fixed_uj = sum(getattr(_block_cost(*block, table, costing, fixed), field)
+
+        def fixed_part(assignment: str) -> float:
+            return sum(getattr(_block_cost(*block, table, costing, assignment), field)
                        for block in _fixed_blocks(shape.stem_multiplier * shape.C, layouts,
                                                   shape.num_classes, shape.input_size))
-    return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps, objective)
+
+        fixed_uj = fixed_part(fixed)
+        deltas = None
+        if searched_fixed:
+            base = fixed_assignment(fixed)
+            deltas = torch.tensor([[fixed_part(fixed_spec({**base, group: m})) - fixed_uj
+                                    for m in fixed_multipliers] for group in searched_fixed],
+                                  dtype=torch.float64)
+    return SupernetCosts(fixed_uj, costs[False], costs[True], candidates, steps, objective,
+                         tuple(searched_fixed), tuple(fixed_multipliers), deltas)
+
+
+def fixed_choice_uj(costs: SupernetCosts, fixed: str) -> float:
+    """The energy a genotype's `fixed` adds to `costs.fixed_uj` by its searched groups'
+    multipliers (0 when the tables price no searched group)."""
+    if not costs.fixed_groups:
+        return 0.0
+    chosen = fixed_assignment(fixed)
+    return sum(float(costs.fixed_deltas[row, costs.fixed_multipliers.index(chosen[group])])
+               for row, group in enumerate(costs.fixed_groups))
 
 
 def op_cost(op_name: str, C: int, stride: int, H: int, W: int,
@@ -133,9 +165,10 @@ def checked(costs: SupernetCosts, columns: Sequence[str], steps: int) -> Superne
 
 
 def genotype_energy_uj(costs: SupernetCosts, genotype, candidates: Sequence[str]) -> float:
-    """fixed + the costs of the (op, edge) pairs a genotype keeps."""
+    """fixed (with the genotype's searched fixed groups' choices) + the costs of the (op,
+    edge) pairs a genotype keeps."""
     candidates = list(candidates)
-    total = costs.fixed_uj
+    total = costs.fixed_uj + fixed_choice_uj(costs, genotype.fixed)
     for cell_edges, table in ((genotype.normal, costs.normal), (genotype.reduce, costs.reduce)):
         for (op_name, _), edge in zip(cell_edges, topology.genotype_edge_indices(cell_edges),
                                       strict=True):

@@ -25,7 +25,7 @@ import topology
 from approx.settings import DEFAULT_EMULATION, Emulation
 from energy_estimator.search_space import SupernetCosts
 from search import cost_tables
-from search.architecture import CELLS, CellWeights
+from search.architecture import CELLS, FIXED_KEY, CellWeights
 from search.space import SearchSpace
 
 
@@ -41,8 +41,10 @@ class SupernetEnergy:
                objective: str = "total", emulation: Emulation = DEFAULT_EMULATION):
         """The tables of `space` priced on the network of `shape` (`objective`: total,
         arith or mult energy; `energy_table`: the constants, default the built-in)."""
-        return cls(cost_tables.supernet_costs(space.columns, shape, energy_table, objective,
-                                              emulation=emulation, fixed=space.fixed), space)
+        return cls(cost_tables.supernet_costs(
+            space.columns, shape, energy_table, objective, emulation=emulation,
+            fixed=space.fixed_base, searched_fixed=space.searched_fixed,
+            fixed_multipliers=space.multipliers), space)
 
     @property
     def steps(self) -> int:
@@ -53,6 +55,9 @@ class SupernetEnergy:
         """E per image of `weights` ({reduction: CellWeights}) over the edges the derivation
         keeps, differentiable (`hard_edges` False: every edge counted at its soft share)."""
         total = self.costs.fixed_uj
+        if self.costs.fixed_groups:  # searched fixed groups: their expected difference
+            fixed = weights[FIXED_KEY]
+            total = total + (fixed * self.costs.fixed_deltas.to(fixed.device, fixed.dtype)).sum()
         for cell in CELLS:
             ops, edges, multipliers = weights[cell == "reduce"]
             table = getattr(self.costs, cell).to(device=ops.device, dtype=ops.dtype)
@@ -70,13 +75,24 @@ class SupernetEnergy:
         if self.space.conv_ops:
             shape = (edges, len(self.space.conv_ops), len(self.space.multipliers))
             multipliers = torch.full(shape, 1.0 / len(self.space.multipliers), **options)
-        return {reduction: CellWeights(ops, None, multipliers) for reduction in (False, True)}
+        weights = {reduction: CellWeights(ops, None, multipliers) for reduction in (False, True)}
+        if self.costs.fixed_groups:
+            weights[FIXED_KEY] = torch.full(tuple(self.costs.fixed_deltas.shape),
+                                            1.0 / len(self.costs.fixed_multipliers), **options)
+        return weights
 
     def uniform_uj(self, like: torch.Tensor | None = None) -> float:
         """E_ref: the expected energy at uniform weights (float32 unless `like` says)."""
         like = torch.zeros(()) if like is None else like
         with torch.no_grad():  # all edges tie: each counts at its share 2 / inputs
             return float(self.expected_uj(self.uniform_weights(like), hard_edges=False))
+
+    def fixed_floor_uj(self) -> float:
+        """The fixed part's energy that no alpha controls: `fixed_uj`, each searched group on
+        its cheapest multiplier."""
+        if not self.costs.fixed_groups:
+            return self.costs.fixed_uj
+        return self.costs.fixed_uj + float(self.costs.fixed_deltas.min(dim=1).values.sum())
 
     def genotype_uj(self, genotype) -> float:
         """The energy per image of a genotype of this space (its ops priced per edge)."""

@@ -32,7 +32,10 @@ from genotypes import (
     MULTIPLIER_SEPARATOR,
     PARAMETER_FREE_PRIMITIVES,
     PRIMITIVES,
+    SEARCHED_FIXED,
     Genotype,
+    fixed_assignment,
+    fixed_spec,
     split_op_name,
 )
 
@@ -63,7 +66,9 @@ def exact_member(names, emulation) -> str:
 class SearchSpace:
     """`ops`: the op candidates of an edge; `multipliers`: the multiplier set of the conv ops
     (empty: the flat form, where `ops` may hold `op@m` names); `fixed`: the multiplier of the
-    convs outside the edges' ops and of a reducing skip_connect (`Genotype.fixed`)."""
+    convs outside the edges' ops and of a reducing skip_connect (`Genotype.fixed`), where
+    groups may be SEARCHED_FIXED: the search then chooses their multiplier from the set too
+    (`searched_fixed`)."""
 
     ops: tuple[str, ...]
     multipliers: tuple[str, ...] = ()
@@ -81,6 +86,12 @@ class SearchSpace:
                 self.multipliers):
             raise SearchSpaceError(f"duplicate names in ops {list(self.ops)} or multipliers "
                                    f"{list(self.multipliers)}")
+        if self.searched_fixed and (not self.factorised or FLOAT in self.multipliers):
+            raise SearchSpaceError(
+                f"fixed layers '{self.fixed}': a searched group chooses among the 8-bit "
+                f"multipliers of the factorised space; give --multipliers without "
+                f"'{FLOAT}' (and --multiplier_search factorised), or name each group's "
+                f"multiplier")
         if self.factorised:
             variants = [op for op in self.ops if MULTIPLIER_SEPARATOR in op]
             if variants:
@@ -110,6 +121,50 @@ class SearchSpace:
         if multiplier is None or multiplier == FLOAT:
             return op
         return f"{op}{MULTIPLIER_SEPARATOR}{multiplier}"
+
+    @property
+    def searched_fixed(self) -> tuple[str, ...]:
+        """The fixed-layer groups whose multiplier the search chooses (FIXED_LAYER_GROUPS
+        order; empty when `fixed` names them all)."""
+        assignment = fixed_assignment(self.fixed, "search space", searchable=True)
+        return tuple(group for group, m in assignment.items() if m == SEARCHED_FIXED)
+
+    @property
+    def fixed_base(self) -> str:
+        """`fixed` with every searched group on the set's exact member: the assignment the
+        fixed part is priced from (a searched group's choice adds its cost difference)."""
+        exact = next((m for m in self.multipliers if m in (EXACT, SIGNED_EXACT)), EXACT)
+        return self.fixed_with(dict.fromkeys(self.searched_fixed, exact))
+
+    def fixed_with(self, choices: dict[str, str]) -> str:
+        """`fixed` with the searched groups on `choices` ({group: multiplier})."""
+        assignment = fixed_assignment(self.fixed, "search space", searchable=True)
+        return fixed_spec({**assignment, **choices})
+
+    def derive_fixed(self, fixed_weights: torch.Tensor | None) -> str:
+        """The genotype's `fixed`: each searched group on its strongest multiplier under
+        `fixed_weights` ([searched groups, multipliers])."""
+        if not self.searched_fixed:
+            return self.fixed
+        return self.fixed_with({group: self.multipliers[int(row.argmax())]
+                                for group, row in zip(self.searched_fixed, fixed_weights,
+                                                      strict=True)})
+
+    def one_hot_fixed(self, fixed: str, *, like: torch.Tensor) -> torch.Tensor | None:
+        """[searched groups, multipliers] weights selecting a genotype's fixed multipliers
+        (None when no group is searched)."""
+        if not self.searched_fixed:
+            return None
+        chosen = fixed_assignment(fixed)
+        weights = torch.zeros(len(self.searched_fixed), len(self.multipliers), dtype=like.dtype,
+                              device=like.device)
+        for row, group in enumerate(self.searched_fixed):
+            if chosen[group] not in self.multipliers:
+                raise SearchSpaceError(f"fixed layers '{fixed}': the {group} multiplier "
+                                       f"'{chosen[group]}' is not in the searched set "
+                                       f"({', '.join(self.multipliers)})")
+            weights[row, self.multipliers.index(chosen[group])] = 1.0
+        return weights
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -247,11 +302,17 @@ class SearchSpace:
                     for source in sorted(rng.sample(range(topology.num_inputs(node)), pairs))]
 
         concat = topology.concat(steps, multiplier=steps)
-        return Genotype(cell(), concat, cell(), concat, self.fixed)
+        normal, reduce = cell(), cell()
+        fixed = self.fixed_with({group: rng.choice(self.multipliers)
+                                 for group in self.searched_fixed})
+        return Genotype(normal, concat, reduce, concat, fixed)
 
     def describe(self) -> str:
         if not self.factorised:
             return f"flat: {len(self.ops)} candidates per edge ({', '.join(self.ops)})"
+        searched = (f"; the {', '.join(self.searched_fixed)} layers each on one of them"
+                    if self.searched_fixed else "")
         return (f"factorised: {len(self.ops)} ops per edge ({', '.join(self.ops)}); each conv "
                 f"op on one of {len(self.multipliers)} multipliers "
-                f"({', '.join(self.multipliers)}), one distribution per {self.granularity}")
+                f"({', '.join(self.multipliers)}), one distribution per {self.granularity}"
+                f"{searched}")
