@@ -35,6 +35,7 @@ from runner import distributed, skeleton
 from runner.errors import EXIT_OK
 from search import bilevel, cell_cli
 from search.cell_cli import split_names
+from search.proxy import ProxyData, ProxyRecipe, proxy_accuracy
 from search.sampling import MULTIPLIER_SAMPLINGS
 from search.space import FLOAT
 
@@ -137,6 +138,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     energy.add_argument("--energy_image_size", type=int, default=None,
                         help="image side the energy is costed at (default: train.py's "
                              "--image_size for the dataset)")
+    ranking = parser.add_argument_group("ranking (--genotype best)")
+    ranking.add_argument("--rank_proxy_epochs", type=int, default=0, metavar="N",
+                         help="after the search, train the derived genotype from scratch for "
+                              "N epochs by the short proxy (search/proxy.py: the search's "
+                              "network size, weights split and validation images) and record "
+                              "its accuracy as proxy_acc, which `train.py --genotype best` "
+                              "ranks by; 0: no proxy (docs/reference/search_quality.md)")
     backbone_cli.add_search_args(parser)
     blackbox_cli.add_args(parser)
     typed = experiment.given_flags(parser, argv)  # on the command line, not from --config
@@ -146,6 +154,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise ValueError(f"--lr_warmup_epochs {args.lr_warmup_epochs:g} must not be negative "
                          f"(0: no learning-rate warm-up)")
     check_space_flags(args.space, typed)
+    preflight.check_at_least("--rank_proxy_epochs", args.rank_proxy_epochs, 0,
+                             "epochs of the ranking proxy (0: none)")
     return args
 
 
@@ -300,8 +310,20 @@ class Search(skeleton.Program):
     def finish(self, run) -> int:
         final = held_out_accuracy(self.model, self.loaders)
         search_report.write_result(run, self.args, self.model, self.architect, self.candidates,
-                                   final, self.dataset)
+                                   final, self.dataset, score=self.rank_proxy)
         return EXIT_OK
+
+    def rank_proxy(self, genotype) -> dict:
+        """{'proxy_acc': ...} of `genotype` by the ranking proxy ({} without one)."""
+        args = self.args
+        if not args.rank_proxy_epochs:
+            return {}
+        proxy_data = ProxyData.of_search(self.dataset, args.train_portion, args.data_seed,
+                                         args.val_images)
+        recipe = ProxyRecipe.from_settings(args, args.rank_proxy_epochs)
+        device = next(self.model.parameters()).device
+        return {"proxy_acc": proxy_accuracy(genotype, proxy_data, recipe, device=device,
+                                            emulation=self.emulation)}
 
 
 def held_out_accuracy(model, loaders) -> dict:

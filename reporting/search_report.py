@@ -146,9 +146,11 @@ def genotype_costs(genotype, args, num_classes: int, input_size: int, emulation)
     return costs
 
 
-def write_result(run, args, model, architect, candidates, final: dict, dataset) -> None:
+def write_result(run, args, model, architect, candidates, final: dict, dataset,
+                 score=None) -> None:
     """The final genotype with its energy (in the units of the budget: the search's energy
-    objective on the deployed network), its held-out accuracies and the search settings.
+    objective on the deployed network), its held-out accuracies (and `score(genotype)`'s
+    figures: the ranking proxy) and the search settings.
 
     A budget-controlled search whose final genotype sits over budget reports the last
     genotype it derived under budget instead (the derived energy moves in jumps, so the last
@@ -165,6 +167,8 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
                 f"budget; reporting the last genotype derived under budget")
         genotype, energy_uj = feasible
         run.logger.info(note)
+    if score is not None:
+        final = {**final, **score(genotype)}
     with torch.no_grad():
         expected_uj = float(model.expected_energy_uj())
     costs = genotype_costs(genotype, args, dataset.num_classes, dataset.train.images.shape[-1],
@@ -189,5 +193,11 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset) 
         f"network (C={args.energy_channels}, {args.energy_layers} cells, "
         f"{args.energy_image_size}x{args.energy_image_size}; uniform alphas "
         f"{model.reference_energy_uj():.3f}); held-out accuracy: supernet "
-        f"{final.get('test_acc')}, derived cell {final.get('derived_acc')}; written to {path}; "
+        f"{final.get('test_acc')}, derived cell {final.get('derived_acc')}"
+        f"{_proxy_part(final)}; written to {path}; "
         f"retrain with: python train.py --genotype {run.path}")
+
+
+def _proxy_part(final: dict) -> str:
+    proxy = final.get("proxy_acc")
+    return "" if proxy is None else f", ranking proxy {proxy:.4f}"

@@ -60,11 +60,14 @@ def meets_budget(record: dict) -> bool:
 
 def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
     """`--genotype best`: among the completed searches whose derived genotype meets its
-    energy budget (a run without a budget meets it), the one whose derived cell scored the
-    highest held-out accuracy (`derived_acc`: the discretised cell on test images that
-    neither its weights nor its alphas saw); ties go to the lower energy. Searches written
-    before `derived_acc` existed rank below every search that has it, by their `val_acc`.
-    When no search met its budget, all are ranked. The reason lists what was compared."""
+    energy budget (a run without a budget meets it), the one whose derived genotype scored
+    highest: by the ranking proxy (`proxy_acc`, `train_search.py --rank_proxy_epochs`: the
+    genotype trained from scratch briefly, scored on the search's validation images) where
+    a search has it, else by the one-shot `derived_acc` (the discretised cell on test images
+    that neither its weights nor its alphas saw); ties go to the lower energy. Searches with
+    the proxy rank above those without; searches written before `derived_acc` existed rank
+    last, by their `val_acc`. When no search met its budget, all are ranked. The reason lists
+    what was compared."""
     searches, skipped = scan_searches(runs_dir)
     left_out = "".join(f"; skipped {run}: {why}" for run, why in skipped)
     if not searches:
@@ -76,7 +79,8 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
     run, record = max(pool, key=lambda item: _best_key(item[1]))
     scope = ("that met their energy budget (or had none)" if eligible
              else "(none met its budget, so all were ranked)")
-    lines = [f"highest held-out accuracy of the derived cell among {len(pool)} of "
+    lines = [f"highest score of the derived genotype (ranking proxy, else one-shot "
+             f"held-out accuracy) among {len(pool)} of "
              f"{len(searches)} completed searches {scope}"
              + (f" ({len(skipped)} other run(s) skipped, listed below)" if skipped else "")
              + "; compared:"]
@@ -87,18 +91,21 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
 
 
 def _best_key(record: dict) -> tuple:
-    derived = record.get("derived_acc")
+    """Searches with the ranking proxy's `proxy_acc` first, by it; then those with the
+    one-shot `derived_acc`, by it; then the rest by `val_acc`; ties to the lower energy."""
     energy = record.get("energy_uj")
     energy = float("inf") if energy is None else energy
-    if derived is not None:
-        return 1, derived, -energy
+    for rank, key in ((2, "proxy_acc"), (1, "derived_acc")):
+        if record.get(key) is not None:
+            return rank, record[key], -energy
     return 0, record.get("val_acc") or 0.0, -energy
 
 
 def _describe(record: dict) -> str:
     budget = record.get("energy_budget_uj")
     energy = record.get("energy_uj")
-    parts = [f"derived acc {record.get('derived_acc')}", f"val acc {record.get('val_acc')}",
+    parts = [f"proxy acc {record.get('proxy_acc')}", f"derived acc {record.get('derived_acc')}",
+             f"val acc {record.get('val_acc')}",
              f"energy {energy if energy is None else round(energy, 3)} uJ",
              f"budget {budget if budget is not None else 'none'}",
              "meets budget" if meets_budget(record) else "over budget"]

@@ -206,6 +206,15 @@ def test_best_names_each_run_it_skipped(tmp_path):
     assert f"skipped {unfinished}: no genotype.json yet (the search has not finished" in reason
 
 
+def test_best_ranks_by_the_proxy_then_the_one_shot_score(tmp_path):
+    for name, scores in (("oneshot", {"derived_acc": 0.9}), ("proxy_low", {"proxy_acc": 0.3}),
+                         ("proxy_high", {"proxy_acc": 0.4, "derived_acc": 0.1})):
+        (tmp_path / name).mkdir()
+        genotypes.save(genotypes.DARTS_V2, tmp_path / name / "genotype.json", **scores)
+    run, _, reason = runs.choose_best(tmp_path)
+    assert run == tmp_path / "proxy_high" and "proxy acc 0.3" in reason
+
+
 def test_best_with_only_damaged_searches_names_them(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "genotype.json").write_text("{")
@@ -226,6 +235,7 @@ def test_backbone_choices_name_their_flag():
     (["--layers", "0"], "--layers 0: a network needs at least one"),
     (["--arch_every", "0"], "--arch_every 0: 1 steps the alphas before every weight step"),
     (["--crop_padding", "-2"], "--crop_padding -2: 0 crops nothing"),
+    (["--rank_proxy_epochs", "-1"], "--rank_proxy_epochs -1"),
     (["--space", "resnet", "--resnet_stages", "a"], "--resnet_stages 'a': give comma-separated"),
 ])
 def test_search_numbers_checked_before_the_run(tmp_path, capsys, argv, message):

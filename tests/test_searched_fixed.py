@@ -166,8 +166,10 @@ def test_a_tiny_search_chooses_the_fixed_multipliers_and_train_retrains_them(tmp
     run = tmp_path / "search"
     assert train_search.main([*tiny, "--epochs", "2", "--warmup_epochs", "1",
                               "--multipliers", "drum4,bam4_4", "--fixed_multiplier", "search",
-                              "--save", str(run)]) == 0
-    fixed = json.loads((run / GENOTYPE_FILE).read_text())["genotype"]["fixed"]
+                              "--rank_proxy_epochs", "1", "--save", str(run)]) == 0
+    record = json.loads((run / GENOTYPE_FILE).read_text())
+    fixed = record["genotype"]["fixed"]
+    assert 0 <= record["proxy_acc"] <= 1  # the ranking proxy scored the searched fixed layers
     assert fixed in MULTIPLIERS or set(fixed) == {"stem", "preprocess", "reduce_skip",
                                                   "classifier"}
     assert (run / "multipliers_fixed.png").is_file()
