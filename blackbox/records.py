@@ -102,6 +102,7 @@ def write_genotype(run, args, problem, front: list[dict], num_candidates: int):
         energy_uj=chosen["energy_uj"], energy_objective=args.energy_objective,
         uniform_energy_uj=problem.energy.uniform_uj(), costs=costs, val_acc=chosen["val_acc"],
         test_acc=chosen["test_acc"], derived_acc=chosen["test_acc"],
+        proxy_acc=chosen["val_acc"],  # what `best` ranks by, as DARTS's --rank_proxy_epochs
         energy_budget_uj=args.energy_budget, candidates=list(space.ops),
         multiplier_set=list(space.multipliers), search_space=space.describe(),
         trials=num_candidates, trial=chosen["trial"], selection=rule,
