@@ -20,7 +20,7 @@ import genotypes
 import train_search
 from blackbox.records import read_front
 from quality import plan
-from reporting.retrain_report import FINAL_EVAL_DEPLOYMENT
+from reporting.retrain_report import FINAL_EVAL_TABLES
 from runner.files import atomic_write_json
 from runner.rundir import CHECKPOINT_FILE
 
@@ -144,7 +144,7 @@ def train_argv(args, out: Path, genotype: str, seed: int, recipe: dict | None = 
     program's default)."""
     recipe = recipe or {"epochs": args.retrain_epochs, "n_train": args.retrain_n_train}
     argv = ["--data", str(out / "data"), "--genotype", genotype, "--seed", str(seed),
-            "--stl", "F(test_acc >= 0)", "--final_eval", FINAL_EVAL_DEPLOYMENT]
+            "--stl", "F(test_acc >= 0)", "--final_eval", FINAL_EVAL_TABLES]
     for flag, value in recipe.items():
         if value is not None:
             argv += [f"--{flag}", str(value)]

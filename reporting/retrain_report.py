@@ -27,9 +27,11 @@ ENERGY_SIGNALS = ("energy_uj", "energy_arith_uj", "energy_memory_uj", "energy_mu
                   "energy_fixed_arith_uj", "energy_fixed_mult_uj")
 RETRAIN_SIGNALS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
                    *ENERGY_SIGNALS, "epoch_s")
-# --final_eval: every final pass, or only those a comparison of genotypes needs (the real
-# tables and the deployed int8 network; exact int8 and float32 skipped)
-FINAL_EVAL_ALL, FINAL_EVAL_DEPLOYMENT = "all", "deployment"
+# --final_eval: every final pass; only those a comparison of genotypes needs (the real
+# tables and the deployed int8 network; exact int8 and float32 skipped); or the real tables
+# alone (the deployed int8 network's build, calibration and integer pass skipped too)
+FINAL_EVAL_ALL, FINAL_EVAL_DEPLOYMENT, FINAL_EVAL_TABLES = "all", "deployment", "tables"
+FINAL_EVALS = (FINAL_EVAL_ALL, FINAL_EVAL_DEPLOYMENT, FINAL_EVAL_TABLES)
 # the history.json signal holding each search energy objective (energy_estimator)
 OBJECTIVE_SIGNALS = {"total": "energy_uj", "arithmetic": "energy_arith_uj",
                      "multiplier": "energy_mult_uj"}
@@ -135,8 +137,11 @@ def finish(run, args, model, loader, cost, stl_spec, genotype, genotype_record,
     started = time.time()
     comparisons = args.final_eval == FINAL_EVAL_ALL
     last_test_acc = run.history[-1]["test_acc"] if run.history else None
-    accuracies = {**final_accuracies(model, loader, last_test_acc, comparisons),
-                  **deployed_accuracies(model, loader, dataset, comparisons)}
+    accuracies = final_accuracies(model, loader, last_test_acc, comparisons)
+    if args.final_eval == FINAL_EVAL_TABLES:
+        accuracies.update(test_acc_float32=None, test_acc_deployed_int8=None)
+    else:
+        accuracies.update(deployed_accuracies(model, loader, dataset, comparisons))
     latency = _latency_ms(model, dataset) if run.write else None
     verdict = stl.explain(stl_spec, stl.trace_from_history(run.history),
                           normalize=args.stl_normalize)

@@ -50,6 +50,11 @@ def test_final_eval_deployment_skips_the_comparison_passes(tmp_path):
     # the surrogate's score is the last epoch's test pass: same weights, same images
     history = json.loads((run / "history.json").read_text())
     assert results["test_acc_surrogate"] == history[-1]["test_acc"]
+    status, run = retrain(tmp_path, "tables", "--genotype", str(genotype_file), "--epochs", "1",
+                          "--final_eval", "tables")
+    tables = json.loads((run / "results.json").read_text())
+    assert status == 0 and tables["test_acc_deployed_int8"] is None
+    assert tables["test_acc"] == results["test_acc"]  # same seed, same network
 
 
 def test_stl_strict_exit_status(tmp_path):
