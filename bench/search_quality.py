@@ -132,12 +132,13 @@ def main(argv=None) -> int:
 def benchmark(args) -> int:
     out = Path(args.out)
     check_args(args, out)
-    entries = plan.genotypes_plan(args)
     if args.estimate:
+        entries = plan.genotypes_plan(args)
         print(json.dumps({**counts(args, entries), **sizing.estimate(args, counts(args, entries))}))
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    recipe.check_recipe(args, out)
+    recipe.check_recipe(args, out)  # fixes the directory's random count in args
+    entries = plan.genotypes_plan(args)
     if args.recipe_check:
         print(json.dumps(recipe.recipe_check(args, out)))
         return 0

@@ -30,13 +30,19 @@ CHECK_DIR = "recipe-check"
 
 
 def check_recipe(args, out: Path) -> None:
-    """Record the recipe of a new benchmark directory; refuse to mix another one into it."""
+    """Record the recipe of a new benchmark directory; refuse to mix another one into it.
+    The equal-compute count of random genotypes is fixed with the directory (recorded when
+    --random is not given, and taken from the record then), so a later change of the timing
+    figures in quality/sizing.py does not change a directory's plan."""
     recipe = {key: getattr(args, key) for key in RECIPE}
     path = out / RECIPE_FILE
     if not path.is_file():
-        atomic_write_json(path, recipe)
+        atomic_write_json(path, {**recipe, "random": plan.random_count(args)})
+        args.random = plan.random_count(args)
         return
     recorded = json.loads(path.read_text())
+    if args.random is None and recorded.get("random") is not None:
+        args.random = recipe["random"] = recorded["random"]
     changed = [f"--{key} {recorded.get(key)!r} (given {value!r})"
                for key, value in recipe.items() if recorded.get(key) != value]
     if changed:

@@ -1,32 +1,40 @@
 """How long the benchmark takes, from measured per-epoch times, and how many random genotypes
 equal the searches' compute (Li & Talwalkar, 2019: random search given the same compute).
 
-Times are one-thread seconds. A search epoch: 28.8 s (the default 50-epoch search's 1440 s
-on the 2-core AMD EPYC of docs/default_runs.md, 2026-12-01/02, before int8 end to end; not
-remeasured since, so likely low now that the fixed layers are emulated too). A retrain,
-measured on 2026-12-02 as CPU time (time.process_time, OMP_NUM_THREADS=1, on a machine
-shared 4x over, so CPU time, not wall time) of `train.py --genotype DARTS_V2@drum4 --epochs 1
---n_train 2000`: 15.3 s for the epoch with its 1024-image test pass and the start, so 7.65 ms
-per training image-epoch, and 68.1 s for the final evaluations (43.5 s: surrogate, real
-tables, exact int8; 24.6 s: float32 and the deployed int8 network), paid once per retrain.
-The wall-time estimate assumes `processes` one-thread processes (--groups) kept busy to the
-end; with other work on the machine it is a lower bound.
+Times are one-thread seconds, measured on 2026-12-05 in the benchmark's own run (two
+one-thread processes on a 2-core Intel Xeon with AVX-512 and AMX, docs/search_quality.md):
+- a search epoch of the default search settings: 23 s while the weights warm up alone (the
+  first 40 %), 49 s once the alphas step too; 55 s at the end for the held-out evaluations;
+  the six 20-epoch searches took 820-919 s each;
+- a retrain of the benchmark's recipe (5 epochs, 4000 images): 83-102 s of training for the
+  genotypes of the default set (4.5 ms per training image-epoch, its test passes included),
+  then 12 s to start and for the final pass on the real tables (`--final_eval tables`).
+The other kind of machine (AMD EPYC, or AVX2 kernels) may take up to twice as long
+(docs/search_profile.md). The wall-time estimate assumes `processes` one-thread processes kept
+busy to the end; with other work on the machine it is a lower bound.
 """
 
 from __future__ import annotations
 
 import math
 
-SEARCH_EPOCH_S = 28.8
-RETRAIN_IMAGE_EPOCH_S = 15.3 / 2000
-RETRAIN_FINAL_EVAL_S = 68.1
-RUN_OVERHEAD_S = 15.0  # a search's start and end (an estimate, not measured)
+from defaults import SEARCH_DEFAULTS
+from train_search import warmup_epochs
+
+SEARCH_WARMUP_EPOCH_S = 23.0
+SEARCH_EPOCH_S = 49.0
+SEARCH_END_S = 55.0
+RETRAIN_IMAGE_EPOCH_S = 4.5e-3
+RETRAIN_FINAL_EVAL_S = 12.0
 MIN_RANDOM = 8
 
 
 def search_s(args) -> float:
-    """One DARTS search (and so one black-box search, which gets its wall time)."""
-    return args.search_epochs * SEARCH_EPOCH_S + RUN_OVERHEAD_S
+    """One DARTS search (and so one black-box search, which gets its wall time): the default
+    warm-up share of its epochs at the weights-only time, the rest with alpha steps."""
+    warmup = warmup_epochs(SEARCH_DEFAULTS["shapes"]["warmup_epochs"], args.search_epochs)
+    return (warmup * SEARCH_WARMUP_EPOCH_S + (args.search_epochs - warmup) * SEARCH_EPOCH_S
+            + SEARCH_END_S)
 
 
 def retrain_s(args) -> float:

@@ -37,11 +37,29 @@ def test_default_design_meets_the_issue_minima():
         assert f"DARTS_V2@{multiplier}" in uniform and f"best-random@{multiplier}" in uniform
 
 
-def test_the_default_fits_ninety_minutes_on_two_processes():
+def test_the_estimate_sums_the_measured_sub_runs():
     args = search_quality.parse_args([])
-    entries = plan.genotypes_plan(args)
-    assert search_quality.sizing.estimate(args, search_quality.counts(args, entries))[
-        "wall_min"] <= 90
+    counts = search_quality.counts(args, plan.genotypes_plan(args))
+    # 20 epochs: 8 warm-up epochs, 12 with alpha steps, then the held-out evaluations
+    assert sizing.search_s(args) == 8 * sizing.SEARCH_WARMUP_EPOCH_S + 12 * sizing.SEARCH_EPOCH_S \
+        + sizing.SEARCH_END_S
+    one_thread = (8 * sizing.search_s(args)
+                  + counts["genotypes"] * args.seeds * sizing.retrain_s(args)) / 60
+    estimate = sizing.estimate(args, counts)
+    assert estimate["one_thread_min"] == pytest.approx(one_thread, abs=0.1)
+    assert estimate["wall_min"] == pytest.approx(one_thread / 2, abs=0.1)
+
+
+def test_a_directory_keeps_the_random_count_it_was_planned_with(tmp_path):
+    args = search_quality.parse_args(["--out", str(tmp_path)])
+    recipe.check_recipe(args, tmp_path)
+    planned = args.random
+    assert planned == plan.random_count(search_quality.parse_args([]))
+    again = search_quality.parse_args(["--out", str(tmp_path)])
+    (tmp_path / recipe.RECIPE_FILE).write_text(json.dumps(
+        {**json.loads((tmp_path / recipe.RECIPE_FILE).read_text()), "random": planned - 1}))
+    recipe.check_recipe(again, tmp_path)  # the sizing figures changed since: the record holds
+    assert again.random == planned - 1
 
 
 def test_random_count_is_equal_compute_but_at_least_eight():
