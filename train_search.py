@@ -139,12 +139,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="image side the energy is costed at (default: train.py's "
                              "--image_size for the dataset)")
     ranking = parser.add_argument_group("ranking (--genotype best)")
-    ranking.add_argument("--rank_proxy_epochs", type=int, default=0, metavar="N",
+    ranking.add_argument("--rank_proxy_epochs", type=int, default=None, metavar="N",
                          help="after the search, train the derived genotype from scratch for "
                               "N epochs by the short proxy (search/proxy.py: the search's "
                               "network size, weights split and validation images) and record "
                               "its accuracy as proxy_acc, which `train.py --genotype best` "
-                              "ranks by; 0: no proxy (docs/reference/search_quality.md)")
+                              "ranks by; 0: no proxy (default: 10 on shapes, 0 on other "
+                              "data; docs/search_quality.md)")
     backbone_cli.add_search_args(parser)
     blackbox_cli.add_args(parser)
     typed = experiment.given_flags(parser, argv)  # on the command line, not from --config
