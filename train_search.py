@@ -315,9 +315,10 @@ class Search(skeleton.Program):
         return EXIT_OK
 
     def rank_proxy(self, genotype) -> dict:
-        """{'proxy_acc': ...} of `genotype` by the ranking proxy ({} without one)."""
+        """{'proxy_acc': ...} of `genotype` by the ranking proxy ({} without one, and under
+        torchrun: only rank 0 writes, and the proxy's evaluation would wait for the others)."""
         args = self.args
-        if not args.rank_proxy_epochs:
+        if not args.rank_proxy_epochs or distributed.is_enabled():
             return {}
         proxy_data = ProxyData.of_search(self.dataset, args.train_portion, args.data_seed,
                                          args.val_images)

@@ -65,10 +65,10 @@ class Capture:
     def _keep(self, model):
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    def _on_search_result(self, run, args, model, *rest):
+    def _on_search_result(self, run, args, model, *rest, **options):
         self._keep(model)
         self.state["genotype"] = str(model.genotype())
-        return self._write_result(run, args, model, *rest)
+        return self._write_result(run, args, model, *rest, **options)
 
     def _on_retrain_result(self, run, args, model, *rest):
         self._keep(model)

@@ -45,7 +45,7 @@ def test_sweep_checks_every_sub_run_first(tmp_path, capsys, argv, message):
 @pytest.mark.parametrize("argv, message", [
     (["--energy_weights", "x"], "--energy_weights 'x': give comma-separated numbers"),
     (["--search_args=--warmup_epochs 100%"], "sub-run search-ew0-s1 (train_search.py): "
-                                             "--warmup_epochs 100%: 8 warm-up epoch(s)"),
+                                             "--warmup_epochs 100%: 20 warm-up epoch(s)"),
     (["--train_args=--layers 0"], "sub-run retrain (train.py): --layers 0"),
     (["--seeds", "0"], "--seeds 0: every genotype is retrained once or more"),
     (["--published", "X"], "--published X: not one of DARTS_V1"),
