@@ -37,6 +37,8 @@ def run_program(main, argv: list[str], run_dir: Path, done_file: str) -> float |
     with claimed(run_dir) as mine:
         if not mine:
             return None
+        if (run_dir / done_file).is_file():  # its owner finished it between the two checks
+            return 0.0
         if (run_dir / CHECKPOINT_FILE).is_file():
             argv = ["--resume", str(run_dir)]
         else:
