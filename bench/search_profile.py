@@ -11,13 +11,19 @@ The emulation's share is the step time minus that of the same search with float 
 (steps per epoch x step + evaluation) and the operator split. Timings on a shared machine are
 distorted by whatever else runs: the shares are more telling than the seconds.
 
-    .venv/bin/python bench/search_profile.py --steps 3
+`run_min_estimate` projects the whole default search from these parts, per `--arch_every` K
+(an alpha step before every K-th weight step): the warm-up epochs (weight steps only) plus the
+search epochs (every weight step, one alpha step in K), each with its evaluation; the ranking
+proxy and the final evaluation are not included (a run's log times them).
+
+    .venv/bin/python bench/search_profile.py --steps 3 --arch_every 1,2,3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -31,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import train_search  # noqa: E402
 from architect import alphas_frozen  # noqa: E402
+from defaults import SEARCH_DEFAULTS  # noqa: E402
 from reporting import search_report  # noqa: E402
 from runner import skeleton  # noqa: E402
 from runner.errors import exit_status  # noqa: E402
@@ -38,6 +45,7 @@ from runner.errors import exit_status  # noqa: E402
 # operator families of the profile: a family's substrings, matched against the aten op name
 OP_FAMILIES = {"convolution": ("conv",), "batch_norm": ("batch_norm",),
                "pooling": ("pool",), "matmul": ("mm", "addmm", "linear")}
+EPOCHS = 50  # the README's search: train_search.py --epochs 50
 
 
 class Sections:
@@ -82,7 +90,8 @@ def endless(loader):
 def profile_search(multipliers: list[str], steps: int, warmup: int) -> dict:
     """Section medians of the default search (with `multipliers` flags) and its op split."""
     args, (_, model, w_optimizer, scheduler, architect, loaders) = \
-        train_search.prepare_in_process(["--epochs", "50", "--warmup_epochs", "0", *multipliers])
+        train_search.prepare_in_process(["--epochs", str(EPOCHS), "--warmup_epochs", "0",
+                                         *multipliers])
     model.train()
     batches = {name: endless(loaders[name]) for name in ("train", "arch")}
     lr = scheduler.get_last_lr()[0]
@@ -106,6 +115,26 @@ def profile_search(multipliers: list[str], steps: int, warmup: int) -> dict:
             "op_self_cpu_share": op_shares(profiler)}
 
 
+def run_minutes(timed: dict, warmup_epochs: int, arch_every: int) -> float:
+    """The whole search's minutes projected from a configuration's section medians."""
+    steps = timed["steps_per_epoch"]
+    weight_step = timed["step_s"] - timed["alpha_step_s"]
+    warmup_epoch = steps * weight_step + timed["evaluation_s"]
+    search_epoch = warmup_epoch + math.ceil(steps / arch_every) * timed["alpha_step_s"]
+    return round((warmup_epochs * warmup_epoch
+                  + (EPOCHS - warmup_epochs) * search_epoch) / 60, 1)
+
+
+def arch_every_values(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ValueError(f"--arch_every {text!r}: give positive integers such as 1,2,3")
+    return values
+
+
 def op_shares(profiler) -> dict:
     """Share of the profiled step's self CPU time per operator family (OP_FAMILIES, 'other')."""
     totals = dict.fromkeys([*OP_FAMILIES, "other"], 0.0)
@@ -124,14 +153,22 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--arch_every", default="1,2,3",
+                        help="K values of the whole-run projection (comma-separated)")
     args = parser.parse_args(argv)
+    arch_every = arch_every_values(args.arch_every)
     if args.steps < 1 or args.warmup < 0:
         raise ValueError(f"--steps {args.steps} / --warmup {args.warmup}: give at least 1 "
                          f"timed step and no negative warm-up")
     torch.set_num_threads(args.threads)
     default = profile_search([], args.steps, args.warmup)
     float_convs = profile_search(["--multipliers", ""], args.steps, args.warmup)
-    print(json.dumps({"threads": args.threads, "default": default, "float_convs": float_convs,
+    warmup = train_search.warmup_epochs(SEARCH_DEFAULTS["shapes"]["warmup_epochs"], EPOCHS)
+    for timed in (default, float_convs):
+        timed["run_min_estimate"] = {f"arch_every_{k}": run_minutes(timed, warmup, k)
+                                     for k in arch_every}
+    print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                      "threads": args.threads, "default": default, "float_convs": float_convs,
                       "emulation_share_of_step": round(
                           1 - float_convs["step_s"] / default["step_s"], 3)}))
     return 0

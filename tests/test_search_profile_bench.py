@@ -1,0 +1,22 @@
+"""bench/search_profile.py's whole-run projection: warm-up epochs of weight steps only, search
+epochs with one alpha step per --arch_every K weight steps, and bad K values in one line."""
+
+import pytest
+
+from tests.bench_loader import bench_module
+
+search_profile = bench_module("search_profile")
+
+
+def test_run_projection_counts_alpha_steps_per_k():
+    timed = {"steps_per_epoch": 13, "step_s": 3.0, "alpha_step_s": 2.0, "evaluation_s": 4.0}
+    warmup_epoch = 13 * 1.0 + 4.0
+    for k, alpha_steps in ((1, 13), (2, 7), (3, 5)):
+        expected = (20 * warmup_epoch + 30 * (warmup_epoch + alpha_steps * 2.0)) / 60
+        assert search_profile.run_minutes(timed, 20, k) == pytest.approx(expected, abs=0.05)
+
+
+@pytest.mark.parametrize("text", ["0", "2,x", "", "-1"])
+def test_bad_arch_every_values_fail_in_one_line(text):
+    with pytest.raises(ValueError, match="--arch_every"):
+        search_profile.arch_every_values(text)
