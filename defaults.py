@@ -8,8 +8,10 @@ ends within about 15 minutes on a 2-core CPU and still learns (docs/reference/de
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
 5x5 convs (half the conv work of a step), lr 0.1 (PC-DARTS, Xu et al., 2020, uses 0.1 at
 batch 256; batch 128 here halves the per-image overhead of batch 64), a weight warm-up before
-the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an alpha learning rate sized for the
-~390 architecture steps of the run (DARTS's 3e-4 is for ~20k).
+the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an architecture step before every
+second weight step with an alpha learning rate sized for the run's ~200 architecture steps
+(DARTS's 3e-4 is for ~20k): the same supernet accuracy and energy descent as a step before
+every weight step at 5e-3, a quarter less search time (docs/search_profile.md).
 """
 
 from genotypes import PRIMITIVES
@@ -36,7 +38,8 @@ SEARCH_DEFAULTS = {
     "shapes": {"batch_size": 128, "learning_rate": 0.1, "init_channels": 8, "layers": 5,
                "n_train": 3200, "n_test": 1000, "val_images": 512, "image_size": 16,
                "primitives": ",".join(SHAPES_PRIMITIVES), "multipliers": SHAPES_MULTIPLIERS,
-               "warmup_epochs": "40%", "lr_warmup_epochs": 0, "arch_learning_rate": 5e-3,
+               "warmup_epochs": "40%", "lr_warmup_epochs": 0, "arch_learning_rate": 1e-2,
+               "arch_every": 2,  # with the doubled alpha lr: as every step at 5e-3, 0.75x the time
                "rank_proxy_epochs": 10,  # ~45 s; Kendall tau 0.51 vs 0.0 (docs/search_quality.md)
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
                "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"],
@@ -45,6 +48,7 @@ SEARCH_DEFAULTS = {
                 "n_train": None, "n_test": None, "val_images": None, "image_size": 32,
                 "primitives": ",".join(PRIMITIVES), "multipliers": "exact",
                 "warmup_epochs": 0, "lr_warmup_epochs": 0, "arch_learning_rate": 3e-4,
+                "arch_every": 1,
                 "rank_proxy_epochs": 0,  # 10 epochs of a CIFAR-sized proxy: opt in
                 "energy_channels": TRAIN_DEFAULTS["default"]["init_channels"],
                 "energy_layers": TRAIN_DEFAULTS["default"]["layers"],

@@ -62,10 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     arch.add_argument("--unrolled", action="store_true", help="second-order (unrolled) step")
     arch.add_argument("--arch_learning_rate", type=float, default=None,
                       help="Adam lr of the alphas")
-    arch.add_argument("--arch_every", type=int, default=1, metavar="K",
+    arch.add_argument("--arch_every", type=int, default=None, metavar="K",
                       help="an architecture step before every K-th weight step only (1: every "
-                           "step, as DARTS); K > 1 cuts a search epoch's alpha-step time by "
-                           "(K-1)/K (docs/search_profile.md)")
+                           "step, as DARTS; shapes: 2, with a doubled alpha lr); K > 1 cuts a "
+                           "search epoch's alpha-step time by (K-1)/K (docs/search_profile.md)")
     arch.add_argument("--arch_weight_decay", type=float, default=1e-3, help="alpha weight decay")
     arch.add_argument("--primitives", default=None,
                       help="comma-separated candidate ops (default: per dataset; the 8 DARTS "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import genotypes
 import train
+from defaults import SEARCH_DEFAULTS
 from quality import plan, runs
 from reporting.retrain_report import RESULTS_FILE
 from runner.files import atomic_write_json
@@ -26,6 +27,10 @@ RECIPE = ("multipliers", "random", "published", "search_epochs", "search_seeds",
           "blackbox_seeds", "blackbox_front", "blackbox_time_s", "blackbox_args",
           "retrain_epochs", "retrain_n_train", "search_args", "train_args")
 RECIPE_FILE = "recipe.json"
+# train_search.py defaults a directory's searches keep when defaults.py changes them (recorded
+# with the directory); a directory recorded before they were kept ran with the values below
+KEPT_SEARCH_DEFAULTS = ("arch_every", "arch_learning_rate")
+SEARCH_DEFAULTS_UNRECORDED = {"arch_every": 1, "arch_learning_rate": 5e-3}
 CHECK_DIR = "recipe-check"
 
 
@@ -33,14 +38,19 @@ def check_recipe(args, out: Path) -> None:
     """Record the recipe of a new benchmark directory; refuse to mix another one into it.
     The equal-compute count of random genotypes is fixed with the directory (recorded when
     --random is not given, and taken from the record then), so a later change of the timing
-    figures in quality/sizing.py does not change a directory's plan."""
+    figures in quality/sizing.py does not change a directory's plan; so are the search
+    defaults of KEPT_SEARCH_DEFAULTS (`args.search_defaults`, passed to every search)."""
     recipe = {key: getattr(args, key) for key in RECIPE}
     path = out / RECIPE_FILE
     if not path.is_file():
-        atomic_write_json(path, {**recipe, "random": plan.random_count(args)})
+        args.search_defaults = {key: SEARCH_DEFAULTS["shapes"][key]
+                                for key in KEPT_SEARCH_DEFAULTS}
+        atomic_write_json(path, {**recipe, "random": plan.random_count(args),
+                                 "search_defaults": args.search_defaults})
         args.random = plan.random_count(args)
         return
     recorded = json.loads(path.read_text())
+    args.search_defaults = recorded.get("search_defaults", SEARCH_DEFAULTS_UNRECORDED)
     if args.random is None and recorded.get("random") is not None:
         args.random = recipe["random"] = recorded["random"]
     changed = [f"--{key} {recorded.get(key)!r} (given {value!r})"

@@ -134,6 +134,8 @@ def search_argv(args, out: Path, search: dict, budget_s: float | None = None) ->
     if search["strategy"] == "darts":
         argv += ["--epochs", str(args.search_epochs),
                  "--energy_weight", f"{search['energy_weight']:g}"]
+        for key, value in getattr(args, "search_defaults", {}).items():
+            argv += [f"--{key}", f"{value:g}"]
     else:
         seconds = max(1, round(budget_s or 1))
         argv += ["--strategy", search["strategy"], "--time_budget_s", str(seconds),

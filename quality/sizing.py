@@ -4,8 +4,9 @@ equal the searches' compute (Li & Talwalkar, 2019: random search given the same 
 Times are one-thread seconds, measured on 2026-12-05 in the benchmark's own run (two
 one-thread processes on a 2-core Intel Xeon with AVX-512 and AMX, docs/search_quality.md):
 - a search epoch of the default search settings: 23 s while the weights warm up alone (the
-  first 40 %), 49 s once the alphas step too; 55 s at the end for the held-out evaluations;
-  the six 20-epoch searches took 820-919 s each;
+  first 40 %), 49 s once the alphas step too (an alpha step before every weight step: the
+  alpha steps' 26 s scale by 1 / --arch_every); 55 s at the end for the held-out
+  evaluations; the six 20-epoch searches took 820-919 s each;
 - a retrain of the benchmark's recipe (5 epochs, 4000 images): 83-102 s of training for the
   genotypes of the default set (4.5 ms per training image-epoch, its test passes included),
   then 12 s to start and for the final pass on the real tables (`--final_eval tables`).
@@ -22,7 +23,7 @@ from defaults import SEARCH_DEFAULTS
 from train_search import warmup_epochs
 
 SEARCH_WARMUP_EPOCH_S = 23.0
-SEARCH_EPOCH_S = 49.0
+SEARCH_EPOCH_S = 49.0  # with an alpha step before every weight step
 SEARCH_END_S = 55.0
 RETRAIN_IMAGE_EPOCH_S = 4.5e-3
 RETRAIN_FINAL_EVAL_S = 12.0
@@ -31,9 +32,13 @@ MIN_RANDOM = 8
 
 def search_s(args) -> float:
     """One DARTS search (and so one black-box search, which gets its wall time): the default
-    warm-up share of its epochs at the weights-only time, the rest with alpha steps."""
-    warmup = warmup_epochs(SEARCH_DEFAULTS["shapes"]["warmup_epochs"], args.search_epochs)
-    return (warmup * SEARCH_WARMUP_EPOCH_S + (args.search_epochs - warmup) * SEARCH_EPOCH_S
+    warm-up share of its epochs at the weights-only time, the rest with alpha steps (one
+    before every `arch_every`-th weight step: the directory's, else the default)."""
+    shapes = SEARCH_DEFAULTS["shapes"]
+    warmup = warmup_epochs(shapes["warmup_epochs"], args.search_epochs)
+    arch_every = getattr(args, "search_defaults", shapes)["arch_every"]
+    search_epoch = SEARCH_WARMUP_EPOCH_S + (SEARCH_EPOCH_S - SEARCH_WARMUP_EPOCH_S) / arch_every
+    return (warmup * SEARCH_WARMUP_EPOCH_S + (args.search_epochs - warmup) * search_epoch
             + SEARCH_END_S)
 
 

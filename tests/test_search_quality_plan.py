@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 import genotypes
+from defaults import SEARCH_DEFAULTS
 from genotypes import split_op_name
 from quality import plan, recipe, runs, sizing
 from quality.summary import summarise
+from runner.files import atomic_write_json
 from tests.bench_loader import bench_module
 
 search_quality = bench_module("search_quality")
@@ -40,9 +42,12 @@ def test_default_design_meets_the_issue_minima():
 def test_the_estimate_sums_the_measured_sub_runs():
     args = search_quality.parse_args([])
     counts = search_quality.counts(args, plan.genotypes_plan(args))
-    # 20 epochs: 8 warm-up epochs, 12 with alpha steps, then the held-out evaluations
-    assert sizing.search_s(args) == 8 * sizing.SEARCH_WARMUP_EPOCH_S + 12 * sizing.SEARCH_EPOCH_S \
-        + sizing.SEARCH_END_S
+    # 20 epochs: 8 warm-up epochs, 12 with an alpha step before every second weight step
+    # (the default), then the held-out evaluations
+    alpha_steps_s = sizing.SEARCH_EPOCH_S - sizing.SEARCH_WARMUP_EPOCH_S
+    assert sizing.search_s(args) == pytest.approx(
+        8 * sizing.SEARCH_WARMUP_EPOCH_S + 12 * (sizing.SEARCH_WARMUP_EPOCH_S + alpha_steps_s / 2)
+        + sizing.SEARCH_END_S)
     one_thread = (8 * sizing.search_s(args)
                   + counts["genotypes"] * args.seeds * sizing.retrain_s(args)) / 60
     estimate = sizing.estimate(args, counts)
@@ -60,6 +65,24 @@ def test_a_directory_keeps_the_random_count_it_was_planned_with(tmp_path):
         {**json.loads((tmp_path / recipe.RECIPE_FILE).read_text()), "random": planned - 1}))
     recipe.check_recipe(again, tmp_path)  # the sizing figures changed since: the record holds
     assert again.random == planned - 1
+
+
+def test_a_directory_keeps_the_search_defaults_it_was_recorded_with(tmp_path):
+    search = plan.searches(search_quality.parse_args([]))[0]
+    new = search_quality.parse_args(["--out", str(tmp_path / "new")])
+    recipe.check_recipe(new, tmp_path / "new")
+    argv = runs.search_argv(new, tmp_path / "new", search)
+    assert argv[argv.index("--arch_every") + 1] == str(SEARCH_DEFAULTS["shapes"]["arch_every"])
+    old = tmp_path / "old"  # recorded before the search defaults were: every-step, lr 5e-3
+    atomic_write_json(old / recipe.RECIPE_FILE, {
+        key: value for key, value in json.loads(
+            (tmp_path / "new" / recipe.RECIPE_FILE).read_text()).items()
+        if key != "search_defaults"})
+    resumed = search_quality.parse_args(["--out", str(old)])
+    recipe.check_recipe(resumed, old)
+    argv = runs.search_argv(resumed, old, search)
+    assert argv[argv.index("--arch_every") + 1] == "1"
+    assert argv[argv.index("--arch_learning_rate") + 1] == "0.005"
 
 
 def test_random_count_is_equal_compute_but_at_least_eight():
