@@ -4,14 +4,15 @@ The search reads the retrain's network size from here: it costs energy on the ne
 `train.py` will build from the derived genotype (`--energy_channels`, `--energy_layers`,
 `--energy_image_size`), so budgets mean the same thing in both programs. CIFAR values are
 DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each default run
-ends within about 15 minutes on a 2-core CPU and still learns (docs/reference/default_runs.md):
+ends within tens of minutes on a 2-core CPU and still learns (search 21 min, retrain 9 min on
+a 2-core Intel Xeon, docs/reference/default_runs.md):
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
 5x5 convs (half the conv work of a step), lr 0.1 (PC-DARTS, Xu et al., 2020, uses 0.1 at
 batch 256; batch 128 here halves the per-image overhead of batch 64), a weight warm-up before
 the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an architecture step before every
 second weight step with an alpha learning rate sized for the run's ~200 architecture steps
 (DARTS's 3e-4 is for ~20k): the same supernet accuracy and energy descent as a step before
-every weight step at 5e-3, a quarter less search time (docs/search_profile.md).
+every weight step at 5e-3, a fifth less search time (docs/search_profile.md).
 """
 
 from genotypes import PRIMITIVES
@@ -39,7 +40,7 @@ SEARCH_DEFAULTS = {
                "n_train": 3200, "n_test": 1000, "val_images": 512, "image_size": 16,
                "primitives": ",".join(SHAPES_PRIMITIVES), "multipliers": SHAPES_MULTIPLIERS,
                "warmup_epochs": "40%", "lr_warmup_epochs": 0, "arch_learning_rate": 1e-2,
-               "arch_every": 2,  # with the doubled alpha lr: as every step at 5e-3, 0.75x the time
+               "arch_every": 2,  # with the doubled alpha lr: as every step at 5e-3, 0.8x the time
                "rank_proxy_epochs": 10,  # ~45 s; Kendall tau 0.51 vs 0.0 (docs/search_quality.md)
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
                "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"],
