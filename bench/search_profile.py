@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import train_search  # noqa: E402
 from architect import alphas_frozen  # noqa: E402
+from backbones.cli import integers  # noqa: E402
 from defaults import SEARCH_DEFAULTS  # noqa: E402
 from reporting import search_report  # noqa: E402
 from runner import skeleton  # noqa: E402
@@ -125,11 +126,8 @@ def run_minutes(timed: dict, warmup_epochs: int, arch_every: int) -> float:
                   + (EPOCHS - warmup_epochs) * search_epoch) / 60, 1)
 
 
-def arch_every_values(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        values = []
+def arch_every_values(text: str) -> tuple[int, ...]:
+    values = integers("--arch_every", text)
     if not values or min(values) < 1:
         raise ValueError(f"--arch_every {text!r}: give positive integers such as 1,2,3")
     return values
