@@ -78,7 +78,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--estimate", action="store_true", help="print the plan's size and time; run nothing")
     add("--recipe_check", action="store_true",
         help="retrain random genotypes under this recipe and the 15-epoch one; Kendall tau")
-    add("--recipe_check_genotypes", type=int, default=8, help="genotypes of --recipe_check")
+    add("--recipe_check_genotypes", type=int, default=8,
+        help="random genotypes of --recipe_check (the first N)")
+    add("--recipe_check_also", default="",
+        help="more genotypes of the plan for --recipe_check, by name (comma-separated, e.g. "
+             "DARTS_V2@exact,search-ew0-s1)")
     add("--recipe_check_epochs", type=int, default=None,
         help="epochs of the long recipe (default: train.py's, the README's 15)")
     add("--recipe_check_n_train", type=int, default=None,

@@ -10,6 +10,7 @@ short recipe runs; Kendall's tau-b of their test accuracies (tradeoff/rank.py) i
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import genotypes
@@ -18,7 +19,7 @@ from defaults import SEARCH_DEFAULTS
 from quality import plan, runs
 from reporting.retrain_report import RESULTS_FILE
 from runner.files import atomic_write_json
-from runner.rundir import CONFIG_FILE
+from runner.rundir import CONFIG_FILE, HISTORY_FILE
 from tradeoff.rank import kendall_tau
 
 # settings every genotype of one benchmark directory must share (energy weights, strategies
@@ -73,19 +74,36 @@ def recipe_check(args, out: Path) -> dict:
               "long_test_acc": long, "kendall_tau": kendall_tau(short, long),
               "complete": len(done) == len(pairs),
               "short_recipe": {"epochs": args.retrain_epochs, "n_train": args.retrain_n_train},
-              "long_recipe": _long_recipe(args, pairs)}
+              "long_recipe": _long_recipe(args, pairs),
+              "long_epoch_tau": epoch_taus([p["long_dir"] for p in done])}
     atomic_write_json(out / "recipe_check.json", report)
     return report
 
 
+def checked_genotypes(args) -> list[dict]:
+    """The plan's entries the check retrains: the first `--recipe_check_genotypes` random
+    ones, then those `--recipe_check_also` names (comma-separated), in the plan's order."""
+    entries = plan.genotypes_plan(args)
+    chosen = [e for e in entries if e["group"] == "random"][:args.recipe_check_genotypes]
+    also = [name.strip() for name in (args.recipe_check_also or "").split(",") if name.strip()]
+    unknown = sorted(set(also) - {e["name"] for e in entries})
+    if unknown:
+        raise ValueError(f"--recipe_check_also {args.recipe_check_also}: "
+                         f"{', '.join(unknown)} not in the benchmark's plan; name its "
+                         f"genotypes as quality.json does (e.g. search-ew0-s1, DARTS_V2@exact)")
+    return chosen + [e for e in entries if e["name"] in also and e not in chosen]
+
+
 def fresh_pairs(args, out: Path) -> list[dict]:
-    """The first `--recipe_check_genotypes` random genotypes, seed 1, under both recipes."""
-    chosen = [e for e in plan.genotypes_plan(args)
-              if e["group"] == "random"][:args.recipe_check_genotypes]
+    """The checked genotypes (checked_genotypes), seed 1, under both recipes."""
+    chosen = checked_genotypes(args)
     long_recipe = {"epochs": args.recipe_check_epochs, "n_train": args.recipe_check_n_train}
     pairs = []
     for entry in chosen:
         source = runs.genotype_source(args, out, entry)
+        if source is None:
+            raise ValueError(f"--recipe_check_also {entry['name']}: its genotype does not "
+                             f"exist yet; run the benchmark's plan first")
         short_dir = runs.retrain_dir(out, entry["name"], 1)
         ran = runs.run_program(train.main, runs.train_argv(args, out, source, 1), short_dir,
                                RESULTS_FILE)
@@ -93,7 +111,7 @@ def fresh_pairs(args, out: Path) -> list[dict]:
         runs.run_program(train.main, runs.train_argv(args, out, source, 1, long_recipe),
                          long_dir, RESULTS_FILE)
         pairs.append({"name": entry["name"], "short_dir": None if ran is None else short_dir,
-                      "long": _test_acc(long_dir)})
+                      "long": _test_acc(long_dir), "long_dir": long_dir})
     return pairs
 
 
@@ -143,6 +161,22 @@ def _long_recipe(args, pairs: list[dict]) -> dict:
                 "n_train": args.recipe_check_n_train or "train.py default"}
     return {"epochs": sorted({p["long_epochs"] for p in pairs}),
             "n_train": sorted({p["long_n_train"] for p in pairs}), "reused": True}
+
+
+def epoch_taus(long_dirs: list) -> list[float | None]:
+    """Per epoch k, Kendall's tau-b of the long runs' test accuracy after epoch k against
+    their final test accuracy (None where fewer than two runs recorded epoch k, or where
+    the accuracies tie throughout)."""
+    curves = [[r["test_acc"] for r in json.loads((Path(d) / HISTORY_FILE).read_text())]
+              for d in long_dirs if (Path(d) / HISTORY_FILE).is_file()]
+    final = [curve[-1] for curve in curves]
+    taus = []
+    for k in range(max(map(len, curves), default=0)):
+        ranked = [(curve[k], last) for curve, last in zip(curves, final, strict=True)
+                  if len(curve) > k]
+        tau = kendall_tau(*zip(*ranked, strict=True)) if len(ranked) > 1 else math.nan
+        taus.append(None if math.isnan(tau) else round(tau, 3))
+    return taus
 
 
 def _test_acc(run_dir: Path) -> float | None:

@@ -47,12 +47,24 @@ def test_scores_every_genotype_per_recipe_and_resumes(tmp_path, capsys):
     assert proxy_rank.main(argv) == 0
     assert kept.stat().st_mtime == mtime and not list(quality.rglob("*.claim"))
     assert json.loads(capsys.readouterr().out)["scores"] == report["scores"]
+    # against the recipe check's long retrains: only the genotypes it holds, its accuracies
+    atomic_write_json(quality / "recipe_check.json",
+                      {"genotypes": ["DARTS_V1@drum4", "DARTS_V2@exact"],
+                       "long_test_acc": [0.9, 0.8]})
+    assert proxy_rank.main([*argv, "--reference", "recipe_check"]) == 0
+    long = json.loads((quality / "proxy_rank_long.json").read_text())
+    assert long["reference"] == "recipe_check" and long["scores"]["proxy_1ep"]["genotypes"] == 2
+    assert {r["name"]: r["test_acc_mean"] for r in long["genotypes"]} == {
+        "DARTS_V2@exact": 0.8, "DARTS_V1@drum4": 0.9}
+    assert kept.stat().st_mtime == mtime  # the kept scores serve both references
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("flags, needle", [(["--proxy_epochs", "1.5"], "--proxy_epochs"),
                                            (["--proxy_epochs", "0"], "--proxy_epochs"),
-                                           (["--quality", "nowhere"], "quality.json")])
+                                           (["--quality", "nowhere"], "quality.json"),
+                                           (["--reference", "recipe_check"],
+                                            "recipe_check.json")])
 def test_bad_settings_fail_in_one_line(tmp_path, capsys, flags, needle):
     quality = quality_dir(tmp_path)
     assert proxy_rank.main(["--quality", str(quality), *flags]) == 2

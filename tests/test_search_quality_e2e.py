@@ -52,12 +52,25 @@ def test_tiny_benchmark_writes_json_and_pngs_and_resumes(tmp_path, capsys):
     assert search_quality.main([*tiny_argv(out), "--recipe_check"]) == 0
     check = json.loads((out / "recipe_check.json").read_text())
     assert check["genotypes"] == ["random-s1", "random-s2"] and len(check["long_test_acc"]) == 2
+    assert len(check["long_epoch_tau"]) == 2  # one per epoch of the long recipe
+    # a genotype of another group named: it joins the random ones
+    assert search_quality.main([*tiny_argv(out), "--recipe_check",
+                                "--recipe_check_also", "DARTS_V2@exact"]) == 0
+    check = json.loads((out / "recipe_check.json").read_text())
+    assert check["genotypes"] == ["random-s1", "random-s2", "DARTS_V2@exact"]
+    assert check["long_epoch_tau"][-1] == 1.0 or len(set(check["long_test_acc"])) < 3
+    capsys.readouterr()
+    assert search_quality.main([*tiny_argv(out), "--recipe_check",
+                                "--recipe_check_also", "DARTS_V3@exact"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--recipe_check_also" in err and "DARTS_V3@exact" in err and "\n" not in err
     # the finished long retrains reused as the long recipe: only the short one runs again
     reused = search_quality.main([*tiny_argv(out), "--recipe_check", "--recipe_check_long",
                                   str(out / "recipe-check")])
     assert reused == 0
     check = json.loads((out / "recipe_check.json").read_text())
-    assert check["genotypes"] == ["recipe-check-random-s1-seed1", "recipe-check-random-s2-seed1"]
+    assert check["genotypes"] == ["recipe-check-DARTS_V2@exact-seed1",
+                                  "recipe-check-random-s1-seed1", "recipe-check-random-s2-seed1"]
     assert check["complete"] and check["long_recipe"] == {"epochs": [2], "n_train": [48],
                                                           "reused": True}
     assert (out / "recipe-check" / "short" / "recipe-check-random-s1-seed1" /
