@@ -14,7 +14,8 @@ ranks against the README's 15-epoch retrains of the benchmark's recipe check ins
 holds.
 
 Prints ONE JSON line and writes it to <quality>/proxy_rank.json. Each score is kept in
-<quality>/proxy/<epochs>ep/<genotype>.json, so a rerun resumes; processes started on the same
+<quality>/proxy/<label>/<genotype>.json (label: `10ep`, or `10ep-b32` under another
+`--proxy_batch_size`), so a rerun resumes; processes started on the same
 directory (one thread each: OMP_NUM_THREADS=1) share the genotypes through quality/runs.py's
 claims; each prints the table as it stands (`complete`: every score is in), so a last plain
 run prints the whole one.
@@ -78,20 +79,27 @@ def search_settings(quality: Path) -> argparse.Namespace:
     return train_search.parse_args(argv)
 
 
-def score_file(quality: Path, epochs: int, name: str) -> Path:
-    return quality / "proxy" / f"{epochs}ep" / f"{name}.json"
+def recipe_label(recipe: ProxyRecipe, search_batch_size: int) -> str:
+    """What a recipe's scores are kept and reported by: its epochs, and its batch size where
+    it is not the search's."""
+    batch = "" if recipe.batch_size == search_batch_size else f"-b{recipe.batch_size}"
+    return f"{recipe.epochs}ep{batch}"
+
+
+def score_file(quality: Path, label: str, name: str) -> Path:
+    return quality / "proxy" / label / f"{name}.json"
 
 
 def score_all(rows: list[dict], quality: Path, settings: argparse.Namespace,
-              recipes: dict[int, ProxyRecipe]) -> None:
+              recipes: dict[str, ProxyRecipe]) -> None:
     """Score every genotype under every recipe that has no kept score and no live owner."""
     emulation = train_search.check_inputs(settings)
     dataset = experiment.load_data(settings)
     proxy_data = ProxyData.of_search(dataset, settings.train_portion, settings.data_seed,
                                      settings.val_images)
-    for epochs, recipe in recipes.items():
+    for label, recipe in recipes.items():
         for row in rows:
-            path = score_file(quality, epochs, row["name"])
+            path = score_file(quality, label, row["name"])
             if path.is_file():
                 continue
             with runs.claimed(path.with_suffix("")) as mine:
@@ -112,20 +120,20 @@ def derived_acc(quality: Path, row: dict) -> float | None:
     return json.loads(path.read_text()).get("derived_acc")
 
 
-def report(rows: list[dict], quality: Path, recipes: dict[int, ProxyRecipe]) -> dict:
+def report(rows: list[dict], quality: Path, recipes: dict[str, ProxyRecipe]) -> dict:
     """Per genotype its scores; per score its tau-b against the retrained mean test accuracy
     (over the genotypes that have the score)."""
     table = []
     for row in rows:
         entry = {"name": row["name"], "group": row["group"], "test_acc_mean": row["test_acc_mean"],
                  "derived_acc": derived_acc(quality, row)}
-        for epochs in recipes:
-            path = score_file(quality, epochs, row["name"])
+        for label in recipes:
+            path = score_file(quality, label, row["name"])
             kept = json.loads(path.read_text()) if path.is_file() else {}
-            entry[f"proxy_{epochs}ep"] = kept.get("proxy_acc")
-            entry[f"proxy_{epochs}ep_s"] = kept.get("seconds")
+            entry[f"proxy_{label}"] = kept.get("proxy_acc")
+            entry[f"proxy_{label}_s"] = kept.get("seconds")
         table.append(entry)
-    scores = {"derived_acc": "derived_acc", **{f"proxy_{e}ep": f"proxy_{e}ep" for e in recipes}}
+    scores = {"derived_acc": "derived_acc", **{f"proxy_{k}": f"proxy_{k}" for k in recipes}}
     taus = {}
     for label, key in scores.items():
         scored = [e for e in table if e[key] is not None]
@@ -136,8 +144,8 @@ def report(rows: list[dict], quality: Path, recipes: dict[int, ProxyRecipe]) -> 
         if seconds:
             taus[label]["mean_s"] = sum(seconds) / len(seconds)
     return {"benchmark": "proxy_rank", "quality": str(quality),
-            "complete": all(e[f"proxy_{ep}ep"] is not None for e in table for ep in recipes),
-            "recipes": {f"proxy_{e}ep": dataclasses.asdict(r) for e, r in recipes.items()},
+            "complete": all(e[f"proxy_{k}"] is not None for e in table for k in recipes),
+            "recipes": {f"proxy_{k}": dataclasses.asdict(r) for k, r in recipes.items()},
             "scores": taus, "genotypes": table}
 
 
@@ -175,7 +183,7 @@ def benchmark(args) -> int:
         recipe = ProxyRecipe.from_settings(settings, epochs)
         if args.proxy_batch_size is not None:
             recipe = dataclasses.replace(recipe, batch_size=args.proxy_batch_size)
-        recipes[epochs] = recipe
+        recipes[recipe_label(recipe, settings.batch_size)] = recipe
     rows = [r for r in json.loads((quality / QUALITY_FILE).read_text())["genotypes"]
             if r.get("genotype") is not None]
     if args.reference == "recipe_check":

@@ -70,3 +70,15 @@ def test_bad_settings_fail_in_one_line(tmp_path, capsys, flags, needle):
     assert proxy_rank.main(["--quality", str(quality), *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err
+
+
+@pytest.mark.timeout(120)
+def test_another_batch_size_is_kept_and_reported_apart(tmp_path):
+    quality = quality_dir(tmp_path)
+    assert proxy_rank.main(["--quality", str(quality), "--proxy_epochs", "1",
+                            "--proxy_batch_size", "8"]) == 0
+    report = json.loads((quality / "proxy_rank.json").read_text())
+    assert set(report["scores"]) == {"derived_acc", "proxy_1ep-b8"}
+    assert report["recipes"]["proxy_1ep-b8"]["batch_size"] == 8
+    assert (quality / "proxy" / "1ep-b8" / "DARTS_V2@exact.json").is_file()
+    assert not (quality / "proxy" / "1ep").exists()  # the search's batch keeps its own scores
