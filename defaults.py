@@ -41,7 +41,10 @@ SEARCH_DEFAULTS = {
                "primitives": ",".join(SHAPES_PRIMITIVES), "multipliers": SHAPES_MULTIPLIERS,
                "warmup_epochs": "40%", "lr_warmup_epochs": 0, "arch_learning_rate": 1e-2,
                "arch_every": 2,  # with the doubled alpha lr: as every step at 5e-3, 0.8x the time
-               "rank_proxy_epochs": 10,  # ~45 s; Kendall tau 0.51 vs 0.0 (docs/search_quality.md)
+               # ~55 s; Kendall tau against the README's 15-epoch retrain of 16 genotypes
+               # 0.53 (batch 128: 0.41; derived_acc 0.0 on the 5-epoch retrain), docs/
+               # search_quality.md
+               "rank_proxy_epochs": 10, "rank_proxy_batch_size": 32,
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
                "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"],
                "energy_image_size": TRAIN_DEFAULTS["shapes"]["image_size"]},
@@ -51,6 +54,7 @@ SEARCH_DEFAULTS = {
                 "warmup_epochs": 0, "lr_warmup_epochs": 0, "arch_learning_rate": 3e-4,
                 "arch_every": 1,
                 "rank_proxy_epochs": 0,  # 10 epochs of a CIFAR-sized proxy: opt in
+                "rank_proxy_batch_size": None,  # the search's --batch_size
                 "energy_channels": TRAIN_DEFAULTS["default"]["init_channels"],
                 "energy_layers": TRAIN_DEFAULTS["default"]["layers"],
                 "energy_image_size": TRAIN_DEFAULTS["default"]["image_size"]},

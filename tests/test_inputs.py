@@ -236,6 +236,7 @@ def test_backbone_choices_name_their_flag():
     (["--arch_every", "0"], "--arch_every 0: 1 steps the alphas before every weight step"),
     (["--crop_padding", "-2"], "--crop_padding -2: 0 crops nothing"),
     (["--rank_proxy_epochs", "-1"], "--rank_proxy_epochs -1"),
+    (["--rank_proxy_batch_size", "0"], "--rank_proxy_batch_size 0"),
     (["--space", "resnet", "--resnet_stages", "a"], "--resnet_stages 'a': give comma-separated"),
 ])
 def test_search_numbers_checked_before_the_run(tmp_path, capsys, argv, message):

@@ -21,6 +21,7 @@ from model_search import Network
 from operations import cifar_stem, fixed_conv_factory
 from search import cell_cli
 from search.architecture import FIXED_KEY
+from search.proxy import proxy_accuracy
 from search.space import SearchSpace, SearchSpaceError
 
 MULTIPLIERS = ("exact", "drum4", "bam4_4")
@@ -159,14 +160,24 @@ def test_random_genotypes_draw_the_searched_groups_and_keep_the_cells():
 
 
 @pytest.mark.timeout(180)
-def test_a_tiny_search_chooses_the_fixed_multipliers_and_train_retrains_them(tmp_path):
+def test_a_tiny_search_chooses_the_fixed_multipliers_and_train_retrains_them(tmp_path,
+                                                                             monkeypatch):
+    proxy_batches = []
+
+    def recording_proxy(genotype, proxy_data, recipe, **kwargs):
+        proxy_batches.append(recipe.batch_size)
+        return proxy_accuracy(genotype, proxy_data, recipe, **kwargs)
+
+    monkeypatch.setattr(train_search, "proxy_accuracy", recording_proxy)
     tiny = ["--dataset", "shapes", "--n_train", "64", "--n_test", "32", "--init_channels", "4",
             "--layers", "2", "--batch_size", "16", "--device", "cpu",
             "--data", str(tmp_path / "data")]
     run = tmp_path / "search"
     assert train_search.main([*tiny, "--epochs", "2", "--warmup_epochs", "1",
                               "--multipliers", "drum4,bam4_4", "--fixed_multiplier", "search",
-                              "--rank_proxy_epochs", "1", "--save", str(run)]) == 0
+                              "--rank_proxy_epochs", "1", "--rank_proxy_batch_size", "8",
+                              "--save", str(run)]) == 0
+    assert proxy_batches == [8]  # the proxy's own batch size, not the search's 16
     record = json.loads((run / GENOTYPE_FILE).read_text())
     fixed = record["genotype"]["fixed"]
     assert 0 <= record["proxy_acc"] <= 1  # the ranking proxy scored the searched fixed layers
