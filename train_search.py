@@ -336,7 +336,8 @@ class Search(skeleton.Program):
             recipe = dataclasses.replace(recipe, batch_size=args.rank_proxy_batch_size)
         device = next(self.model.parameters()).device
         return {"proxy_acc": proxy_accuracy(genotype, proxy_data, recipe, device=device,
-                                            emulation=self.emulation)}
+                                            emulation=self.emulation),
+                "proxy": dataclasses.asdict(recipe)}
 
 
 def held_out_accuracy(model, loaders) -> dict:

@@ -87,7 +87,21 @@ def choose_best(runs_dir: str | Path) -> tuple[Path, dict, str]:
     for other, other_record in searches:
         lines.append(f"  {'*' if other == run else ' '} {other}: " + _describe(other_record))
     lines += [f"  skipped {other}: {why}" for other, why in skipped]
+    recipes = sorted({_proxy_recipe(r) for _, r in pool if r.get("proxy_acc") is not None})
+    if len(recipes) > 1:
+        lines.append(f"  note: the proxy scores compared come from {len(recipes)} recipes "
+                     f"({'; '.join(recipes)}), which score on different scales; for a fair "
+                     f"ranking run the searches with one --rank_proxy_epochs and "
+                     f"--rank_proxy_batch_size")
     return run, record, "\n".join(lines)
+
+
+def _proxy_recipe(record: dict) -> str:
+    """The ranking proxy's recipe a record names (`proxy`: search/proxy.ProxyRecipe fields)."""
+    recipe = record.get("proxy")
+    if not isinstance(recipe, dict) or "epochs" not in recipe:
+        return "recipe not recorded"
+    return f"{recipe['epochs']} epochs at batch {recipe.get('batch_size')}"
 
 
 def _best_key(record: dict) -> tuple:
@@ -104,7 +118,9 @@ def _best_key(record: dict) -> tuple:
 def _describe(record: dict) -> str:
     budget = record.get("energy_budget_uj")
     energy = record.get("energy_uj")
-    parts = [f"proxy acc {record.get('proxy_acc')}", f"derived acc {record.get('derived_acc')}",
+    proxy = record.get("proxy_acc")
+    parts = [f"proxy acc {proxy}" + ("" if proxy is None else f" ({_proxy_recipe(record)})"),
+             f"derived acc {record.get('derived_acc')}",
              f"val acc {record.get('val_acc')}",
              f"energy {energy if energy is None else round(energy, 3)} uJ",
              f"budget {budget if budget is not None else 'none'}",

@@ -212,7 +212,20 @@ def test_best_ranks_by_the_proxy_then_the_one_shot_score(tmp_path):
         (tmp_path / name).mkdir()
         genotypes.save(genotypes.DARTS_V2, tmp_path / name / "genotype.json", **scores)
     run, _, reason = runs.choose_best(tmp_path)
-    assert run == tmp_path / "proxy_high" and "proxy acc 0.3" in reason
+    assert run == tmp_path / "proxy_high" and "proxy acc 0.3 (recipe not recorded)" in reason
+    assert "note:" not in reason  # one (unrecorded) recipe throughout
+
+
+def test_best_says_when_proxy_scores_come_from_different_recipes(tmp_path):
+    for name, recipe in (("old", {"epochs": 10, "batch_size": 128}),
+                         ("new", {"epochs": 10, "batch_size": 32})):
+        (tmp_path / name).mkdir()
+        genotypes.save(genotypes.DARTS_V2, tmp_path / name / "genotype.json", proxy_acc=0.4,
+                       proxy=recipe)
+    _, _, reason = runs.choose_best(tmp_path)
+    assert "proxy acc 0.4 (10 epochs at batch 32)" in reason
+    assert ("note: the proxy scores compared come from 2 recipes (10 epochs at batch 128; "
+            "10 epochs at batch 32)") in reason and "--rank_proxy_batch_size" in reason
 
 
 def test_best_with_only_damaged_searches_names_them(tmp_path):

@@ -181,6 +181,7 @@ def test_a_tiny_search_chooses_the_fixed_multipliers_and_train_retrains_them(tmp
     record = json.loads((run / GENOTYPE_FILE).read_text())
     fixed = record["genotype"]["fixed"]
     assert 0 <= record["proxy_acc"] <= 1  # the ranking proxy scored the searched fixed layers
+    assert record["proxy"]["batch_size"] == 8 and record["proxy"]["epochs"] == 1
     assert fixed in MULTIPLIERS or set(fixed) == {"stem", "preprocess", "reduce_skip",
                                                   "classifier"}
     assert (run / "multipliers_fixed.png").is_file()
