@@ -98,12 +98,13 @@ def fresh_pairs(args, out: Path) -> list[dict]:
     """The checked genotypes (checked_genotypes), seed 1, under both recipes."""
     chosen = checked_genotypes(args)
     long_recipe = {"epochs": args.recipe_check_epochs, "n_train": args.recipe_check_n_train}
+    sources = [runs.genotype_source(args, out, entry) for entry in chosen]
+    missing = [e["name"] for e, source in zip(chosen, sources, strict=True) if source is None]
+    if missing:  # before any retrain runs
+        raise ValueError(f"--recipe_check_also: {', '.join(missing)} has no genotype yet; run "
+                         f"the benchmark's plan (bench/search_quality.py) first")
     pairs = []
-    for entry in chosen:
-        source = runs.genotype_source(args, out, entry)
-        if source is None:
-            raise ValueError(f"--recipe_check_also {entry['name']}: its genotype does not "
-                             f"exist yet; run the benchmark's plan first")
+    for entry, source in zip(chosen, sources, strict=True):
         short_dir = runs.retrain_dir(out, entry["name"], 1)
         ran = runs.run_program(train.main, runs.train_argv(args, out, source, 1), short_dir,
                                RESULTS_FILE)

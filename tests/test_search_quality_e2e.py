@@ -80,3 +80,13 @@ def test_tiny_benchmark_writes_json_and_pngs_and_resumes(tmp_path, capsys):
                                str(out / "nowhere")])
     err = capsys.readouterr().err.strip()
     assert bad == 2 and "--recipe_check_long" in err and "\n" not in err
+
+
+@pytest.mark.timeout(60)
+def test_recipe_check_of_a_genotype_not_made_yet_fails_before_any_retrain(tmp_path, capsys):
+    out = tmp_path / "sq"
+    status = search_quality.main([*tiny_argv(out), "--recipe_check",
+                                  "--recipe_check_also", "search-ew0-s1"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "search-ew0-s1 has no genotype yet" in err and "\n" not in err
+    assert not (out / "retrain").exists() and not (out / "recipe-check").exists()
