@@ -331,9 +331,8 @@ class Search(skeleton.Program):
             return {}
         proxy_data = ProxyData.of_search(self.dataset, args.train_portion, args.data_seed,
                                          args.val_images)
-        recipe = ProxyRecipe.from_settings(args, args.rank_proxy_epochs)
-        if args.rank_proxy_batch_size is not None:
-            recipe = dataclasses.replace(recipe, batch_size=args.rank_proxy_batch_size)
+        recipe = ProxyRecipe.from_settings(args, args.rank_proxy_epochs,
+                                           args.rank_proxy_batch_size)
         device = next(self.model.parameters()).device
         return {"proxy_acc": proxy_accuracy(genotype, proxy_data, recipe, device=device,
                                             emulation=self.emulation),

@@ -180,9 +180,7 @@ def benchmark(args) -> int:
     settings = search_settings(quality)
     recipes = {}
     for epochs in epochs_list:
-        recipe = ProxyRecipe.from_settings(settings, epochs)
-        if args.proxy_batch_size is not None:
-            recipe = dataclasses.replace(recipe, batch_size=args.proxy_batch_size)
+        recipe = ProxyRecipe.from_settings(settings, epochs, args.proxy_batch_size)
         recipes[recipe_label(recipe, settings.batch_size)] = recipe
     rows = [r for r in json.loads((quality / QUALITY_FILE).read_text())["genotypes"]
             if r.get("genotype") is not None]

@@ -77,7 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--bootstrap_seed", type=int, default=bootstrap.SEED, help="seed of the bootstrap")
     add("--estimate", action="store_true", help="print the plan's size and time; run nothing")
     add("--recipe_check", action="store_true",
-        help="retrain random genotypes under this recipe and the 15-epoch one; Kendall tau")
+        help="retrain random genotypes (and --recipe_check_also) under this recipe and the "
+             "15-epoch one; Kendall tau")
     add("--recipe_check_genotypes", type=int, default=8,
         help="random genotypes of --recipe_check (the first N)")
     add("--recipe_check_also", default="",

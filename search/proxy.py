@@ -47,11 +47,13 @@ class ProxyRecipe:
                              f"({self.batch_size}) must be at least 1 (--proxy_epochs)")
 
     @classmethod
-    def from_settings(cls, settings, epochs: int) -> ProxyRecipe:
+    def from_settings(cls, settings, epochs: int, batch_size: int | None = None) -> ProxyRecipe:
         """The recipe of a search's settings (an argparse namespace: its weight flags and
-        network size), trained for `epochs`."""
+        network size), trained for `epochs`, at `batch_size` where given (else the search's)."""
         values = {f.name: getattr(settings, f.name) for f in fields(cls)
                   if f.name != "epochs" and getattr(settings, f.name, None) is not None}
+        if batch_size is not None:
+            values["batch_size"] = batch_size
         return cls(epochs=epochs, **values)
 
 
