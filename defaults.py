@@ -12,7 +12,9 @@ batch 256; batch 128 here halves the per-image overhead of batch 64), a weight w
 the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an architecture step before every
 second weight step with an alpha learning rate sized for the run's ~200 architecture steps
 (DARTS's 3e-4 is for ~20k): the same supernet accuracy and energy descent as a step before
-every weight step at 5e-3, a fifth less search time (docs/search_profile.md).
+every weight step at 5e-3, a fifth less search time (docs/search_profile.md); the warm-up's
+weight steps in float32 (the alphas do not read the multipliers yet: 1.7x faster per step,
+docs/supernet_stability.md).
 """
 
 from genotypes import PRIMITIVES
@@ -39,7 +41,8 @@ SEARCH_DEFAULTS = {
     "shapes": {"batch_size": 128, "learning_rate": 0.1, "init_channels": 8, "layers": 5,
                "n_train": 3200, "n_test": 1000, "val_images": 512, "image_size": 16,
                "primitives": ",".join(SHAPES_PRIMITIVES), "multipliers": SHAPES_MULTIPLIERS,
-               "warmup_epochs": "40%", "lr_warmup_epochs": 0, "arch_learning_rate": 1e-2,
+               "warmup_epochs": "40%", "float_warmup": True, "lr_warmup_epochs": 0,
+               "arch_learning_rate": 1e-2,
                "arch_every": 2,  # with the doubled alpha lr: as every step at 5e-3, 0.8x the time
                # ~55 s; Kendall tau against the README's 15-epoch retrain of 16 genotypes
                # 0.53 (batch 128: 0.41; derived_acc 0.0 on the 5-epoch retrain), docs/
@@ -51,8 +54,8 @@ SEARCH_DEFAULTS = {
     "default": {"batch_size": 64, "learning_rate": 0.025, "init_channels": 16, "layers": 8,
                 "n_train": None, "n_test": None, "val_images": None, "image_size": 32,
                 "primitives": ",".join(PRIMITIVES), "multipliers": "exact",
-                "warmup_epochs": 0, "lr_warmup_epochs": 0, "arch_learning_rate": 3e-4,
-                "arch_every": 1,
+                "warmup_epochs": 0, "float_warmup": False, "lr_warmup_epochs": 0,
+                "arch_learning_rate": 3e-4, "arch_every": 1,
                 "rank_proxy_epochs": 0,  # 10 epochs of a CIFAR-sized proxy: opt in
                 "rank_proxy_batch_size": None,  # the search's --batch_size
                 "energy_channels": TRAIN_DEFAULTS["default"]["init_channels"],

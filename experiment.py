@@ -143,7 +143,7 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
 
 
 # what a run saved before a flag existed computed with: a resumed old run keeps computing so
-SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4}
+SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4, "float_warmup": False}
 
 
 def restore_saved_config(args: argparse.Namespace, program: str) -> dict:

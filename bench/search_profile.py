@@ -12,7 +12,8 @@ The emulation's share is the step time minus that of the same search with float 
 distorted by whatever else runs: the shares are more telling than the seconds.
 
 `run_min_estimate` projects the whole default search from these parts, per `--arch_every` K
-(an alpha step before every K-th weight step): the warm-up epochs (weight steps only) plus the
+(an alpha step before every K-th weight step): the warm-up epochs (weight steps only, timed on
+the float-conv supernet when the default warm-up computes in float, `--float_warmup`) plus the
 search epochs (every weight step, one alpha step in K), each with its evaluation; the ranking
 proxy and the final evaluation are not included (a run's log times them).
 
@@ -116,12 +117,18 @@ def profile_search(multipliers: list[str], steps: int, warmup: int) -> dict:
             "op_self_cpu_share": op_shares(profiler)}
 
 
-def run_minutes(timed: dict, warmup_epochs: int, arch_every: int) -> float:
-    """The whole search's minutes projected from a configuration's section medians."""
-    steps = timed["steps_per_epoch"]
-    weight_step = timed["step_s"] - timed["alpha_step_s"]
-    warmup_epoch = steps * weight_step + timed["evaluation_s"]
-    search_epoch = warmup_epoch + math.ceil(steps / arch_every) * timed["alpha_step_s"]
+def weight_epoch_s(timed: dict, evaluation_s: float) -> float:
+    """An epoch of weight steps only, then its evaluation."""
+    return timed["steps_per_epoch"] * (timed["step_s"] - timed["alpha_step_s"]) + evaluation_s
+
+
+def run_minutes(timed: dict, warmup_epochs: int, arch_every: int,
+                warmup_timed: dict | None = None) -> float:
+    """The whole search's minutes projected from a configuration's section medians, its
+    warm-up's weight steps from `warmup_timed`'s (default: its own)."""
+    warmup_epoch = weight_epoch_s(warmup_timed or timed, timed["evaluation_s"])
+    search_epoch = (weight_epoch_s(timed, timed["evaluation_s"])
+                    + math.ceil(timed["steps_per_epoch"] / arch_every) * timed["alpha_step_s"])
     return round((warmup_epochs * warmup_epoch
                   + (EPOCHS - warmup_epochs) * search_epoch) / 60, 1)
 
@@ -161,10 +168,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     default = profile_search([], args.steps, args.warmup)
     float_convs = profile_search(["--multipliers", ""], args.steps, args.warmup)
-    warmup = train_search.warmup_epochs(SEARCH_DEFAULTS["shapes"]["warmup_epochs"], EPOCHS)
-    for timed in (default, float_convs):
-        timed["run_min_estimate"] = {f"arch_every_{k}": run_minutes(timed, warmup, k)
-                                     for k in arch_every}
+    shapes = SEARCH_DEFAULTS["shapes"]
+    warmup = train_search.warmup_epochs(shapes["warmup_epochs"], EPOCHS)
+    warmup_timed = float_convs if shapes["float_warmup"] else default
+    default["run_min_estimate"] = {f"arch_every_{k}": run_minutes(default, warmup, k,
+                                                                  warmup_timed)
+                                   for k in arch_every}
+    float_convs["run_min_estimate"] = {f"arch_every_{k}": run_minutes(float_convs, warmup, k)
+                                       for k in arch_every}
     print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),
                       "threads": args.threads, "default": default, "float_convs": float_convs,
                       "emulation_share_of_step": round(

@@ -8,7 +8,9 @@ the search's warm-up), evaluating the supernet on the validation images after ea
 A variant changes one thing: `lr=X` the weights' learning rate, `lr_warmup=K` a linear
 learning-rate warm-up over the first K epochs (train_search.py's --lr_warmup_epochs), `clip=X`
 the gradient-norm clip, `crop_padding=P` the random-crop padding (default: an eighth of the
-image side), `multipliers=float` float convs in place of the
+image side), `batch=B` the batch size (more weight steps per epoch), `n_train=N` the training
+images (half of them train the weights), `float_warmup=0|1` the warm-up's convs emulated or in
+float32 (the `shapes` default: float), `multipliers=float` float convs in place of the
 emulated multiplier set. Prints ONE JSON line: per run the accuracy curve, and per variant the
 spread (max - min) of the final accuracy over its runs.
 
@@ -36,7 +38,8 @@ from search import bilevel  # noqa: E402
 SEARCH_EPOCHS = 50  # the default search's length: its cosine schedule and 20 warm-up epochs
 VARIANT_FLAGS = {"lr": "--learning_rate", "lr_warmup": "--lr_warmup_epochs",
                  "clip": "--grad_clip", "multipliers": "--multipliers",
-                 "crop_padding": "--crop_padding"}
+                 "crop_padding": "--crop_padding", "batch": "--batch_size",
+                 "n_train": "--n_train"}
 
 
 def variant_flags(variant: str) -> list[str]:
@@ -45,27 +48,31 @@ def variant_flags(variant: str) -> list[str]:
         return []
     if variant == "multipliers=float":
         return ["--multipliers", ""]
+    if variant in ("float_warmup=0", "float_warmup=1"):
+        return ["--float_warmup" if variant.endswith("1") else "--no-float_warmup"]
     name, _, value = variant.partition("=")
     if name not in VARIANT_FLAGS or not value:
-        raise ValueError(f"--variants {variant!r}: give 'base' or name=value with a name among "
-                         f"{', '.join(VARIANT_FLAGS)}")
+        raise ValueError(f"--variants {variant!r}: give 'base', float_warmup=0|1 or name=value "
+                         f"with a name among {', '.join(VARIANT_FLAGS)}")
     return [VARIANT_FLAGS[name], value]
 
 
 def warmup_curve(epochs: int, seed: int, threads: int, variant: str) -> dict:
     """The default supernet's training and validation accuracy after each of `epochs`
-    weight-only epochs."""
+    weight-only epochs, and each epoch's training time (validation excluded)."""
     torch.set_num_threads(threads)
     args, (_, model, w_optimizer, scheduler, architect, loaders) = \
         train_search.prepare_in_process(["--epochs", str(SEARCH_EPOCHS), "--seed", str(seed),
                                          *variant_flags(variant)])
     parts = bilevel.SearchParts(model, model, architect, w_optimizer, loaders)
-    curve, step = {"train_acc": [], "val_acc": []}, 0
-    for epoch in range(epochs):  # all within the default search's warm-up: weights only
+    curve, step = {"train_acc": [], "val_acc": [], "epoch_s": []}, 0
+    for epoch in range(epochs):
+        started = time.perf_counter()  # all within the default search's warm-up: weights only
         settings = train_search.epoch_settings(args, epoch, len(loaders["train"]))
         metrics, step = bilevel.train_epoch(parts, epoch, scheduler.get_last_lr()[0], step,
                                             settings, lambda at, stats: None)
         scheduler.step()
+        curve["epoch_s"].append(round(time.perf_counter() - started, 2))
         curve["train_acc"].append(round(metrics["train_acc"], 4))
         curve["val_acc"].append(
             round(skeleton.evaluate(model, loaders["val"], "val")["val_acc"], 4))

@@ -154,13 +154,16 @@ def test_retrain_resume_refuses_another_genotype(tmp_path, capsys):
 def test_resume_of_a_run_from_before_a_flag_keeps_what_it_computed(tmp_path):
     import experiment
     old, _ = finished_run(tmp_path, "old", SEARCH_CONFIG)  # saved before --crop_padding
-    new, _ = finished_run(tmp_path, "new", {**SEARCH_CONFIG, "crop_padding": None})
+    new, _ = finished_run(tmp_path, "new", {**SEARCH_CONFIG, "crop_padding": None,
+                                            "float_warmup": True})
     args = train_search.parse_args(["--resume", str(old)])
     experiment.restore_saved_config(args, "train_search.py")
     assert args.crop_padding == 4  # the fixed padding of the old BatchLoader
+    assert args.float_warmup is False  # its warm-up was emulated
     args = train_search.parse_args(["--resume", str(new)])
     experiment.restore_saved_config(args, "train_search.py")
     assert args.crop_padding is None  # an eighth of the image side
+    assert args.float_warmup is True
 
 
 def test_resume_takes_the_flags_that_may_change():
