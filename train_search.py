@@ -207,7 +207,7 @@ def epoch_settings(args, epoch: int, steps_per_epoch: int) -> bilevel.EpochSetti
     return bilevel.EpochSettings(
         args.unrolled, args.grad_clip, warming_up=warming_up,
         lr_warmup_steps=round(args.lr_warmup_epochs * steps_per_epoch),
-        arch_every=args.arch_every, float_convs=warming_up and args.float_warmup)
+        arch_every=args.arch_every, float_convs=warming_up and bool(args.float_warmup))
 
 
 def emulation_settings(args) -> Emulation:
