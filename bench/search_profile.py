@@ -14,8 +14,9 @@ distorted by whatever else runs: the shares are more telling than the seconds.
 `run_min_estimate` projects the whole default search from these parts, per `--arch_every` K
 (an alpha step before every K-th weight step): the warm-up epochs (weight steps only, timed on
 the float-conv supernet when the default warm-up computes in float, `--float_warmup`) plus the
-search epochs (every weight step, one alpha step in K), each with its evaluation; the ranking
-proxy and the final evaluation are not included (a run's log times them).
+search epochs (every weight step, one alpha step in K), each with its evaluation;
+`run_min_estimate_emulated_warmup` the same with the warm-up emulated. The ranking proxy and
+the final evaluation are not included (a run's log times them).
 
     .venv/bin/python bench/search_profile.py --steps 3 --arch_every 1,2,3
 """
@@ -174,6 +175,10 @@ def main(argv=None) -> int:
     default["run_min_estimate"] = {f"arch_every_{k}": run_minutes(default, warmup, k,
                                                                   warmup_timed)
                                    for k in arch_every}
+    default["warmup"] = "float" if shapes["float_warmup"] else "emulated"
+    # the same search with its warm-up emulated (`--no-float_warmup`), side by side
+    default["run_min_estimate_emulated_warmup"] = {
+        f"arch_every_{k}": run_minutes(default, warmup, k) for k in arch_every}
     float_convs["run_min_estimate"] = {f"arch_every_{k}": run_minutes(float_convs, warmup, k)
                                        for k in arch_every}
     print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),

@@ -2,6 +2,7 @@
 compute every emulated conv in float32, and the emulation takes over when the alphas move."""
 
 import pytest
+import torch
 
 import train_search
 from approx.module import EmulatedConv2d
@@ -39,3 +40,16 @@ def test_the_warm_up_trains_in_float_and_the_search_on_the_multipliers(tmp_path,
     switch = training_modes.index(next(m for m in training_modes if m != FLOAT_MODE))
     assert switch > 0 and set(training_modes[:switch]) == {FLOAT_MODE}
     assert FLOAT_MODE not in training_modes[switch:]
+
+
+def test_a_resumed_search_with_a_float_warm_up_matches_the_uninterrupted_one(tmp_path):
+    # a constant learning rate: the cosine schedule over 2 and over 3 epochs would differ
+    flags = ("--warmup_epochs", "1", "--float_warmup", "--rank_proxy_epochs", "0",
+             "--learning_rate", "0.05", "--learning_rate_min", "0.05")
+    _, full = search(tmp_path, "full", "--epochs", "3", *flags)
+    _, part = search(tmp_path, "part", "--epochs", "2", *flags)
+    assert train_search.main(["--resume", str(part), "--epochs", "3"]) == 0
+    full_state = torch.load(full / "checkpoint.pt", weights_only=True)["model"]
+    part_state = torch.load(part / "checkpoint.pt", weights_only=True)["model"]
+    for key, value in full_state.items():
+        assert torch.equal(value, part_state[key]), key
