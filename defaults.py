@@ -30,10 +30,12 @@ SHAPES_MULTIPLIERS = "exact,drum6,kulkarni,drum4,bam4_4"
 TRAIN_DEFAULTS = {
     "shapes": {"batch_size": 128, "learning_rate": 0.1, "epochs": 15, "init_channels": 12,
                "layers": 6, "n_train": 10000, "n_test": 1024, "image_size": 16,
-               "auxiliary": False, "cutout": False, "drop_path_prob": 0.0},
+               "auxiliary": False, "cutout": False, "drop_path_prob": 0.0,
+               "float_warmup_epochs": "33%"},
     "default": {"batch_size": 96, "learning_rate": 0.025, "epochs": 600, "init_channels": 36,
                 "layers": 20, "n_train": None, "n_test": None, "image_size": 32,
-                "auxiliary": True, "cutout": True, "drop_path_prob": 0.2},
+                "auxiliary": True, "cutout": True, "drop_path_prob": 0.2,
+                "float_warmup_epochs": 0},
 }
 
 # train_search.py; energy_*: the retrain network of the same dataset (deployed units)

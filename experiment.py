@@ -47,6 +47,19 @@ def add_training_args(group, network: str, epochs: int | None = None,
                             "DARTS's 4 on 32 px)")
 
 
+def epoch_count(flag: str, value, epochs: int, example: str) -> int:
+    """A number of epochs given as a count ('5') or as a share of `epochs` ('33%', rounded)."""
+    text = str(value).strip()
+    try:
+        count = round(epochs * float(text[:-1]) / 100) if text.endswith("%") else int(text)
+    except ValueError:
+        raise ValueError(f"{flag} {value!r}: give a number of epochs or a share of --epochs "
+                         f"such as '{example}'") from None
+    if count < 0:
+        raise ValueError(f"{flag} {value!r} must not be negative")
+    return count
+
+
 def add_cost_args(group) -> None:
     """The approximate-multiplier library and the energy constants, as both programs read
     them."""
@@ -143,7 +156,8 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
 
 
 # what a run saved before a flag existed computed with: a resumed old run keeps computing so
-SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4, "float_warmup": False}
+SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4, "float_warmup": False,
+                              "float_warmup_epochs": 0}
 
 
 def restore_saved_config(args: argparse.Namespace, program: str) -> dict:

@@ -95,6 +95,16 @@ def check_warmup(value, warmup: int, epochs: int) -> None:
                              f"--warmup_epochs {epochs - 1} or less, or more --epochs")
 
 
+def check_float_warmup(value, warmup: int, epochs: int) -> None:
+    """The retrain's float32 warm-up (`value` as given, `warmup` epochs) must leave at least one
+    epoch that trains the weights on their multipliers."""
+    if warmup and warmup >= epochs:
+        raise PreflightError(f"--float_warmup_epochs {value}: {warmup} float32 epoch(s) of "
+                             f"--epochs {epochs} leave no epoch that trains the weights on "
+                             f"their multipliers; pass --float_warmup_epochs {epochs - 1} or "
+                             f"less, or more --epochs")
+
+
 def smallest_image_size(layers: int) -> int:
     """The smallest image side a DARTS cell network of `layers` cells runs on: each reduction
     cell halves the side and its factorized reduction takes two offset halves of an even

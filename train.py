@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 
 import torch
 import torch.nn as nn
@@ -27,6 +28,7 @@ import experiment
 import genotypes
 import preflight
 from approx import Emulation
+from approx.settings import FLOAT_MODE
 from defaults import TRAIN_DEFAULTS
 from model import build_network
 from reporting import retrain_report
@@ -48,6 +50,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="auxiliary head")
     train.add_argument("--auxiliary_weight", type=float, default=0.4, help="auxiliary loss weight")
     train.add_argument("--drop_path_prob", type=float, default=None, help="drop path probability")
+    train.add_argument("--float_warmup_epochs", default=None, metavar="N",
+                       help="the first N epochs (a count, or a share of --epochs such as "
+                            "'33%%') compute every approximate conv in float32, 2-3x faster "
+                            "per step; the multipliers' emulation then trains the weights, as "
+                            "quantisation-aware training starts from float weights (0: "
+                            "emulated from the start)")
     cost = parser.add_argument_group("cost and verification")
     experiment.add_cost_args(cost)
     cost.add_argument("--stl", default=None,
@@ -119,10 +127,18 @@ def resolve_genotype(args, saved_config: dict):
     return runs.resolve(args.genotype, args.runs_dir)
 
 
+def float_warmup_epochs(args) -> int:
+    """--float_warmup_epochs as a count of epochs."""
+    return experiment.epoch_count("--float_warmup_epochs", args.float_warmup_epochs,
+                                  args.epochs, example="33%")
+
+
 def check_inputs(args, genotype=None) -> None:
     """The retrain's numbers checked before its run directory exists (sweep.py checks its
     planned retrains with it too, before their genotypes exist)."""
     preflight.check_epochs(args.epochs)
+    preflight.check_float_warmup(args.float_warmup_epochs, float_warmup_epochs(args),
+                                 args.epochs)
     preflight.check_retrain_args(args, genotype)
 
 
@@ -182,12 +198,15 @@ class Retrain(skeleton.Program):
 
     def log_start(self, run, config: dict) -> None:
         retrain_report.log_start(run, self.genotype, self.genotype_record, self.cost,
-                                 self.dataset)
+                                 self.dataset, float_warmup_epochs(self.args))
 
     def train_epoch(self, run, replica, epoch: int, lr: float, step: int) -> tuple[dict, int]:
         self.model.drop_path_prob = self.args.drop_path_prob * epoch / self.args.epochs
-        return train_epoch(replica, self.loaders["train"], self.components["optimizer"],
-                           self.args, epoch), step
+        in_float = epoch < float_warmup_epochs(self.args)
+        with self.model.emulating(mode=FLOAT_MODE) if in_float else nullcontext():
+            metrics = train_epoch(replica, self.loaders["train"], self.components["optimizer"],
+                                  self.args, epoch)
+        return metrics, step
 
     def evaluate_epoch(self) -> dict:
         return {**skeleton.evaluate(self.model, self.loaders["test"], "test"),

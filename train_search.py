@@ -190,15 +190,7 @@ def check_space_flags(chosen: str, typed) -> None:
 
 def warmup_epochs(value, epochs: int) -> int:
     """--warmup_epochs as a count: 'N' epochs, or 'P%' of the search's epochs."""
-    text = str(value).strip()
-    try:
-        count = round(epochs * float(text[:-1]) / 100) if text.endswith("%") else int(text)
-    except ValueError:
-        raise ValueError(f"--warmup_epochs {value!r}: give a number of epochs or a share of "
-                         f"--epochs such as '40%'") from None
-    if count < 0:
-        raise ValueError(f"--warmup_epochs {value!r} must not be negative")
-    return count
+    return experiment.epoch_count("--warmup_epochs", value, epochs, example="40%")
 
 
 def epoch_settings(args, epoch: int, steps_per_epoch: int) -> bilevel.EpochSettings:

@@ -61,7 +61,8 @@ def energy_signals(cost) -> dict:
     return dict(zip(ENERGY_SIGNALS, values, strict=True))
 
 
-def log_start(run, genotype, genotype_record: dict, cost, dataset) -> None:
+def log_start(run, genotype, genotype_record: dict, cost, dataset,
+              float_epochs: int = 0) -> None:
     run.logger.info(f"run directory: {run.path}")
     run.logger.info(f"genotype from {genotype_record.get('source')} "
                     f"({genotype_record.get('reason')}): {genotype}")
@@ -69,6 +70,9 @@ def log_start(run, genotype, genotype_record: dict, cost, dataset) -> None:
                     f"{len(dataset.test.labels)} test images; network {cost.params / 1e6:.3f} M "
                     f"params, {cost.macs / 1e6:.1f} M MACs, {cost.energy_uj:.3f} uJ/image "
                     f"(arithmetic {cost.arith_energy_uj:.3f}, memory {cost.memory_energy_uj:.3f})")
+    if float_epochs:
+        run.logger.info(f"the first {float_epochs} epoch(s) train in float32 "
+                        f"(--float_warmup_epochs), then on the multipliers' emulation")
 
 
 def log_epoch(run, record: dict) -> None:

@@ -302,3 +302,42 @@ def test_a_channels_last_pointwise_conv_runs_its_terms_as_one_conv(monkeypatch, 
     torch.testing.assert_close(weights.grad, torch.stack([(e * projection).sum()
                                                           for e in expected]),
                                rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["per term", "stacked"])
+def test_an_alpha_backward_reads_the_forward_basis_and_skips_the_weight_gradient(
+        monkeypatch, layout):
+    """An alpha step's backward (weights frozen) gathers no basis terms again and converts no
+    activation codes for a weight gradient, yet gives the same x and mixture-weight gradients
+    as a backward that also computes the weight's."""
+    import approx.mixed_conv
+    generator = torch.Generator().manual_seed(4)
+    stacked = layout == "stacked"
+    x = torch.relu(torch.randn(2, 4, 6, 6, generator=generator))
+    if stacked:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(4, 1 if not stacked else 4, *((1, 1) if stacked else (3, 3)),
+                         generator=generator)
+    form = {} if stacked else {"padding": 1, "groups": 4}
+    members = ("exact", "drum6", "kulkarni", "drum4", "bam4_4")
+    mixture = MultiplierMixture(members)
+    weights = torch.softmax(torch.randn(len(members), generator=generator), 0)
+
+    def gradients(weight_needs_grad: bool):
+        xg, mix = x.clone().requires_grad_(), weights.clone().requires_grad_()
+        w = weight.clone().requires_grad_(weight_needs_grad)
+        out = mixed_approx_conv2d(xg, w, mixture, mix, mode="lowrank", **form)
+        gathers = []
+        for name in ("table_terms", "stacked_terms"):
+            original = getattr(approx.mixed_conv, name)
+            monkeypatch.setattr(approx.mixed_conv, name,
+                                lambda *a, f=original: gathers.append(1) or f(*a))
+        out.square().sum().backward()
+        monkeypatch.undo()
+        return xg.grad, mix.grad, gathers
+
+    x_alpha, mix_alpha, gathers = gradients(weight_needs_grad=False)
+    assert gathers == []
+    x_full, mix_full, _ = gradients(weight_needs_grad=True)
+    torch.testing.assert_close(x_alpha, x_full, rtol=0, atol=0)
+    torch.testing.assert_close(mix_alpha, mix_full, rtol=0, atol=0)

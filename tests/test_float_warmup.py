@@ -1,13 +1,17 @@
-"""The float warm-up (train_search.py --float_warmup, search/bilevel.py): the warm-up epochs
-compute every emulated conv in float32, and the emulation takes over when the alphas move."""
+"""The float warm-ups: the search's warm-up epochs (train_search.py --float_warmup,
+search/bilevel.py) and the retrain's first epochs (train.py --float_warmup_epochs) compute
+every emulated conv in float32; the emulation takes over after them."""
 
 import pytest
 import torch
 
+import genotypes
+import train
 import train_search
 from approx.module import EmulatedConv2d
 from approx.settings import FLOAT_MODE
 from tests.test_search_e2e import search
+from tests.test_train_e2e import APPROX_V2, retrain
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -23,7 +27,8 @@ def test_only_the_warm_up_epochs_compute_in_float():
     assert float_epochs("--warmup_epochs", "0") == [False] * 5
 
 
-def test_the_warm_up_trains_in_float_and_the_search_on_the_multipliers(tmp_path, monkeypatch):
+def recorded_training_modes(monkeypatch) -> list[str]:
+    """The emulation mode of every training forward of an emulated conv, in order."""
     training_modes = []
     forward = EmulatedConv2d.forward
 
@@ -33,6 +38,11 @@ def test_the_warm_up_trains_in_float_and_the_search_on_the_multipliers(tmp_path,
         return forward(self, x)
 
     monkeypatch.setattr(EmulatedConv2d, "forward", recorded)
+    return training_modes
+
+
+def test_the_warm_up_trains_in_float_and_the_search_on_the_multipliers(tmp_path, monkeypatch):
+    training_modes = recorded_training_modes(monkeypatch)
     status, _ = search(tmp_path, "float-warmup", "--epochs", "2", "--warmup_epochs", "1",
                        "--rank_proxy_epochs", "0")
     assert status == 0
@@ -53,3 +63,27 @@ def test_a_resumed_search_with_a_float_warm_up_matches_the_uninterrupted_one(tmp
     part_state = torch.load(part / "checkpoint.pt", weights_only=True)["model"]
     for key, value in full_state.items():
         assert torch.equal(value, part_state[key]), key
+
+
+def retrain_float_epochs(*flags) -> int:
+    return train.float_warmup_epochs(train.parse_args(["--dataset", "shapes", *flags]))
+
+
+def test_the_retrain_s_float_epochs_default_to_a_third_of_them():
+    assert retrain_float_epochs() == 5  # the shapes default: 33 % of 15 epochs
+    assert retrain_float_epochs("--epochs", "1") == 0
+    assert retrain_float_epochs("--epochs", "4", "--float_warmup_epochs", "2") == 2
+    assert retrain_float_epochs("--dataset", "cifar10") == 0
+
+
+def test_the_retrain_trains_its_first_epochs_in_float_then_on_the_multipliers(
+        tmp_path, monkeypatch):
+    training_modes = recorded_training_modes(monkeypatch)
+    genotype_file = genotypes.save(APPROX_V2, tmp_path / "g.json")
+    status, run = retrain(tmp_path, "run", "--genotype", str(genotype_file), "--epochs", "3",
+                          "--float_warmup_epochs", "2", "--final_eval", "tables")
+    assert status == 0
+    steps_per_epoch = len(training_modes) // 3
+    assert set(training_modes[:2 * steps_per_epoch]) == {FLOAT_MODE}
+    assert FLOAT_MODE not in training_modes[2 * steps_per_epoch:]
+    assert "the first 2 epoch(s) train in float32" in (run / "log.txt").read_text()

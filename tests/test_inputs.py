@@ -269,6 +269,18 @@ def test_drop_path_probability_checked(tmp_path, capsys):
                   message="--drop_path_prob 2.0: a probability of dropping a path must be in")
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("3", "--float_warmup_epochs 3: 3 float32 epoch(s) of --epochs 3 leave no epoch that trains "
+          "the weights on their multipliers; pass --float_warmup_epochs 2 or less"),
+    ("some", "--float_warmup_epochs 'some': give a number of epochs or a share of --epochs "
+             "such as '33%'"),
+    ("-1", "--float_warmup_epochs '-1' must not be negative"),
+])
+def test_retrain_float_warm_up_checked(tmp_path, capsys, value, message):
+    retrain_fails(capsys, tmp_path, "--genotype", "DARTS_V2", "--epochs", "3",
+                  "--float_warmup_epochs", value, message=message)
+
+
 def test_tiny_settings_still_pass_the_checks():
     args = train_search.parse_args([*TINY, "--layers", "2"])
     preflight.check_search_args(args, train_search.warmup_epochs(args.warmup_epochs, args.epochs))
