@@ -96,13 +96,11 @@ def check_warmup(value, warmup: int, epochs: int) -> None:
 
 
 def check_float_warmup(value, warmup: int, epochs: int) -> None:
-    """The retrain's float32 warm-up (`value` as given, `warmup` epochs) must leave at least one
-    epoch that trains the weights on their multipliers."""
-    if warmup and warmup >= epochs:
-        raise PreflightError(f"--float_warmup_epochs {value}: {warmup} float32 epoch(s) of "
-                             f"--epochs {epochs} leave no epoch that trains the weights on "
-                             f"their multipliers; pass --float_warmup_epochs {epochs - 1} or "
-                             f"less, or more --epochs")
+    """The retrain's float32 warm-up (`value` as given, `warmup` epochs) fits in its epochs (all
+    of them: a float-trained network evaluated on its multipliers, without their training)."""
+    if warmup > epochs:
+        raise PreflightError(f"--float_warmup_epochs {value}: {warmup} float32 epochs exceed "
+                             f"--epochs {epochs}; pass --float_warmup_epochs {epochs} or less")
 
 
 def smallest_image_size(layers: int) -> int:

@@ -161,6 +161,8 @@ def run_training(args) -> int:
         check_resumed_genotype(args, spec, saved_config)
     genotype, genotype_record = resolve_genotype(args, saved_config)
     check_inputs(args, genotype)
+    # a count from here on: the run records it, and a resumed run keeps it whatever its --epochs
+    args.float_warmup_epochs = float_warmup_epochs(args)
     emulation = Emulation(args.lut_dir)  # full rank; the final evaluation switches to exact
     preflight.check_multiplier_power(f"--genotype {args.genotype}",
                                      preflight.genotype_multipliers(genotype), emulation)

@@ -270,8 +270,8 @@ def test_drop_path_probability_checked(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("3", "--float_warmup_epochs 3: 3 float32 epoch(s) of --epochs 3 leave no epoch that trains "
-          "the weights on their multipliers; pass --float_warmup_epochs 2 or less"),
+    ("4", "--float_warmup_epochs 4: 4 float32 epochs exceed --epochs 3; pass "
+          "--float_warmup_epochs 3 or less"),
     ("some", "--float_warmup_epochs 'some': give a number of epochs or a share of --epochs "
              "such as '33%'"),
     ("-1", "--float_warmup_epochs '-1' must not be negative"),

@@ -73,8 +73,11 @@ def test_bad_stl_spec_fails_before_training(tmp_path, capsys):
 
 
 def test_resume_matches_uninterrupted_training(tmp_path):
-    _, full = retrain(tmp_path, "full", "--genotype", "DARTS_V1", "--epochs", "2")
-    _, part = retrain(tmp_path, "part", "--genotype", "DARTS_V1", "--epochs", "1")
+    """Also across the float warm-up's end: the resumed run keeps its count of float epochs."""
+    float_epoch = ("--float_warmup_epochs", "1")
+    _, full = retrain(tmp_path, "full", "--genotype", "DARTS_V1", "--epochs", "2", *float_epoch)
+    _, part = retrain(tmp_path, "part", "--genotype", "DARTS_V1", "--epochs", "1", *float_epoch)
+    assert json.loads((part / "config.json").read_text())["float_warmup_epochs"] == 1
     assert train.main(["--resume", str(part), "--epochs", "2"]) == 0
     a = torch.load(full / "checkpoint.pt", weights_only=True)["model"]
     b = torch.load(part / "checkpoint.pt", weights_only=True)["model"]
