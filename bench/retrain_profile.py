@@ -4,7 +4,8 @@ takes on this machine, with its float32 warm-up and without it, side by side.
 Builds the default retrain in process (train.build), then times `--steps` training steps
 (after `--warmup` untimed ones) through train.train_epoch twice: with every approximate conv
 emulated (the retrain's epochs after its warm-up) and in float32 (the warm-up's,
-`--float_warmup_epochs`); then one end-of-epoch test pass. `run_min_estimate` projects the
+`--float_warmup_epochs`); an epoch's own start (the loader's shuffle and augmentation) is timed
+apart; then one end-of-epoch test pass. `run_min_estimate` projects the
 whole retrain: the default float epochs at the float step, the rest at the emulated step, each
 epoch with its test pass; `run_min_estimate_emulated_warmup` the same without the float
 warm-up. The final evaluation passes (real tables, exact int8, float32, deployed int8) are not
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -55,20 +55,29 @@ class FirstBatches:
         return itertools.islice(iter(self.loader), self.count)
 
 
-def step_seconds(model, loader, optimizer, args, steps: int, warmup: int) -> float:
-    """Seconds per training step (median of `steps` one-step epochs after `warmup`)."""
-    seconds = []
-    for index in range(warmup + steps):
-        started = time.perf_counter()
-        train.train_epoch(model, FirstBatches(loader, 1), optimizer, args, index)
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds[warmup:])
+def epoch_seconds(model, loader, optimizer, args, batches: int) -> float:
+    """Seconds of train.train_epoch over the loader's first `batches` batches."""
+    started = time.perf_counter()
+    train.train_epoch(model, FirstBatches(loader, batches), optimizer, args, 0)
+    return time.perf_counter() - started
+
+
+def step_seconds(model, loader, optimizer, args, steps: int, warmup: int) -> tuple[float, float]:
+    """(seconds per training step, seconds per epoch besides its steps): an epoch of 1 + `steps`
+    batches against one of 1 batch (after an untimed epoch of `warmup`), so that the loader's
+    start of an epoch is counted once per epoch, not per step."""
+    if warmup:
+        epoch_seconds(model, loader, optimizer, args, warmup)
+    short = epoch_seconds(model, loader, optimizer, args, 1)
+    step = (epoch_seconds(model, loader, optimizer, args, 1 + steps) - short) / steps
+    return step, max(short - step, 0.0)
 
 
 def run_minutes(timed: dict, epochs: int, float_epochs: int) -> float:
     """The retrain's minutes: `float_epochs` epochs of float steps, the rest emulated, each
-    with its test pass."""
-    per_epoch = {mode: timed["steps_per_epoch"] * timed[f"{mode}_step_s"] + timed["evaluation_s"]
+    with its start and its test pass."""
+    per_epoch = {mode: timed["steps_per_epoch"] * timed[f"{mode}_step_s"]
+                 + timed["epoch_start_s"] + timed["evaluation_s"]
                  for mode in ("float", "emulated")}
     return round((float_epochs * per_epoch["float"]
                   + (epochs - float_epochs) * per_epoch["emulated"]) / 60, 1)
@@ -82,13 +91,14 @@ def profile_retrain(genotype: str, steps: int, warmup: int) -> dict:
     dataset = experiment.load_data(args)
     model, optimizer, _, loaders = train.build(args, dataset, cell, device,
                                                Emulation(args.lut_dir))
-    emulated_step = step_seconds(model, loaders["train"], optimizer, args, steps, warmup)
+    emulated_step, epoch_start = step_seconds(model, loaders["train"], optimizer, args, steps,
+                                              warmup)
     with model.emulating(mode=FLOAT_MODE):
-        float_step = step_seconds(model, loaders["train"], optimizer, args, steps, warmup)
+        float_step, _ = step_seconds(model, loaders["train"], optimizer, args, steps, warmup)
     started = time.perf_counter()
     skeleton.evaluate(model, loaders["test"], "test")
     timed = {"steps_per_epoch": len(loaders["train"]), "emulated_step_s": round(emulated_step, 3),
-             "float_step_s": round(float_step, 3),
+             "float_step_s": round(float_step, 3), "epoch_start_s": round(epoch_start, 2),
              "evaluation_s": round(time.perf_counter() - started, 2)}
     float_epochs = train.float_warmup_epochs(args)
     return {**timed, "epochs": args.epochs, "float_warmup_epochs": float_epochs,

@@ -10,7 +10,7 @@ retrain_profile = bench_module("retrain_profile")
 
 def test_the_projection_prices_float_and_emulated_epochs_apart():
     timed = {"steps_per_epoch": 79, "emulated_step_s": 0.4, "float_step_s": 0.2,
-             "evaluation_s": 2.0}
+             "epoch_start_s": 0.5, "evaluation_s": 1.5}
     expected = (5 * (79 * 0.2 + 2.0) + 10 * (79 * 0.4 + 2.0)) / 60
     assert retrain_profile.run_minutes(timed, 15, 5) == pytest.approx(expected, abs=0.05)
     assert retrain_profile.run_minutes(timed, 15, 0) == pytest.approx(15 * 33.6 / 60, abs=0.05)
