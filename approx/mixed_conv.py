@@ -5,11 +5,10 @@ reading the same tensor (approx.sharing), plus w_float * conv(x, W) for a "float
 Backward: x and W get the members' straight-through gradients, weighted (one conv backward of
 the weighted dequantised operands); the mixture weights get <grad, emul_m(x, W)> per member,
 from 1 + R' weight gradients of the basis terms (exact mode: one LUT sum per member). When the
-mixture weights need a gradient (an alpha step), the forward keeps its basis terms for it
-(`Basis`) instead of the backward gathering them again.
+mixture weights need a gradient (an alpha step), the forward keeps its coded weight terms for
+it (small: weight-sized); the activation's basis terms, 1 + R' float32 maps per conv, are
+gathered again instead (keeping them raised the standard DARTS config's peak memory 2.4x).
 """
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -27,16 +26,6 @@ from approx.mixed_tables import MixturePlan
 from approx.quantize import Quantized, quantize_activations, quantize_weights
 from approx.sharing import cached
 from kernels.convgrad import conv2d_backward, memory_format_of
-
-
-@dataclass(frozen=True)
-class Basis:
-    """A low-rank mixed forward's operands, in the basis of its members' span: the activation's
-    terms (one stacked map when stacks_terms, else [sign(x) a, sign(x) Q_1(a), ...]) and the
-    weight's coded terms (O, C/groups, kh, kw, 1 + R', members)."""
-
-    x_terms: torch.Tensor | list[torch.Tensor]
-    coded_weights: torch.Tensor
 
 
 def coded_weight_terms(wq, tables: dict, x_scale) -> torch.Tensor:
@@ -78,8 +67,8 @@ def stacked_basis_terms(x, xq, plan: MixturePlan, x_scale) -> torch.Tensor:
 
 
 def eight_bit_forward(x, weight, xq, wq, mix, plan: MixturePlan, geometry, mode, x_scale
-                      ) -> tuple[torch.Tensor, Basis | None]:
-    """The 8-bit members' weighted output, and the Basis it was computed in (lowrank mode)."""
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The 8-bit members' weighted output, and the coded weight terms it mixed (lowrank)."""
     tables = plan.tables(x.device)
     mix8 = mix.index_select(0, tables["eight_bit"])
     if mode == "exact":
@@ -88,12 +77,12 @@ def eight_bit_forward(x, weight, xq, wq, mix, plan: MixturePlan, geometry, mode,
     coded = coded_weight_terms(wq, tables, xq.scale)
     w_terms = mixed_weight_terms(coded, mix8)
     if stacks_terms(x, weight, geometry):
-        x_terms = stacked_basis_terms(x, xq, plan, x_scale)
-        out = F.conv2d(x_terms, stacked_weight(w_terms), **geometry.conv_kwargs())
+        out = F.conv2d(stacked_basis_terms(x, xq, plan, x_scale), stacked_weight(w_terms),
+                       **geometry.conv_kwargs())
     else:
         x_terms = basis_terms(x, xq, plan, x_scale)
         out = term_convs(x_terms[0], x_terms[1:], w_terms, geometry)
-    return out, Basis(x_terms, coded)
+    return out, coded
 
 
 def running_members(mix: torch.Tensor, plan: MixturePlan) -> tuple[torch.Tensor, MixturePlan]:
@@ -106,21 +95,21 @@ def running_members(mix: torch.Tensor, plan: MixturePlan) -> tuple[torch.Tensor,
 
 
 def mixed_forward(x, weight, mix, plan: MixturePlan, geometry: Geometry, mode, x_scale):
-    """(output without bias, activation scale, bfloat16 codes, dequantised weight, the Basis of
-    the whole plan's 8-bit members: None in exact mode or when a one-hot mixture ran its
-    member alone)."""
+    """(output without bias, activation scale, bfloat16 codes, dequantised weight, the coded
+    weight terms of the whole plan's 8-bit members: None in exact mode or when a one-hot
+    mixture ran its member alone)."""
     xq, codes = shared_codes_of(x, plan.signed, x_scale)
     wq = quantize_weights(weight.float(), plan.signed)
     mix, running = running_members(mix, plan)
-    out, basis = torch.zeros((), device=x.device), None
+    out, coded = torch.zeros((), device=x.device), None
     if running.members:
-        out, basis = eight_bit_forward(x, weight, xq, wq, mix, running, geometry, mode, x_scale)
+        out, coded = eight_bit_forward(x, weight, xq, wq, mix, running, geometry, mode, x_scale)
     if running is not plan:
-        basis = None
+        coded = None
     if running.float_index is not None:
         plain = F.conv2d(x.float(), weight.float(), **geometry.conv_kwargs())
         out = out + plain * mix[running.float_index]
-    return out.to(x.dtype), xq.scale, codes, wq.dequantized().to(weight.dtype), basis
+    return out.to(x.dtype), xq.scale, codes, wq.dequantized().to(weight.dtype), coded
 
 
 def flat(t: torch.Tensor) -> torch.Tensor | None:
@@ -139,12 +128,12 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.dot(fa, fb) if same_order else torch.mul(a, b).sum()
 
 
-def member_dots(grad, xq: Quantized | None, x, weight, plan: MixturePlan, geometry,
-                mode, basis: Basis | None = None) -> torch.Tensor:
+def member_dots(grad, xq: Quantized, x, weight, plan: MixturePlan, geometry, mode,
+                coded_weights: torch.Tensor | None = None) -> torch.Tensor:
     """<grad, emul_m(x, W)> for every member m: the exact gradient w.r.t. the mixture weights.
     Low-rank: <grad, conv(X_j, K)> = <K, dW_j> with dW_j the weight gradient of basis term j,
-    so 1 + R' weight gradients serve every member; they read the forward's `basis` when it
-    was kept, else rebuild it from the activation's codes `xq`."""
+    so 1 + R' weight gradients serve every member (`coded_weights`: the forward's K, when
+    kept)."""
     grad = grad.float()
     dots = torch.zeros(plan.size, device=grad.device)
     if plan.float_index is not None:
@@ -159,19 +148,23 @@ def member_dots(grad, xq: Quantized | None, x, weight, plan: MixturePlan, geomet
             member = exact_lut_conv(tables["luts"][slot], xq, wq, weight, geometry)
             dots[i] = dot(grad, member)
         return dots
-    basis = basis or rebuilt_basis(xq, weight, tables, geometry)
-    weight_grads = basis_weight_grads(grad, basis.x_terms, weight, geometry)
+    if coded_weights is None:
+        wq = quantize_weights(weight.float(), plan.signed)
+        coded_weights = coded_weight_terms(wq, tables, xq.scale)
+    weight_grads = basis_weight_grads(grad, activation_basis(xq, weight, tables, geometry),
+                                      weight, geometry)
     # (1 + R', O, C/groups, kh, kw) against (O, C/groups, kh, kw, 1 + R', members)
-    member_dots8 = torch.einsum("ocyxjm,jocyx->m", basis.coded_weights, weight_grads)
+    member_dots8 = torch.einsum("ocyxjm,jocyx->m", coded_weights, weight_grads)
     return dots.index_copy_(0, tables["eight_bit"], member_dots8)
 
 
-def rebuilt_basis(xq: Quantized, weight, tables: dict, geometry: Geometry) -> Basis:
-    """The Basis of a forward that did not keep it, from the activation's codes."""
-    coded = coded_weight_terms(quantize_weights(weight.float(), xq.signed), tables, xq.scale)
+def activation_basis(xq: Quantized, weight, tables: dict,
+                     geometry: Geometry) -> torch.Tensor | list[torch.Tensor]:
+    """The activation's basis terms as the forward convolved them: one stacked map
+    (stacks_terms) or [sign(x) a, sign(x) Q_1(a), ...]."""
     if stacks_terms(xq.value, weight, geometry):
-        return Basis(stacked_terms(xq, tables["stacked"], tables["zero_sign"]), coded)
-    return Basis([xq.value, *table_terms(xq, tables["activation"], tables["zero_sign"])], coded)
+        return stacked_terms(xq, tables["stacked"], tables["zero_sign"])
+    return [xq.value, *table_terms(xq, tables["activation"], tables["zero_sign"])]
 
 
 def basis_weight_grads(grad, x_terms: torch.Tensor | list[torch.Tensor], weight,
@@ -192,12 +185,10 @@ def basis_weight_grads(grad, x_terms: torch.Tensor | list[torch.Tensor], weight,
     ])
 
 
-def needs_source(plan: MixturePlan, mode: str, x: torch.Tensor, basis: Basis | None) -> bool:
-    """Whether the backward needs x itself: its codes alone cannot rebuild the activation terms
-    (exact mode: sign-magnitude tables read sign(x); tables whose code 0 keeps the sign of x)
-    and the forward kept no basis."""
-    return bool(plan.members) and basis is None and (
-        mode == "exact" or plan.tables(x.device)["zero_sign"])
+def needs_source(plan: MixturePlan, mode: str, x: torch.Tensor) -> bool:
+    """Whether the codes alone cannot rebuild the activation terms: exact mode (sign-magnitude
+    tables read sign(x)) or tables whose code 0 keeps the sign of x."""
+    return bool(plan.members) and (mode == "exact" or plan.tables(x.device)["zero_sign"])
 
 
 def saved_activation(codes, scale, x, signed: bool) -> Quantized:
@@ -215,12 +206,11 @@ class MixedConvFunction(torch.autograd.Function):
     def forward(ctx, x, weight, mix, plan, geometry, mode, x_scale):
         mix32 = mix.detach().float()
         with emulation_scope(x):
-            out, used_scale, codes, w_deq, basis = mixed_forward(x, weight, mix32, plan,
+            out, used_scale, codes, w_deq, coded = mixed_forward(x, weight, mix32, plan,
                                                                  geometry, mode, x_scale)
         need_mix = ctx.needs_input_grad[2]
-        ctx.basis = basis if need_mix else None  # intermediate tensors (shared across convs)
-        keep_x = plan.float_index is not None or (
-            need_mix and needs_source(plan, mode, x, ctx.basis))
+        ctx.coded_weights = coded if need_mix else None  # an intermediate, weight-sized
+        keep_x = plan.float_index is not None or (need_mix and needs_source(plan, mode, x))
         ctx.save_for_backward(codes, used_scale, w_deq, mix32, x if keep_x else None,
                               weight if keep_x or need_mix else None)
         ctx.plan, ctx.geometry, ctx.mode, ctx.x_dtype = plan, geometry, mode, x.dtype
@@ -256,8 +246,8 @@ class MixedConvFunction(torch.autograd.Function):
             if grad_w is not None and grad_w_factor is not None:
                 grad_w = grad_w * grad_w_factor.to(grad_w.dtype)
         if need_mix:
-            basis, ctx.basis = ctx.basis, None
-            xq = None if basis else saved_activation(codes, scale, x, plan.signed)
-            grad_mix = member_dots(grad_out, xq, x, weight, plan, g, ctx.mode, basis)
+            xq = saved_activation(codes, scale, x, plan.signed)
+            grad_mix = member_dots(grad_out, xq, x, weight, plan, g, ctx.mode,
+                                   ctx.coded_weights)
             grad_mix = grad_mix.to(ctx.mix_dtype)
         return grad_x, grad_w, grad_mix, None, None, None, None

@@ -305,11 +305,12 @@ def test_a_channels_last_pointwise_conv_runs_its_terms_as_one_conv(monkeypatch, 
 
 
 @pytest.mark.parametrize("layout", ["per term", "stacked"])
-def test_an_alpha_backward_reads_the_forward_basis_and_skips_the_weight_gradient(
+def test_an_alpha_backward_reuses_the_coded_weights_and_skips_the_weight_gradient(
         monkeypatch, layout):
-    """An alpha step's backward (weights frozen) gathers no basis terms again and converts no
-    activation codes for a weight gradient, yet gives the same x and mixture-weight gradients
-    as a backward that also computes the weight's."""
+    """An alpha step's backward (weights frozen) quantises no weights again, reading the
+    forward's coded weight terms, and converts no activation codes for a weight gradient, yet
+    gives the same x and mixture-weight gradients as a backward that also computes the
+    weight's."""
     import approx.mixed_conv
     generator = torch.Generator().manual_seed(4)
     stacked = layout == "stacked"
@@ -327,17 +328,16 @@ def test_an_alpha_backward_reads_the_forward_basis_and_skips_the_weight_gradient
         xg, mix = x.clone().requires_grad_(), weights.clone().requires_grad_()
         w = weight.clone().requires_grad_(weight_needs_grad)
         out = mixed_approx_conv2d(xg, w, mixture, mix, mode="lowrank", **form)
-        gathers = []
-        for name in ("table_terms", "stacked_terms"):
-            original = getattr(approx.mixed_conv, name)
-            monkeypatch.setattr(approx.mixed_conv, name,
-                                lambda *a, f=original: gathers.append(1) or f(*a))
+        quantised = []
+        original = approx.mixed_conv.quantize_weights
+        monkeypatch.setattr(approx.mixed_conv, "quantize_weights",
+                            lambda *a: quantised.append(1) or original(*a))
         out.square().sum().backward()
         monkeypatch.undo()
-        return xg.grad, mix.grad, gathers
+        return xg.grad, mix.grad, quantised
 
-    x_alpha, mix_alpha, gathers = gradients(weight_needs_grad=False)
-    assert gathers == []
+    x_alpha, mix_alpha, quantised = gradients(weight_needs_grad=False)
+    assert quantised == []
     x_full, mix_full, _ = gradients(weight_needs_grad=True)
     torch.testing.assert_close(x_alpha, x_full, rtol=0, atol=0)
     torch.testing.assert_close(mix_alpha, mix_full, rtol=0, atol=0)
