@@ -4,10 +4,7 @@ Forward: 1 + R' float convolutions of the basis terms (approx.mixed_tables), sha
 reading the same tensor (approx.sharing), plus w_float * conv(x, W) for a "float" member.
 Backward: x and W get the members' straight-through gradients, weighted (one conv backward of
 the weighted dequantised operands); the mixture weights get <grad, emul_m(x, W)> per member,
-from 1 + R' weight gradients of the basis terms (exact mode: one LUT sum per member). When the
-mixture weights need a gradient (an alpha step), the forward keeps its coded weight terms for
-it (small: weight-sized); the activation's basis terms, 1 + R' float32 maps per conv, are
-gathered again instead (keeping them raised the standard DARTS config's peak memory 2.4x).
+from 1 + R' weight gradients of the basis terms (exact mode: one LUT sum per member).
 """
 
 import torch
@@ -35,9 +32,12 @@ def coded_weight_terms(wq, tables: dict, x_scale) -> torch.Tensor:
     return coded * (wq.scale * x_scale).unsqueeze(-1).unsqueeze(-1)
 
 
-def mixed_weight_terms(coded_weights: torch.Tensor, mix8: torch.Tensor) -> torch.Tensor:
+def mixed_weight_terms(wq, tables: dict, x_scale, mix8: torch.Tensor) -> torch.Tensor:
     """(1 + R', O, C/groups, kh, kw): the basis terms' weights B_j = sum_m w_m T_mj."""
-    return (coded_weights @ mix8).permute(4, 0, 1, 2, 3).contiguous()
+    coded = F.embedding(wq.sign_index(), tables["weight"])
+    mixed = coded.unflatten(-1, (tables["terms"], -1)) @ mix8
+    terms = mixed * (wq.scale * x_scale).unsqueeze(-1)
+    return terms.permute(4, 0, 1, 2, 3).contiguous()
 
 
 def basis_terms(x, xq, plan: MixturePlan, x_scale) -> list[torch.Tensor]:
@@ -66,23 +66,18 @@ def stacked_basis_terms(x, xq, plan: MixturePlan, x_scale) -> torch.Tensor:
                   lambda: stacked_terms(xq, tables["stacked"], tables["zero_sign"]))
 
 
-def eight_bit_forward(x, weight, xq, wq, mix, plan: MixturePlan, geometry, mode, x_scale
-                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The 8-bit members' weighted output, and the coded weight terms it mixed (lowrank)."""
+def eight_bit_forward(x, weight, xq, wq, mix, plan: MixturePlan, geometry, mode, x_scale):
     tables = plan.tables(x.device)
     mix8 = mix.index_select(0, tables["eight_bit"])
     if mode == "exact":
         lut = torch.tensordot(mix8, tables["luts"], 1)
-        return exact_lut_conv(lut, xq, wq, weight, geometry), None
-    coded = coded_weight_terms(wq, tables, xq.scale)
-    w_terms = mixed_weight_terms(coded, mix8)
+        return exact_lut_conv(lut, xq, wq, weight, geometry)
+    w_terms = mixed_weight_terms(wq, tables, xq.scale, mix8)
     if stacks_terms(x, weight, geometry):
-        out = F.conv2d(stacked_basis_terms(x, xq, plan, x_scale), stacked_weight(w_terms),
-                       **geometry.conv_kwargs())
-    else:
-        x_terms = basis_terms(x, xq, plan, x_scale)
-        out = term_convs(x_terms[0], x_terms[1:], w_terms, geometry)
-    return out, coded
+        return F.conv2d(stacked_basis_terms(x, xq, plan, x_scale), stacked_weight(w_terms),
+                        **geometry.conv_kwargs())
+    x_terms = basis_terms(x, xq, plan, x_scale)
+    return term_convs(x_terms[0], x_terms[1:], w_terms, geometry)
 
 
 def running_members(mix: torch.Tensor, plan: MixturePlan) -> tuple[torch.Tensor, MixturePlan]:
@@ -95,21 +90,18 @@ def running_members(mix: torch.Tensor, plan: MixturePlan) -> tuple[torch.Tensor,
 
 
 def mixed_forward(x, weight, mix, plan: MixturePlan, geometry: Geometry, mode, x_scale):
-    """(output without bias, activation scale, bfloat16 codes, dequantised weight, the coded
-    weight terms of the whole plan's 8-bit members: None in exact mode or when a one-hot
-    mixture ran its member alone)."""
+    """(output without bias, activation scale, bfloat16 codes, dequantised weight)."""
     xq, codes = shared_codes_of(x, plan.signed, x_scale)
     wq = quantize_weights(weight.float(), plan.signed)
-    mix, running = running_members(mix, plan)
-    out, coded = torch.zeros((), device=x.device), None
-    if running.members:
-        out, coded = eight_bit_forward(x, weight, xq, wq, mix, running, geometry, mode, x_scale)
-    if running is not plan:
-        coded = None
-    if running.float_index is not None:
+    mix, plan = running_members(mix, plan)
+    if plan.members:
+        out = eight_bit_forward(x, weight, xq, wq, mix, plan, geometry, mode, x_scale)
+    else:
+        out = torch.zeros((), device=x.device)
+    if plan.float_index is not None:
         plain = F.conv2d(x.float(), weight.float(), **geometry.conv_kwargs())
-        out = out + plain * mix[running.float_index]
-    return out.to(x.dtype), xq.scale, codes, wq.dequantized().to(weight.dtype), coded
+        out = out + plain * mix[plan.float_index]
+    return out.to(x.dtype), xq.scale, codes, wq.dequantized().to(weight.dtype)
 
 
 def flat(t: torch.Tensor) -> torch.Tensor | None:
@@ -128,12 +120,11 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.dot(fa, fb) if same_order else torch.mul(a, b).sum()
 
 
-def member_dots(grad, xq: Quantized, x, weight, plan: MixturePlan, geometry, mode,
-                coded_weights: torch.Tensor | None = None) -> torch.Tensor:
+def member_dots(grad, xq: Quantized, x, weight, plan: MixturePlan, geometry,
+                mode) -> torch.Tensor:
     """<grad, emul_m(x, W)> for every member m: the exact gradient w.r.t. the mixture weights.
     Low-rank: <grad, conv(X_j, K)> = <K, dW_j> with dW_j the weight gradient of basis term j,
-    so 1 + R' weight gradients serve every member (`coded_weights`: the forward's K, when
-    kept)."""
+    so 1 + R' weight gradients serve every member."""
     grad = grad.float()
     dots = torch.zeros(plan.size, device=grad.device)
     if plan.float_index is not None:
@@ -141,47 +132,36 @@ def member_dots(grad, xq: Quantized, x, weight, plan: MixturePlan, geometry, mod
         dots[plan.float_index] = dot(grad, plain)
     if not plan.members:
         return dots
+    wq = quantize_weights(weight.float(), plan.signed)
     tables = plan.tables(grad.device)
     if mode == "exact":
-        wq = quantize_weights(weight.float(), plan.signed)
         for slot, (i, _, _) in enumerate(plan.members):
             member = exact_lut_conv(tables["luts"][slot], xq, wq, weight, geometry)
             dots[i] = dot(grad, member)
         return dots
-    if coded_weights is None:
-        wq = quantize_weights(weight.float(), plan.signed)
-        coded_weights = coded_weight_terms(wq, tables, xq.scale)
-    weight_grads = basis_weight_grads(grad, activation_basis(xq, weight, tables, geometry),
-                                      weight, geometry)
-    # (1 + R', O, C/groups, kh, kw) against (O, C/groups, kh, kw, 1 + R', members)
-    member_dots8 = torch.einsum("ocyxjm,jocyx->m", coded_weights, weight_grads)
+    weight_grads = basis_weight_grads(grad, xq, weight, tables, geometry)
+    # (1 + R', O, C/groups, kh, kw)
+    coded = coded_weight_terms(wq, tables, xq.scale)  # (O, C/groups, kh, kw, 1 + R', members)
+    member_dots8 = torch.einsum("ocyxjm,jocyx->m", coded, weight_grads)
     return dots.index_copy_(0, tables["eight_bit"], member_dots8)
 
 
-def activation_basis(xq: Quantized, weight, tables: dict,
-                     geometry: Geometry) -> torch.Tensor | list[torch.Tensor]:
-    """The activation's basis terms as the forward convolved them: one stacked map
-    (stacks_terms) or [sign(x) a, sign(x) Q_1(a), ...]."""
-    if stacks_terms(xq.value, weight, geometry):
-        return stacked_terms(xq, tables["stacked"], tables["zero_sign"])
-    return [xq.value, *table_terms(xq, tables["activation"], tables["zero_sign"])]
-
-
-def basis_weight_grads(grad, x_terms: torch.Tensor | list[torch.Tensor], weight,
+def basis_weight_grads(grad, xq: Quantized, weight, tables: dict,
                        geometry: Geometry) -> torch.Tensor:
     """(1 + R', O, C/groups, kh, kw): the weight gradient of each basis term's convolution."""
     g = geometry
-    if isinstance(x_terms, torch.Tensor):  # stacked (stacks_terms)
+    if stacks_terms(xq.value, weight, geometry):
+        stacked = stacked_terms(xq, tables["stacked"], tables["zero_sign"])
         # the stacked weight's values do not enter its gradient: only its shape is needed
-        stacked_weight_shape = weight.new_empty(weight.shape[0], x_terms.shape[1], 1, 1,
+        stacked_weight_shape = weight.new_empty(weight.shape[0], stacked.shape[1], 1, 1,
                                                 dtype=torch.float32)
-        grads = conv2d_backward(grad, x_terms, stacked_weight_shape, g.stride, g.padding,
+        grads = conv2d_backward(grad, stacked, stacked_weight_shape, g.stride, g.padding,
                                 g.dilation, g.groups, need_x=False, need_w=True)[1]
         return grads.view(weight.shape[0], weight.shape[1], -1, 1, 1).permute(2, 0, 1, 3, 4)
     return torch.stack([
         conv2d_backward(grad, x_term, weight.float(), g.stride, g.padding, g.dilation, g.groups,
                         need_x=False, need_w=True)[1]
-        for x_term in x_terms
+        for x_term in [xq.value, *table_terms(xq, tables["activation"], tables["zero_sign"])]
     ])
 
 
@@ -206,10 +186,9 @@ class MixedConvFunction(torch.autograd.Function):
     def forward(ctx, x, weight, mix, plan, geometry, mode, x_scale):
         mix32 = mix.detach().float()
         with emulation_scope(x):
-            out, used_scale, codes, w_deq, coded = mixed_forward(x, weight, mix32, plan,
-                                                                 geometry, mode, x_scale)
+            out, used_scale, codes, w_deq = mixed_forward(x, weight, mix32, plan, geometry, mode,
+                                                          x_scale)
         need_mix = ctx.needs_input_grad[2]
-        ctx.coded_weights = coded if need_mix else None  # an intermediate, weight-sized
         keep_x = plan.float_index is not None or (need_mix and needs_source(plan, mode, x))
         ctx.save_for_backward(codes, used_scale, w_deq, mix32, x if keep_x else None,
                               weight if keep_x or need_mix else None)
@@ -227,7 +206,7 @@ class MixedConvFunction(torch.autograd.Function):
         total = mix.index_select(0, plan.tables(mix.device)["eight_bit"]).sum()
         w_eff = w_deq * total.to(w_deq.dtype)
         # 8-bit STE weight gradient: s_x * total * dW(codes, grad), the codes converted once;
-        # an input gradient alone reads only x's shape and layout
+        # an input gradient alone (an alpha step) reads only x's shape and layout
         x_eff = (codes.to(grad_out.dtype) if need_w
                  else torch.empty_like(codes, dtype=grad_out.dtype))
         grad_w_factor = scale * total
@@ -247,7 +226,6 @@ class MixedConvFunction(torch.autograd.Function):
                 grad_w = grad_w * grad_w_factor.to(grad_w.dtype)
         if need_mix:
             xq = saved_activation(codes, scale, x, plan.signed)
-            grad_mix = member_dots(grad_out, xq, x, weight, plan, g, ctx.mode,
-                                   ctx.coded_weights)
+            grad_mix = member_dots(grad_out, xq, x, weight, plan, g, ctx.mode)
             grad_mix = grad_mix.to(ctx.mix_dtype)
         return grad_x, grad_w, grad_mix, None, None, None, None
