@@ -52,8 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--drop_path_prob", type=float, default=None, help="drop path probability")
     train.add_argument("--float_warmup_epochs", default=None, metavar="N",
                        help="the first N epochs (a count, or a share of --epochs such as "
-                            "'33%%') compute every approximate conv in float32, 2-3x faster "
-                            "per step; the multipliers' emulation then trains the weights, as "
+                            "'33%%') compute every approximate conv in float32 (a training "
+                            "step about 1.8x faster on the shapes defaults); the multipliers' "
+                            "emulation then trains the weights, as "
                             "quantisation-aware training starts from float weights (0: "
                             "emulated from the start)")
     cost = parser.add_argument_group("cost and verification")
