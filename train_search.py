@@ -25,7 +25,7 @@ import experiment
 import genotypes
 import preflight
 from approx import Emulation
-from approx.lowrank import SEARCH_RANK_CAP
+from approx.surrogate import SEARCH_RANK_POLICY
 from architect import Architect, EnergySettings
 from backbones import cli as backbone_cli
 from blackbox import cli as blackbox_cli
@@ -111,12 +111,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="the warm-up epochs compute every conv in float32 (1.7x faster per "
                            "step); the emulated multipliers take over when the alphas start "
                            "moving, as quantisation-aware training starts from float weights")
-    arch.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP, metavar="R",
-                      help="search-time surrogate: multipliers whose error is not exactly "
-                           "low-rank (Mitchell, EvoApproxLib tables) use at most R low-rank "
-                           "error terms (-1 = no cap); exactly low-rank designs (trunc, bam, "
-                           "drum, kulkarni) always keep their true rank. Retraining and "
-                           "evaluation use the full emulation")
+    arch.add_argument("--approx_rank", default=SEARCH_RANK_POLICY, metavar="R",
+                      help="search-time surrogate of multipliers whose error is not exactly "
+                           "low-rank (Mitchell, EvoApproxLib tables): 'auto' (default) runs "
+                           "each at the smallest rank whose error on a reference conv is at "
+                           "most 10%% of the multiplier's own effect (mul8u_197B: 24 terms, "
+                           "mul8u_0AB: 48); an integer R caps it at R terms (faster, coarser: "
+                           "the log states its error); -1 = each one's default rank. Exactly "
+                           "low-rank designs (trunc, bam, drum, kulkarni) always keep their "
+                           "true rank. The retrain's final evaluation uses the exact tables")
     arch.add_argument("--partial_channels", type=int, default=1, metavar="K",
                       help="PC-DARTS: mixed ops see 1/K of the channels (with edge "
                            "normalisation); 1 = plain DARTS")

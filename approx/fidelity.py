@@ -1,8 +1,8 @@
-"""Low-rank fidelity on realistic data: rank used and error of mode 'lowrank' against 'exact'.
+"""Low-rank fidelity on realistic data: the error of mode 'lowrank' against 'exact' at a rank.
 
-`surrogate_summary` states, per multiplier, what a search-time rank cap leaves of it (the rank
-used, whether the cap truncated it) and the surrogate's error against the exact table, for the
-search log.
+The reference conv (`realistic_operands`: 64 channels of post-ReLU activations, Gaussian 3x3
+weights) is the one the search log reports every multiplier's surrogate on
+(approx.surrogate); its exact-table output is computed once per multiplier.
 """
 
 from functools import cache
@@ -10,7 +10,7 @@ from functools import cache
 import torch
 
 from approx.conv import approx_conv2d
-from approx.lowrank import default_rank, is_exactly_low_rank, resolve_rank, surrogate_rank
+from approx.lowrank import resolve_rank
 from approx.multiplier import Multiplier
 from approx.registry import load_multiplier
 
@@ -36,17 +36,27 @@ def lowrank_fidelity(spec, lut_dir=None, rank=None) -> dict:
 
 
 @cache
-def multiplier_fidelity(multiplier: Multiplier, used: int) -> dict:
+def reference_outputs(multiplier: Multiplier) -> tuple[torch.Tensor, float]:
+    """(the reference conv on the exact table, the multiplier's own effect: the exact
+    product's relative error against it)."""
     x, weight = realistic_operands(multiplier.signed)
     exact = approx_conv2d(x, weight, multiplier, padding=1, mode="exact")
-    lowrank, exact_product = (
-        approx_conv2d(x, weight, multiplier, padding=1, mode="lowrank", rank=r) for r in (used, 0)
-    )
+    return exact, relative_error(lowrank_output(multiplier, 0), exact)
+
+
+def lowrank_output(multiplier: Multiplier, rank: int) -> torch.Tensor:
+    x, weight = realistic_operands(multiplier.signed)
+    return approx_conv2d(x, weight, multiplier, padding=1, mode="lowrank", rank=rank)
+
+
+@cache
+def multiplier_fidelity(multiplier: Multiplier, used: int) -> dict:
+    exact, effect = reference_outputs(multiplier)
     return {
         "name": multiplier.name,
         "rank": used,
-        "lowrank_rel_err_pct": 100 * relative_error(lowrank, exact),
-        "multiplier_effect_pct": 100 * relative_error(exact_product, exact),
+        "lowrank_rel_err_pct": 100 * relative_error(lowrank_output(multiplier, used), exact),
+        "multiplier_effect_pct": 100 * effect,
     }
 
 
@@ -63,36 +73,3 @@ def fidelity_table(specs, lut_dir=None) -> str:
             f"| {row['multiplier_effect_pct']:.3f} |"
         )
     return "\n".join(lines)
-
-
-def surrogate_summary(multipliers, cap: int | None, lut_dir=None,
-                      truncate_low_rank: bool = False) -> list[dict]:
-    """Per multiplier (specs or Multipliers; "float" is skipped) under the search's rank cap
-    (None: no cap): its default and used rank, whether its error is exactly low-rank and
-    whether the cap truncated it, and the surrogate's error against the exact table on the
-    realistic conv (`lowrank_rel_err_pct`), beside the multiplier's own effect."""
-    rows = []
-    for spec in multipliers:
-        if spec == "float":
-            continue
-        multiplier = load_multiplier(spec, lut_dir=lut_dir)
-        used = surrogate_rank(multiplier, cap, truncate_low_rank)
-        row = dict(multiplier_fidelity(multiplier, used))
-        row.update(default_rank=default_rank(multiplier),
-                   exactly_low_rank=is_exactly_low_rank(multiplier),
-                   truncated=used < default_rank(multiplier))
-        rows.append(row)
-    return rows
-
-
-def surrogate_lines(rows: list[dict]) -> list[str]:
-    """One log line per surrogate_summary row."""
-    lines = []
-    for row in rows:
-        kind = "exactly low-rank" if row["exactly_low_rank"] else "not exactly low-rank"
-        capped = "capped" if row["truncated"] else "uncapped"
-        lines.append(
-            f"{row['name']}: rank {row['rank']} of {row['default_rank']} ({capped}; {kind}); "
-            f"surrogate error {row['lowrank_rel_err_pct']:.3f} % vs the exact table "
-            f"(the multiplier's own effect {row['multiplier_effect_pct']:.3f} %)")
-    return lines

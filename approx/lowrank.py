@@ -23,7 +23,6 @@ ACTIVATION_SIGMA = 60.0  # codes: a half-normal activation maps its ~4.3-sigma m
 WEIGHT_SIGMA = 90.0  # codes: a 3x3x16 Gaussian weight channel's maximum is ~2.8 sigma
 WEIGHT_FLOOR = 0.01
 EXACT_RANK_TOLERANCE = 1e-9  # residual below this fraction counts as exactly low-rank
-SEARCH_RANK_CAP = 2  # default search-time surrogate cap (see surrogate_rank)
 
 
 def reachable_codes(signed: bool) -> np.ndarray:
@@ -89,16 +88,6 @@ def default_rank(multiplier: Multiplier) -> int:
 def is_exactly_low_rank(multiplier: Multiplier) -> bool:
     """True when the default rank emulates the table exactly (true rank <= MAX_RANK)."""
     return true_rank(multiplier) <= MAX_RANK
-
-
-def surrogate_rank(multiplier: Multiplier, cap: int | None, truncate_low_rank: bool = False) -> int:
-    """The rank a search-time rank cap leaves: the default rank, at most `cap` for multipliers
-    whose error is not exactly low-rank (EvoApproxLib tables, Mitchell); exactly low-rank
-    designs (truncation, BAM, DRUM, Kulkarni) keep their true rank unless `truncate_low_rank`."""
-    rank = default_rank(multiplier)
-    if cap is None or (is_exactly_low_rank(multiplier) and not truncate_low_rank):
-        return rank
-    return min(rank, cap)
 
 
 @cache

@@ -82,8 +82,9 @@ class MultiplierMixture:
                              f"({len(self.names)},): one per member of {list(self.names)}")
         return weights
 
-    def plan(self, rank_cap: int | None, truncate_low_rank: bool = False) -> "MixturePlan":
-        """The members' ranks and the mixed factor tables for a rank cap (cached)."""
+    def plan(self, rank_cap: int | str | None,
+             truncate_low_rank: bool = False) -> "MixturePlan":
+        """The members' ranks and the mixed factor tables for a rank policy (cached)."""
         key = (rank_cap, truncate_low_rank)
         if key not in self._plans:
             self._plans[key] = MixturePlan.of(self.multipliers, self.signed, rank_cap,
@@ -114,7 +115,7 @@ def mixed_approx_conv2d(x, weight, mixture: MultiplierMixture, weights=None, bia
     """sum_m weights[m] * approx_conv2d(x, weight, member m) (float: F.conv2d) as one emulation.
 
     `weights` defaults to `mixture.current_weights()`; `rank` caps each member's rank as
-    approx.lowrank.surrogate_rank does (None: each member's default rank); the bias is added
+    approx.surrogate.surrogate_rank does (None: each member's default rank); the bias is added
     once (the weights are a distribution)."""
     return mixed_approx_conv2d_scaled(x, weight, mixture, weights, bias, stride, padding,
                                       dilation, groups, mode, rank, x_scale)[0]
@@ -123,8 +124,8 @@ def mixed_approx_conv2d(x, weight, mixture: MultiplierMixture, weights=None, bia
 class MixedApproxConv2d(EmulatedConv2d):
     """nn.Conv2d with one weight emulated on a mixture of multipliers (`mixture.weights`).
 
-    `emulation.rank_cap`: None (each member's default rank) or a search-time cap, applied per
-    member as approx.lowrank.surrogate_rank does (exactly low-rank members keep their rank
+    `emulation.rank_cap`: None (each member's default rank) or a search-time rank policy, applied
+    per member as approx.surrogate.surrogate_rank does (exactly low-rank members keep their rank
     unless `emulation.truncate_low_rank`)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,

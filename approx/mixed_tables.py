@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from approx.conv import float_table
-from approx.lowrank import error_svd, reachable_codes, resolve_rank, surrogate_rank
+from approx.lowrank import error_svd, reachable_codes, resolve_rank
 from approx.lowrank_conv import activation_table_of, stacked_table
 from approx.multiplier import Multiplier, operand_values
 from approx.quantize import sign_extend
+from approx.surrogate import surrogate_rank
 
 SPAN_TOLERANCE = 1e-9  # singular values below this fraction of the largest are dependent
 Members = tuple[tuple[Multiplier, int], ...]  # (8-bit multiplier, rank), in mixture order
@@ -86,7 +87,8 @@ class MixturePlan:
     @classmethod
     def of(cls, multipliers: tuple[Multiplier | None, ...], signed: bool, rank_cap,
            truncate_low_rank: bool) -> "MixturePlan":
-        """The plan of a mixture's members (None: the float member) under a rank cap."""
+        """The plan of a mixture's members (None: the float member) under a rank policy
+        (approx.surrogate)."""
         members = tuple(
             (i, m, resolve_rank(m, None) if rank_cap is None
              else surrogate_rank(m, rank_cap, truncate_low_rank))

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from approx.conv import approx_conv2d_scaled
-from approx.lowrank import surrogate_rank
 from approx.multiplier import Multiplier
 from approx.quantize import levels
 from approx.settings import DEFAULT_EMULATION, FLOAT_MODE, Emulation
+from approx.surrogate import surrogate_rank
 
 OBSERVER_MOMENTUM = 0.1
 
@@ -100,7 +100,7 @@ class ApproxConv2d(EmulatedConv2d):
         self.configure(emulation)
 
     def rank_for(self, emulation: Emulation) -> int | None:
-        """None (the multiplier's own rank) or the surrogate rank of the search's cap."""
+        """None (the multiplier's own rank) or the surrogate rank of the search's rank policy."""
         if emulation.rank_cap is None:
             return None
         return surrogate_rank(self.multiplier, emulation.rank_cap, emulation.truncate_low_rank)

@@ -6,10 +6,11 @@ its flags and passes to every constructor that makes emulated convolutions.
 - `mode`: `lowrank` (the fast emulation: training and search), `exact` (the LUT sum: the
   final evaluation on the real truth tables) or `float` (a plain float32 nn.Conv2d of the same
   shapes and attributes: cost profiling reads those; not for training).
-- `rank_cap`, `truncate_low_rank`: the search-time surrogate (`approx.lowrank.surrogate_rank`):
-  at most `rank_cap` low-rank error terms for multipliers whose error is not exactly low-rank;
-  exactly low-rank designs keep their true rank unless `truncate_low_rank`. None: every
-  multiplier's own rank (retraining and evaluation).
+- `rank_cap`, `truncate_low_rank`: the search-time surrogate's rank policy (approx.surrogate)
+  for multipliers whose error is not exactly low-rank: "auto" (the smallest rank within 10 %
+  of the multiplier's own effect on a reference conv) or at most `rank_cap` low-rank error
+  terms; exactly low-rank designs keep their true rank unless `truncate_low_rank`. None: every
+  multiplier's default rank (retraining and evaluation).
 
 Every emulated conv keeps the settings it was built with (approx.module); nothing is shared
 between networks or kept by the process, so two networks in one process, or two sub-runs of a
@@ -25,10 +26,23 @@ from pathlib import Path
 
 from approx.multiplier import Multiplier
 from approx.registry import load_multiplier
+from approx.surrogate import AUTO_RANK, check_rank_policy
 
 FLOAT_MODE = "float"
 EMULATION_MODES = ("lowrank", "exact", FLOAT_MODE)
-NO_RANK_CAP_FLAG = -1  # --approx_rank -1: every multiplier's own rank
+NO_RANK_CAP_FLAG = -1  # --approx_rank -1: every multiplier's default rank
+
+
+def rank_policy_arg(text: str) -> int | str:
+    """`--approx_rank`'s value: "auto" or an integer (-1: each multiplier's default rank)."""
+    if text.strip().lower() == AUTO_RANK:
+        return AUTO_RANK
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--approx_rank {text!r}: give {AUTO_RANK!r} (the smallest rank "
+                         f"within 10 % of each multiplier's effect), a rank cap such as 2, or "
+                         f"{NO_RANK_CAP_FLAG} (each multiplier's default rank)") from None
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,7 @@ class Emulation:
 
     lut_dir: str | None = None
     mode: str = "lowrank"
-    rank_cap: int | None = None
+    rank_cap: int | str | None = None  # a rank, AUTO_RANK or None (module docstring)
     truncate_low_rank: bool = False
 
     def __post_init__(self):
@@ -46,13 +60,14 @@ class Emulation:
         if self.mode not in EMULATION_MODES:
             raise ValueError(f"mode={self.mode!r}: choose 'lowrank' (fast emulation), 'exact' "
                              f"(LUT sum) or 'float' (float32 conv, for cost profiling)")
-        if self.rank_cap is not None and self.rank_cap < 0:
-            raise ValueError(f"approximate-conv rank cap {self.rank_cap} must be >= 0 "
-                             f"({NO_RANK_CAP_FLAG} on the command line: no cap)")
+        check_rank_policy(self.rank_cap)
 
     @classmethod
-    def for_search(cls, lut_dir=None, approx_rank: int | None = None) -> Emulation:
-        """The search's settings from its flags: `--lut_dir` and `--approx_rank` (-1: no cap)."""
+    def for_search(cls, lut_dir=None, approx_rank: int | str | None = None) -> Emulation:
+        """The search's settings from its flags: `--lut_dir` and `--approx_rank` ("auto", a
+        cap, or -1: each multiplier's default rank; as a number or its text)."""
+        if isinstance(approx_rank, str):
+            approx_rank = rank_policy_arg(approx_rank)
         return cls(lut_dir, rank_cap=None if approx_rank == NO_RANK_CAP_FLAG else approx_rank)
 
     def multiplier(self, spec: str | Multiplier) -> Multiplier:

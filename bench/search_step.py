@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import data  # noqa: E402
 import operations  # noqa: E402
 from approx import Emulation  # noqa: E402
-from approx.lowrank import SEARCH_RANK_CAP  # noqa: E402
+from approx.surrogate import SEARCH_RANK_POLICY  # noqa: E402
 from architect import Architect, alphas_frozen  # noqa: E402
 from genotypes import PRIMITIVES  # noqa: E402
 from model_search import Network  # noqa: E402
@@ -55,9 +55,10 @@ def parse_args(argv=None):
     parser.add_argument("--lut_dir", default=None, help="EvoApproxLib .bin directory")
     parser.add_argument("--partial_channels", type=int, default=1,
                         help="PC-DARTS: MixedOp on 1/K of the channels (1 = plain DARTS)")
-    parser.add_argument("--approx_rank", type=int, default=SEARCH_RANK_CAP,
-                        help="at most this many low-rank error terms per approximate conv, as "
-                             "train_search.py --approx_rank (-1: each multiplier's own rank)")
+    parser.add_argument("--approx_rank", default=SEARCH_RANK_POLICY,
+                        help="the search surrogate's rank policy, as train_search.py "
+                             "--approx_rank: 'auto', a rank cap, or -1 (each multiplier's "
+                             "default rank)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16 = CPU autocast to bfloat16")

@@ -10,7 +10,7 @@ import torch
 
 import energy_estimator
 import genotypes
-from approx.fidelity import surrogate_lines, surrogate_summary
+from approx.surrogate import surrogate_lines, surrogate_summary
 from model import build_network, is_fixed_layer
 from reporting import drawings
 
