@@ -103,6 +103,7 @@ def test_nan_loss_stops_cleanly_and_keeps_the_checkpoint(tmp_path, capsys):
     ("--primitives", "conv_9x9", "unknown op 'conv_9x9'"),
     ("--dataset", "cifar10", "--download"),
     ("--approx_rank", "-3", "rank cap -3"),
+    ("--approx_rank", "fast", "--approx_rank 'fast': give 'auto'"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, flag, value, message):
     status, run = search(tmp_path, "bad", "--epochs", "1", flag, value)
