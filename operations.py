@@ -28,7 +28,7 @@ from genotypes import (
     split_op_name,
 )
 from kernels import lean
-from kernels.lean import LeadingReLU, StridedPointwiseConv2d
+from kernels.lean import LayoutBatchNorm2d, LeadingReLU, StridedPointwiseConv2d
 
 ConvFactory = Callable[..., nn.Conv2d]
 
@@ -42,7 +42,7 @@ class ReLUConvBN(LeadingReLU, nn.Sequential):
         super().__init__(
             nn.ReLU(inplace=False),
             conv(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
+            LayoutBatchNorm2d(C_out, affine=affine),
         )
 
 
@@ -56,7 +56,7 @@ class DilConv(LeadingReLU, nn.Sequential):
             conv(C_in, C_in, kernel_size, stride=stride, padding=padding, dilation=dilation,
                  groups=C_in, bias=False),
             conv(C_in, C_out, 1, padding=0, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
+            LayoutBatchNorm2d(C_out, affine=affine),
         )
 
 
@@ -103,7 +103,7 @@ class FactorizedReduce(LeadingReLU, nn.Module):
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
         self.conv_2 = conv(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
-        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+        self.bn = LayoutBatchNorm2d(C_out, affine=affine)
 
     def forward(self, x):
         return self.after_relu(self.relu(x))
@@ -119,7 +119,7 @@ def _skip(C, stride, affine, conv=nn.Conv2d):
 
 def cifar_stem(C_out: int, conv: ConvFactory = nn.Conv2d) -> nn.Sequential:
     """The stem of the CIFAR-style networks: a 3x3 conv of the RGB image and a BatchNorm."""
-    return nn.Sequential(conv(3, C_out, 3, padding=1, bias=False), nn.BatchNorm2d(C_out))
+    return nn.Sequential(conv(3, C_out, 3, padding=1, bias=False), LayoutBatchNorm2d(C_out))
 
 
 def preprocess_ops(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,

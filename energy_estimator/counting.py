@@ -114,6 +114,14 @@ def is_counted_type(module: nn.Module) -> bool:
     return isinstance(module, known + NORMS + ACTIVATIONS)
 
 
+def layer_type(module: nn.Module) -> str:
+    """The type a layer is counted and deployed as: its class name, except that a subclass of a
+    torch BatchNorm (kernels.lean's layout and lean twins) is that BatchNorm, so that the
+    deployment rules (BatchNorm folding) see it as one."""
+    base = next((cls for cls in BATCH_NORMS if isinstance(module, cls)), type(module))
+    return base.__name__
+
+
 def is_free(module: nn.Module) -> bool:
     return isinstance(module, FREE) or type(module).__name__ in FREE_CLASS_NAMES
 

@@ -47,7 +47,7 @@ class _Recorder:
         known = counting.is_counted_type(module)
         return LayerCount(
             name=self._name(module),
-            type=type(module).__name__,
+            type=counting.layer_type(module),
             multiplier=counting.multiplier_label(multiplier),
             macs=macs,
             params=counting.count_params(module) if first_call else 0,

@@ -15,9 +15,15 @@ docs/search_step.md, or from the commit that introduced the layer):
 - `LeanBatchNorm2d` replaces training-mode `nn.BatchNorm2d(affine=False)`: it saves its output
   instead of its input, so the convolution output before it is freed at once (memory; no
   separate figure, commit bebef2f, 2026-11-21). A channels-last map of at most FEW_CHANNELS
-  channels (a PC-DARTS slice) runs through the NCHW kernel on the CPU: 3-6x faster at 4
-  channels (README), the PC-DARTS step 6.2 -> 3.9 s together with dense channel slices
-  (commit be01f27, 2026-11-21).
+  channels (a PC-DARTS slice, a 12-channel retrain cell) runs through the NCHW kernel on the
+  CPU: 3-6x faster at 4 channels (README), the PC-DARTS step 6.2 -> 3.9 s together with dense
+  channel slices (commit be01f27, 2026-11-21).
+- `LayoutBatchNorm2d` is the `nn.BatchNorm2d` the networks are built with (operations.py):
+  the same layer, with the same NCHW round trip for channels-last CPU maps of at most
+  FEW_CHANNELS channels, affine or not. BatchNorm forward + backward of a 128 x 12 x 16 x 16
+  map: 4.0-4.3 ms in aten's channels-last kernel, 2.0 ms through the NCHW one (AVX-512 and
+  forced AVX2 alike; the channels-last kernel is fast only where the channels are a multiple
+  of 16); the default retrain's step in docs/search_profile.md (2026-12-06).
 - `LeanMaxPool2d` replaces `nn.MaxPool2d`: it keeps no int64 argmax indices (twice a float
   tensor's size); backward recomputes them. Its stride-1 CPU forward is a pass of row maxima
   then column maxima, 1.4-20x faster than aten's on channels-last CPU maps (commit 48560eb,
@@ -54,7 +60,10 @@ import torch.nn.functional as F
 
 from kernels.convgrad import conv2d_backward, memory_format_of, subsample, subsampled_pointwise
 
-FEW_CHANNELS = 8
+# channels-last BatchNorm maps of at most this many channels run through the NCHW kernel on the
+# CPU (below one 16-float vector aten's channels-last kernel is 2-6x slower than a round trip;
+# at 16 and 32 it is 2-3x faster, at 24 on a par: measured 2026-12-06, AVX-512 and AVX2)
+FEW_CHANNELS = 15
 
 
 class LeadingReLU:
@@ -118,13 +127,25 @@ class _OutputSavingBatchNorm(torch.autograd.Function):
 
 def _batch_norm_layout(x):
     """The memory format to run aten's BatchNorm in: x's own, except for a channels-last map
-    of at most FEW_CHANNELS channels (PC-DARTS slices) on the CPU, where the channels-last
-    kernel (which vectorises over channels) is up to 6x slower than a round trip through the
-    NCHW one."""
+    of at most FEW_CHANNELS channels on the CPU, where the channels-last kernel (which
+    vectorises over channels) is 2-6x slower than a round trip through the NCHW one."""
     layout = memory_format_of(x)
     if layout == torch.channels_last and x.shape[1] <= FEW_CHANNELS and x.device.type == "cpu":
         return torch.contiguous_format
     return layout
+
+
+class LayoutBatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d (the same parameters, buffers and values) running a channels-last CPU map
+    of at most FEW_CHANNELS channels through aten's NCHW kernel, its output channels-last
+    again; autograd carries the two layout copies."""
+
+    def forward(self, x):
+        layout = _batch_norm_layout(x)
+        if layout == memory_format_of(x):
+            return super().forward(x)
+        y = super().forward(x.contiguous(memory_format=layout))
+        return y.contiguous(memory_format=memory_format_of(x))
 
 
 class LeanBatchNorm2d(nn.BatchNorm2d):
@@ -284,7 +305,7 @@ def make_lean(module: nn.Module, fused: Iterable[nn.Sequential] = ()) -> nn.Modu
         _fuse_relu_conv(block)
     for parent in module.modules():
         for name, child in parent.named_children():
-            if type(child) is nn.BatchNorm2d and not child.affine:
+            if type(child) in (nn.BatchNorm2d, LayoutBatchNorm2d) and not child.affine:
                 lean = LeanBatchNorm2d(child.num_features, child.eps, child.momentum,
                                        affine=False)
                 lean.load_state_dict(child.state_dict())

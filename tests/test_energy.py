@@ -12,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import energy_estimator
 from energy_estimator import EnergyModelError, EnergyTableError, load_energy_table, profile
 from energy_estimator.hooks import count_layers
+from kernels.lean import LayoutBatchNorm2d, LeanBatchNorm2d
 
 TABLE = load_energy_table()
 
@@ -94,6 +95,14 @@ def test_non_mac_layers_folded_and_fused_in_the_deployed_network():
     assert max_pool.arith_energy_uj == pytest.approx(256 * 8 * 0.1e-6)
     assert max_pool.activation_bytes == 2 * 256
     assert avg_pool.arith_energy_uj == pytest.approx(64 * (8 * 0.1e-6 + 3.1e-6))
+
+
+@pytest.mark.parametrize("norm", [LayoutBatchNorm2d(4), LeanBatchNorm2d(4, affine=False)])
+def test_batch_norm_subclasses_count_and_fold_as_batch_norm(norm):
+    """The networks' own BatchNorms (kernels.lean) are BatchNorm2d to the cost model: folded."""
+    report = profile(nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), norm), (4, 8, 8),
+                     int8_network=True)
+    assert report.layers[1].type == "BatchNorm2d" and report.layers[1].energy_uj == 0
 
 
 def test_non_mac_layers_hand_counts(tmp_path):

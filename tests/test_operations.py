@@ -103,3 +103,26 @@ def test_lean_max_pool_matches_max_pool(kernel, stride, channels, channels_last)
     (y_ref, grad_ref), (y, grad) = results
     torch.testing.assert_close(y, y_ref, equal_nan=True, rtol=0, atol=0)
     torch.testing.assert_close(grad, grad_ref, equal_nan=True, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("channels", [12, 16])  # 12: through the NCHW kernel; 16: its own
+@pytest.mark.parametrize("affine", [False, True])
+def test_layout_batch_norm_matches_batch_norm(channels, affine):
+    """The networks' BatchNorm: aten's values, gradients and running statistics, and the
+    input's channels-last layout, whichever kernel it runs."""
+    torch.manual_seed(0)
+    x = torch.randn(3, channels, 5, 6, dtype=torch.float64).contiguous(
+        memory_format=torch.channels_last)
+    plain = torch.nn.BatchNorm2d(channels, affine=affine).double()
+    layout = kernels.lean.LayoutBatchNorm2d(channels, affine=affine).double()
+    layout.load_state_dict(plain.state_dict())
+    grad_y = torch.randn(x.shape, dtype=torch.float64)
+    results = []
+    for layer in (plain, layout):
+        x_in = x.clone().requires_grad_()
+        y = layer(x_in)
+        params = list(layer.parameters())
+        grads = torch.autograd.grad(y, [x_in, *params], grad_y)
+        results.append((y, grads, layer.running_mean, layer.running_var))
+        assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(results[1], results[0])
