@@ -33,6 +33,7 @@ FIDELITY_SHARE = 0.1  # surrogate error on the reference conv / the multiplier's
 FIDELITY_FLOOR = 1e-4
 FULL_RANK = 256  # every factor of a 256 x 256 table: the emulation is the table itself
 SEARCH_RANK_POLICY = AUTO_RANK  # train_search.py --approx_rank's default
+COARSE_RANK_CAP = 2  # the fast, coarse surrogate (the search's default before AUTO_RANK)
 
 
 def check_rank_policy(policy) -> None:

@@ -10,7 +10,8 @@ import torch
 
 import energy_estimator
 import genotypes
-from approx.surrogate import surrogate_lines, surrogate_summary
+from approx import MultiplierMixture
+from approx.surrogate import AUTO_RANK, COARSE_RANK_CAP, surrogate_lines, surrogate_summary
 from model import build_network, is_fixed_layer
 from reporting import drawings
 
@@ -28,14 +29,24 @@ def log_settings(run, config: dict, model, dataset) -> None:
 
 
 def log_surrogate(run, multipliers, emulation) -> None:
-    """Per multiplier, the rank of the search-time surrogate (`emulation`'s rank cap) and its
-    error against the exact table (on a realistic conv), so that a capped surrogate is never
-    silent."""
-    if run.write and multipliers:
-        summary = surrogate_summary(multipliers, emulation.rank_cap, emulation.lut_dir,
-                                    emulation.truncate_low_rank)
-        for line in surrogate_lines(summary):
-            run.logger.info(f"search surrogate: {line}")
+    """Per multiplier, the rank of the search-time surrogate (`emulation`'s rank policy) and
+    its error against the exact table (on a realistic conv), so that a capped surrogate is
+    never silent; under the `auto` policy, what its fidelity costs against the coarse cap."""
+    if not (run.write and multipliers):
+        return
+    summary = surrogate_summary(multipliers, emulation.rank_cap, emulation.lut_dir,
+                                emulation.truncate_low_rank)
+    for line in surrogate_lines(summary):
+        run.logger.info(f"search surrogate: {line}")
+    if emulation.rank_cap == AUTO_RANK:
+        mixture = MultiplierMixture(multipliers, emulation.lut_dir)
+        faithful, coarse = (mixture.plan(policy, emulation.truncate_low_rank).convolutions
+                            for policy in (AUTO_RANK, COARSE_RANK_CAP))
+        if faithful > coarse:
+            run.logger.info(
+                f"search surrogate: {faithful} float convolutions per approximate conv emulate "
+                f"this multiplier set within 10 % of each one's effect; --approx_rank "
+                f"{COARSE_RANK_CAP} would run {coarse} (faster, coarser)")
 
 
 def log_step(run, step: int, train_loss: float, arch_stats: dict) -> None:

@@ -98,3 +98,21 @@ def test_rank_policy_flag_values():
         Emulation.for_search(None, "fast")
     with pytest.raises(ValueError, match="rank cap 'fast'"):
         Emulation(rank_cap="fast")
+
+
+def test_search_log_states_the_auto_ranks_and_their_cost(evoapprox_dir):
+    from types import SimpleNamespace
+
+    from reporting.search_report import log_surrogate
+
+    lines = []
+    run = SimpleNamespace(write=True, logger=SimpleNamespace(info=lines.append))
+    emulation = Emulation.for_search(str(evoapprox_dir / "luts"), "auto")
+    log_surrogate(run, ["exact", "mul8u_197B"], emulation)
+    assert "mul8u_197B: rank 21 (auto" in lines[1] and "9.8% of it" in lines[1]
+    assert lines[2] == ("search surrogate: 22 float convolutions per approximate conv emulate "
+                        "this multiplier set within 10 % of each one's effect; --approx_rank 2 "
+                        "would run 3 (faster, coarser)")
+    lines.clear()
+    log_surrogate(run, ["exact", "drum4"], emulation)  # exactly low-rank: no cost line
+    assert len(lines) == 2
