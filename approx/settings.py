@@ -26,7 +26,7 @@ from pathlib import Path
 
 from approx.multiplier import Multiplier
 from approx.registry import load_multiplier
-from approx.surrogate import AUTO_RANK, check_rank_policy
+from approx.surrogate import AUTO_RANK, FIDELITY_SHARE, check_rank_policy
 
 FLOAT_MODE = "float"
 EMULATION_MODES = ("lowrank", "exact", FLOAT_MODE)
@@ -41,7 +41,8 @@ def rank_policy_arg(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise ValueError(f"--approx_rank {text!r}: give {AUTO_RANK!r} (the smallest rank "
-                         f"within 10 % of each multiplier's effect), a rank cap such as 2, or "
+                         f"within {FIDELITY_SHARE:.0%} of each multiplier's effect), a rank cap "
+                         f"such as 2, or "
                          f"{NO_RANK_CAP_FLAG} (each multiplier's default rank)") from None
 
 

@@ -28,8 +28,9 @@ from approx.registry import load_multiplier
 AUTO_RANK = "auto"
 FIDELITY_SHARE = 0.1  # surrogate error on the reference conv / the multiplier's own effect
 # an error below this share of the reference conv's output counts as faithful whatever the
-# effect: 10-100x below the 8-bit quantisation's own error there (near-exact circuits such as
-# mul8u_1JJQ, whose whole effect is ~1e-7, would otherwise need every one of 256 terms)
+# effect: 10-100x below the 8-bit quantisation's own error there. A circuit exact on every
+# reachable code (mul8u_1JJQ) has an "effect" of float rounding, ~1e-9: without the floor the
+# bisection would chase it to all 256 terms
 FIDELITY_FLOOR = 1e-4
 FULL_RANK = 256  # every factor of a 256 x 256 table: the emulation is the table itself
 SEARCH_RANK_POLICY = AUTO_RANK  # train_search.py --approx_rank's default

@@ -11,7 +11,13 @@ import torch
 import energy_estimator
 import genotypes
 from approx import MultiplierMixture
-from approx.surrogate import AUTO_RANK, COARSE_RANK_CAP, surrogate_lines, surrogate_summary
+from approx.surrogate import (
+    AUTO_RANK,
+    COARSE_RANK_CAP,
+    FIDELITY_SHARE,
+    surrogate_lines,
+    surrogate_summary,
+)
 from model import build_network, is_fixed_layer
 from reporting import drawings
 
@@ -45,7 +51,8 @@ def log_surrogate(run, multipliers, emulation) -> None:
         if faithful > coarse:
             run.logger.info(
                 f"search surrogate: {faithful} float convolutions per approximate conv emulate "
-                f"this multiplier set within 10 % of each one's effect; --approx_rank "
+                f"this multiplier set within {FIDELITY_SHARE:.0%} of each one's effect; "
+                f"--approx_rank "
                 f"{COARSE_RANK_CAP} would run {coarse} (faster, coarser)")
 
 

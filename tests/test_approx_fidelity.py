@@ -111,7 +111,7 @@ def test_search_log_states_the_auto_ranks_and_their_cost(evoapprox_dir):
     log_surrogate(run, ["exact", "mul8u_197B"], emulation)
     assert "mul8u_197B: rank 21 (auto" in lines[1] and "9.8% of it" in lines[1]
     assert lines[2] == ("search surrogate: 22 float convolutions per approximate conv emulate "
-                        "this multiplier set within 10 % of each one's effect; --approx_rank 2 "
+                        "this multiplier set within 10% of each one's effect; --approx_rank 2 "
                         "would run 3 (faster, coarser)")
     lines.clear()
     log_surrogate(run, ["exact", "drum4"], emulation)  # exactly low-rank: no cost line
