@@ -106,10 +106,9 @@ def surrogate_summary(multipliers, policy, lut_dir=None,
         multiplier = load_multiplier(spec, lut_dir=lut_dir)
         used = surrogate_rank(multiplier, policy, truncate_low_rank)
         row = dict(multiplier_fidelity(multiplier, used))
-        effect = row["multiplier_effect_pct"]
-        row.update(default_rank=default_rank(multiplier),
-                   exactly_low_rank=is_exactly_low_rank(multiplier),
-                   truncated=isinstance(policy, int) and used < default_rank(multiplier),
+        effect, default = row["multiplier_effect_pct"], default_rank(multiplier)
+        row.update(default_rank=default, exactly_low_rank=is_exactly_low_rank(multiplier),
+                   truncated=isinstance(policy, int) and used < default,
                    effect_share=(row["lowrank_rel_err_pct"] / effect
                                  if effect > 100 * FIDELITY_FLOOR else None))
         row["policy"] = policy_text(policy, row)

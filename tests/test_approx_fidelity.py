@@ -5,6 +5,7 @@ LUT sum; and the search states, per multiplier, the rank it uses and the surroga
 import pytest
 
 from approx import Emulation, MultiplierMixture
+from approx.conv import approx_conv2d
 from approx.fidelity import realistic_operands, relative_error
 from approx.lowrank import MAX_RANK, is_exactly_low_rank
 from approx.reference import gather_conv2d
@@ -54,8 +55,6 @@ def test_mixture_members_follow_the_same_cap():
 def conv_error_share(multiplier, rank: int) -> float:
     """The rank-`rank` surrogate's error on the logged conv as a share of the multiplier's own
     effect, both against the naive gather reference (independent of the LUT-sum kernel)."""
-    from approx.conv import approx_conv2d
-
     x, weight = realistic_operands(multiplier.signed)
     x, weight = x[:1], weight[:16]  # a slice of the logged conv keeps the reference fast
     exact = gather_conv2d(x, weight, multiplier, padding=1).float()
