@@ -40,7 +40,11 @@ TRAIN_DEFAULTS = {
 
 # train_search.py; energy_*: the retrain network of the same dataset (deployed units)
 SEARCH_DEFAULTS = {
-    "shapes": {"batch_size": 128, "learning_rate": 0.1, "init_channels": 8, "layers": 5,
+    # learning_rate per --weight_optimizer: AdamW leaves the supernet's slow start that SGD at
+    # 0.1 sits in for a varying part of the run (search/weight_optimizers.py)
+    "shapes": {"batch_size": 128, "weight_optimizer": "adamw",
+               "learning_rate": {"sgd": 0.1, "adamw": 3e-3},
+               "learning_rate_min": {"sgd": 1e-3, "adamw": 3e-5}, "init_channels": 8, "layers": 5,
                "n_train": 3200, "n_test": 1000, "val_images": 512, "image_size": 16,
                "primitives": ",".join(SHAPES_PRIMITIVES), "multipliers": SHAPES_MULTIPLIERS,
                "warmup_epochs": "40%", "float_warmup": True, "lr_warmup_epochs": 0,
@@ -53,7 +57,9 @@ SEARCH_DEFAULTS = {
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
                "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"],
                "energy_image_size": TRAIN_DEFAULTS["shapes"]["image_size"]},
-    "default": {"batch_size": 64, "learning_rate": 0.025, "init_channels": 16, "layers": 8,
+    "default": {"batch_size": 64, "weight_optimizer": "sgd", "learning_rate": 0.025,
+                "learning_rate_min": 1e-3,
+                "init_channels": 16, "layers": 8,
                 "n_train": None, "n_test": None, "val_images": None, "image_size": 32,
                 "primitives": ",".join(PRIMITIVES), "multipliers": "exact",
                 "warmup_epochs": 0, "float_warmup": False, "lr_warmup_epochs": 0,

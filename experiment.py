@@ -156,7 +156,7 @@ def defaults_epilog(defaults: dict[str, dict]) -> str:
 
 
 # what a run saved before a flag existed computed with: a resumed old run keeps computing so
-SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4, "float_warmup": False,
+SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4, "float_warmup": False, "weight_optimizer": "sgd",
                               "float_warmup_epochs": 0}
 
 

@@ -39,6 +39,7 @@ from search.cell_cli import split_names
 from search.proxy import ProxyData, ProxyRecipe, proxy_accuracy
 from search.sampling import MULTIPLIER_SAMPLINGS
 from search.space import FLOAT
+from search.weight_optimizers import WEIGHT_OPTIMIZERS, default_learning_rate, weight_optimizer
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,7 +48,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     experiment.add_common_args(parser)
     train = parser.add_argument_group("weights (DARTS flags)")
     experiment.add_training_args(train, "supernet", epochs=50, cutout=False)
-    train.add_argument("--learning_rate_min", type=float, default=0.001, help="final cosine lr")
+    train.add_argument("--learning_rate_min", type=float, default=None,
+                       help="final cosine lr (default: per dataset and --weight_optimizer, a "
+                            "hundredth of --learning_rate's default)")
+    train.add_argument("--weight_optimizer", default=None, choices=WEIGHT_OPTIMIZERS,
+                       help="optimiser of the supernet's weights: DARTS's SGD with --momentum, "
+                            "or AdamW (shapes: adamw at lr 3e-3, which leaves the supernet's "
+                            "slow start that SGD at lr 0.1 sits in; docs/supernet_stability.md)")
     train.add_argument("--lr_warmup_epochs", type=float, default=None,
                        help="linear warm-up of the weights' learning rate over this many "
                             "epochs' steps (0: none; docs/supernet_stability.md)")
@@ -163,6 +170,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     blackbox_cli.add_args(parser)
     typed = experiment.given_flags(parser, argv)  # on the command line, not from --config
     args = experiment.parse(parser, argv, SEARCH_DEFAULTS)
+    args.learning_rate = default_learning_rate(args.learning_rate, args.weight_optimizer)
+    args.learning_rate_min = default_learning_rate(args.learning_rate_min, args.weight_optimizer)
+    if args.unrolled and args.weight_optimizer != "sgd":
+        raise ValueError(f"--unrolled's virtual step is DARTS's SGD step: add "
+                         f"--weight_optimizer sgd (not {args.weight_optimizer}) to search "
+                         f"second order")
     warmup_epochs(args.warmup_epochs, args.epochs)  # a bad value fails now
     if args.lr_warmup_epochs < 0:
         raise ValueError(f"--lr_warmup_epochs {args.lr_warmup_epochs:g} must not be negative "
@@ -215,8 +228,8 @@ def build(args, dataset: data.Dataset, device: torch.device, emulation: Emulatio
     table = energy_estimator.load_energy_table(args.energy_table)
     candidates, model = SPACES[args.space].build_supernet(args, dataset, table, emulation)
     model = model.to(device)
-    w_optimizer = torch.optim.SGD(model.weights(), args.learning_rate, momentum=args.momentum,
-                                  weight_decay=args.weight_decay)
+    w_optimizer = weight_optimizer(args.weight_optimizer, model.weights(), args.learning_rate,
+                                   args.momentum, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, args.epochs,
                                                            eta_min=args.learning_rate_min)
     energy = EnergySettings(args.energy_loss, args.energy_budget, args.budget_control)

@@ -49,9 +49,13 @@ class ProxyRecipe:
     @classmethod
     def from_settings(cls, settings, epochs: int, batch_size: int | None = None) -> ProxyRecipe:
         """The recipe of a search's settings (an argparse namespace: its weight flags and
-        network size), trained for `epochs`, at `batch_size` where given (else the search's)."""
+        network size), trained for `epochs`, at `batch_size` where given (else the search's).
+        The recipe trains by SGD: a search whose weights train by another optimiser leaves the
+        recipe its own SGD learning rate."""
         values = {f.name: getattr(settings, f.name) for f in fields(cls)
                   if f.name != "epochs" and getattr(settings, f.name, None) is not None}
+        if getattr(settings, "weight_optimizer", "sgd") != "sgd":
+            values.pop("learning_rate", None)
         if batch_size is not None:
             values["batch_size"] = batch_size
         return cls(epochs=epochs, **values)
