@@ -170,12 +170,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     blackbox_cli.add_args(parser)
     typed = experiment.given_flags(parser, argv)  # on the command line, not from --config
     args = experiment.parse(parser, argv, SEARCH_DEFAULTS)
-    args.learning_rate = default_learning_rate(args.learning_rate, args.weight_optimizer)
-    args.learning_rate_min = default_learning_rate(args.learning_rate_min, args.weight_optimizer)
-    if args.unrolled and args.weight_optimizer != "sgd":
-        raise ValueError(f"--unrolled's virtual step is DARTS's SGD step: add "
-                         f"--weight_optimizer sgd (not {args.weight_optimizer}) to search "
-                         f"second order")
+    resolve_weight_optimizer(args)
     warmup_epochs(args.warmup_epochs, args.epochs)  # a bad value fails now
     if args.lr_warmup_epochs < 0:
         raise ValueError(f"--lr_warmup_epochs {args.lr_warmup_epochs:g} must not be negative "
@@ -187,6 +182,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         preflight.check_at_least("--rank_proxy_batch_size", args.rank_proxy_batch_size, 1,
                                  "images per step of the ranking proxy")
     return args
+
+
+def resolve_weight_optimizer(args) -> None:
+    """The weights' optimiser and its learning rates: a second-order search trains by SGD
+    unless told otherwise (DARTS's virtual step is an SGD step; another optimiser is refused),
+    and a per-optimiser default learning rate (defaults.py) becomes the chosen one's."""
+    if args.unrolled and "weight_optimizer" not in args.given_flags:
+        args.weight_optimizer = "sgd"
+    if args.unrolled and args.weight_optimizer != "sgd":
+        raise ValueError(f"--unrolled's virtual step is DARTS's SGD step: give "
+                         f"--weight_optimizer sgd (not {args.weight_optimizer}) to search "
+                         f"second order")
+    args.learning_rate = default_learning_rate(args.learning_rate, args.weight_optimizer)
+    args.learning_rate_min = default_learning_rate(args.learning_rate_min, args.weight_optimizer)
 
 
 # the wiring of each --space: FLAGS, check(args, emulation), build_supernet(args, dataset,
