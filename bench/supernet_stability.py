@@ -11,8 +11,9 @@ the gradient-norm clip, `crop_padding=P` the random-crop padding (default: an ei
 image side), `batch=B` the batch size (more weight steps per epoch), `n_train=N` the training
 images (half of them train the weights), `float_warmup=0|1` the warm-up's convs emulated or in
 float32 (the `shapes` default: float), `multipliers=float` float convs in place of the
-emulated multiplier set. Prints ONE JSON line: per run the accuracy curve, and per variant the
-spread (max - min) of the final accuracy over its runs.
+emulated multiplier set, `weight_optimizer=sgd|adamw` the weights' optimiser (at that
+optimiser's default learning rates). Prints ONE JSON line: per run the accuracy curve,
+and per variant the spread (max - min) of the final accuracy over its runs.
 
     .venv/bin/python bench/supernet_stability.py --epochs 6 --seeds 1,2,3 --threads 1 \\
         --variants base,lr_warmup=3
@@ -39,7 +40,7 @@ SEARCH_EPOCHS = 50  # the default search's length: its cosine schedule and 20 wa
 VARIANT_FLAGS = {"lr": "--learning_rate", "lr_warmup": "--lr_warmup_epochs",
                  "clip": "--grad_clip", "multipliers": "--multipliers",
                  "crop_padding": "--crop_padding", "batch": "--batch_size",
-                 "n_train": "--n_train"}
+                 "n_train": "--n_train", "weight_optimizer": "--weight_optimizer"}
 
 
 def variant_flags(variant: str) -> list[str]:

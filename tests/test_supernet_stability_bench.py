@@ -12,7 +12,8 @@ supernet_stability = bench_module("supernet_stability")
 @pytest.mark.parametrize("variant, flags", [
     ("base", []), ("batch=64", ["--batch_size", "64"]), ("n_train=6400", ["--n_train", "6400"]),
     ("float_warmup=0", ["--no-float_warmup"]), ("float_warmup=1", ["--float_warmup"]),
-    ("multipliers=float", ["--multipliers", ""]), ("lr=0.03", ["--learning_rate", "0.03"])])
+    ("multipliers=float", ["--multipliers", ""]), ("lr=0.03", ["--learning_rate", "0.03"]),
+    ("weight_optimizer=sgd", ["--weight_optimizer", "sgd"])])
 def test_a_variant_is_the_flags_it_names(variant, flags):
     assert supernet_stability.variant_flags(variant) == flags
     train_search.parse_args(["--epochs", "50", *flags])  # flags the search accepts
