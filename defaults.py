@@ -7,9 +7,11 @@ DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each 
 ends within tens of minutes on a 2-core CPU and still learns (search 21 min, retrain 9 min on
 a 2-core Intel Xeon, docs/reference/default_runs.md):
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
-5x5 convs (half the conv work of a step), lr 0.1 (PC-DARTS, Xu et al., 2020, uses 0.1 at
-batch 256; batch 128 here halves the per-image overhead of batch 64), a weight warm-up before
-the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an architecture step before every
+5x5 convs (half the conv work of a step), the weights on AdamW at lr 3e-3 (SGD at PC-DARTS's
+lr 0.1, Xu et al., 2020, left the supernet near chance for a varying part of the run,
+docs/supernet_stability.md; batch 128 halves the per-image overhead of batch 64), a weight
+warm-up before the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an architecture step
+before every
 second weight step with an alpha learning rate sized for the run's ~200 architecture steps
 (DARTS's 3e-4 is for ~20k): the same supernet accuracy and energy descent as a step before
 every weight step at 5e-3, a fifth less search time (docs/search_profile.md); the warm-up's
