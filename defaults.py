@@ -11,12 +11,11 @@ a 2-core Intel Xeon, docs/reference/default_runs.md):
 lr 0.1, Xu et al., 2020, left the supernet near chance for a varying part of the run,
 docs/supernet_stability.md; batch 128 halves the per-image overhead of batch 64), a weight
 warm-up before the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an architecture step
-before every
-second weight step with an alpha learning rate sized for the run's ~200 architecture steps
-(DARTS's 3e-4 is for ~20k): the same supernet accuracy and energy descent as a step before
-every weight step at 5e-3, a fifth less search time (docs/search_profile.md); the warm-up's
-weight steps in float32 (the alphas do not read the multipliers yet: 1.7x faster per step,
-docs/supernet_stability.md).
+before every second weight step with an alpha learning rate sized for the run's ~200
+architecture steps (DARTS's 3e-4 is for ~20k): the same supernet accuracy and energy descent as
+a step before every weight step at 5e-3, a fifth less search time (docs/search_profile.md); the
+warm-up's weight steps in float32 (the alphas do not read the multipliers yet: 1.7x faster per
+step, docs/supernet_stability.md).
 """
 
 from genotypes import PRIMITIVES
