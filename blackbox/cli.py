@@ -27,8 +27,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                             f"{DEFAULT_TIME_BUDGET_S}, the default DARTS search's wall time)")
     group.add_argument("--proxy_epochs", type=int, default=4,
                        help="black-box: epochs of the proxy that trains each candidate (the "
-                            "search's --init_channels, --layers, --batch_size, "
-                            "--learning_rate on its weights split; scored on its val split)")
+                            "search's --init_channels, --layers, --batch_size and, with "
+                            "--weight_optimizer sgd, --learning_rate, by SGD on its weights "
+                            "split; scored on its val split)")
     group.add_argument("--population_size", type=int, default=20,
                        help="nsga2: candidates per generation")
 
