@@ -29,11 +29,13 @@ SHAPES_MULTIPLIERS = "exact,drum6,kulkarni,drum4,bam4_4"
 
 # train.py
 TRAIN_DEFAULTS = {
-    "shapes": {"batch_size": 128, "learning_rate": 0.1, "epochs": 15, "init_channels": 12,
+    "shapes": {"batch_size": 128, "weight_optimizer": "sgd",
+               "learning_rate": {"sgd": 0.1, "adamw": 3e-3}, "epochs": 15, "init_channels": 12,
                "layers": 6, "n_train": 10000, "n_test": 1024, "image_size": 16,
                "auxiliary": False, "cutout": False, "drop_path_prob": 0.0,
                "float_warmup_epochs": "33%"},
-    "default": {"batch_size": 96, "learning_rate": 0.025, "epochs": 600, "init_channels": 36,
+    "default": {"batch_size": 96, "weight_optimizer": "sgd",
+                "learning_rate": {"sgd": 0.025, "adamw": 3e-3}, "epochs": 600, "init_channels": 36,
                 "layers": 20, "n_train": None, "n_test": None, "image_size": 32,
                 "auxiliary": True, "cutout": True, "drop_path_prob": 0.2,
                 "float_warmup_epochs": 0},
@@ -42,7 +44,7 @@ TRAIN_DEFAULTS = {
 # train_search.py; energy_*: the retrain network of the same dataset (deployed units)
 SEARCH_DEFAULTS = {
     # learning_rate per --weight_optimizer: AdamW leaves the supernet's slow start that SGD at
-    # 0.1 sits in for a varying part of the run (search/weight_optimizers.py)
+    # 0.1 sits in for a varying part of the run (runner/weight_optimizers.py)
     "shapes": {"batch_size": 128, "weight_optimizer": "adamw",
                "learning_rate": {"sgd": 0.1, "adamw": 3e-3},
                "learning_rate_min": {"sgd": 1e-3, "adamw": 3e-5}, "init_channels": 8, "layers": 5,
@@ -58,8 +60,9 @@ SEARCH_DEFAULTS = {
                "energy_channels": TRAIN_DEFAULTS["shapes"]["init_channels"],
                "energy_layers": TRAIN_DEFAULTS["shapes"]["layers"],
                "energy_image_size": TRAIN_DEFAULTS["shapes"]["image_size"]},
-    "default": {"batch_size": 64, "weight_optimizer": "sgd", "learning_rate": 0.025,
-                "learning_rate_min": 1e-3,
+    "default": {"batch_size": 64, "weight_optimizer": "sgd",
+                "learning_rate": {"sgd": 0.025, "adamw": 3e-3},
+                "learning_rate_min": {"sgd": 1e-3, "adamw": 3e-5},
                 "init_channels": 16, "layers": 8,
                 "n_train": None, "n_test": None, "val_images": None, "image_size": 32,
                 "primitives": ",".join(PRIMITIVES), "multipliers": "exact",

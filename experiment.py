@@ -13,6 +13,7 @@ import energy_estimator
 import preflight
 from runner import config_file, distributed, resume
 from runner.rundir import RunDir
+from runner.weight_optimizers import WEIGHT_OPTIMIZERS
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -33,6 +34,10 @@ def add_training_args(group, network: str, epochs: int | None = None,
                        help="global batch size (under torchrun, split evenly over the ranks)")
     group.add_argument("--learning_rate", type=float, default=None,
                        help=f"initial lr of the {network}'s weights (cosine schedule)")
+    group.add_argument("--weight_optimizer", default=None, choices=WEIGHT_OPTIMIZERS,
+                       help=f"optimiser of the {network}'s weights: DARTS's SGD with "
+                            f"--momentum, or AdamW (decoupled weight decay); the default "
+                            f"learning rates are per optimiser (runner/weight_optimizers.py)")
     group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     group.add_argument("--weight_decay", type=float, default=3e-4, help="weight decay")
     group.add_argument("--epochs", type=int, default=epochs, help="epochs")

@@ -35,6 +35,7 @@ from reporting import retrain_report
 from runner import distributed, skeleton
 from runner.errors import EXIT_FAILED, EXIT_OK, check_finite
 from runner.training import AverageMeter, accuracy, progress
+from runner.weight_optimizers import default_learning_rate, weight_optimizer
 from search import runs
 
 
@@ -72,14 +73,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="final test passes: all; deployment: the real tables and the "
                            "deployed int8 network (exact int8 and float32 skipped); tables: "
                            "the real tables only (benchmarks that compare many retrains)")
-    return experiment.parse(parser, argv, TRAIN_DEFAULTS)
+    args = experiment.parse(parser, argv, TRAIN_DEFAULTS)
+    args.learning_rate = default_learning_rate(args.learning_rate, args.weight_optimizer)
+    return args
 
 
 def build(args, dataset: data.Dataset, genotype, device, emulation: Emulation):
     model = build_network(genotype, args.init_channels, dataset.num_classes, args.layers,
                           args.auxiliary, emulation=emulation).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
-                                weight_decay=args.weight_decay)
+    optimizer = weight_optimizer(args.weight_optimizer, model.parameters(), args.learning_rate,
+                                 args.momentum, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
     common = dict(mean=dataset.mean, std=dataset.std, device=device, seed=args.seed)
     loaders = {

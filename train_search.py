@@ -34,12 +34,12 @@ from defaults import SEARCH_DEFAULTS
 from reporting import search_report
 from runner import distributed, skeleton
 from runner.errors import EXIT_OK
+from runner.weight_optimizers import default_learning_rate, weight_optimizer
 from search import bilevel, cell_cli
 from search.cell_cli import split_names
 from search.proxy import ProxyData, ProxyRecipe, proxy_accuracy
 from search.sampling import MULTIPLIER_SAMPLINGS
 from search.space import FLOAT
-from search.weight_optimizers import WEIGHT_OPTIMIZERS, default_learning_rate, weight_optimizer
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,10 +51,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--learning_rate_min", type=float, default=None,
                        help="final cosine lr (default: per dataset and --weight_optimizer, a "
                             "hundredth of --learning_rate's default)")
-    train.add_argument("--weight_optimizer", default=None, choices=WEIGHT_OPTIMIZERS,
-                       help="optimiser of the supernet's weights: DARTS's SGD with --momentum, "
-                            "or AdamW (shapes: adamw at lr 3e-3, which leaves the supernet's "
-                            "slow start that SGD at lr 0.1 sits in; docs/supernet_stability.md)")
     train.add_argument("--lr_warmup_epochs", type=float, default=None,
                        help="linear warm-up of the weights' learning rate over this many "
                             "epochs' steps (0: none; docs/supernet_stability.md)")

@@ -1,13 +1,14 @@
-"""The supernet weights' optimiser (search/weight_optimizers.py, train_search.py
---weight_optimizer): per-dataset defaults and learning rates, second order on SGD, the ranking
-proxy's own SGD recipe, one-line errors."""
+"""The weights' optimiser (runner/weight_optimizers.py, --weight_optimizer of both programs):
+per-dataset defaults and learning rates, second order on SGD, the ranking proxy's own SGD
+recipe, one-line errors."""
 
 import pytest
 import torch
 
+import train
 import train_search
+from runner.weight_optimizers import default_learning_rate, weight_optimizer
 from search.proxy import ProxyRecipe
-from search.weight_optimizers import default_learning_rate, weight_optimizer
 
 
 def test_each_name_builds_its_optimiser_with_the_given_settings():
@@ -55,3 +56,11 @@ def test_the_ranking_proxy_keeps_its_sgd_learning_rate_under_adamw():
     sgd = train_search.parse_args(["--weight_optimizer", "sgd", "--learning_rate", "0.05"])
     assert ProxyRecipe.from_settings(adamw, 10).learning_rate == 0.1  # the recipe's own
     assert ProxyRecipe.from_settings(sgd, 10).learning_rate == 0.05
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], ("sgd", 0.1)), (["--weight_optimizer", "adamw"], ("adamw", 3e-3)),
+    (["--dataset", "cifar10"], ("sgd", 0.025))])
+def test_the_retrain_trains_by_sgd_unless_told_otherwise(argv, expected):
+    args = train.parse_args(argv)
+    assert (args.weight_optimizer, args.learning_rate) == expected

@@ -1,12 +1,13 @@
-"""The optimiser of the supernet's weights: DARTS's SGD with momentum, or AdamW.
+"""The optimiser of the weights (the supernet's, a retrained network's): DARTS's SGD with
+momentum, or AdamW.
 
 On the embedded `shapes` task the default search gives its weights about 650 steps, and with
 SGD (lr 0.1, momentum 0.9) the supernet sat near chance for a varying part of them: after the
-20 warm-up epochs (260 float steps) one seed was at 0.33 validation accuracy and another at
-0.70 with AdamW (lr 3e-3) from the same start (docs/supernet_stability.md). Per-parameter step
+20 warm-up epochs (260 float steps) seed 3 was at 0.33 validation accuracy, and at 0.70 with
+AdamW (lr 3e-3) from the same start (docs/supernet_stability.md). Per-parameter step
 sizes suit a supernet whose convs feed BatchNorms without affine parameters, where the
 effective SGD step of a conv depends on its weights' norm. AdamW's weight decay is decoupled
-(Loshchilov & Hutter, 2019). CIFAR keeps DARTS's SGD.
+(Loshchilov & Hutter, 2019). CIFAR keeps DARTS's SGD, and the retrain SGD by default.
 """
 
 from __future__ import annotations
