@@ -15,10 +15,7 @@ and form, milliseconds separate and merged and their ratio (> 1: merging is slow
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -26,18 +23,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.kernel_timing import milliseconds, run  # noqa: E402
+
 BATCH = 128
 # (channels, side, how many convs one merged call replaces)
 EDGE_SHAPES = ((8, 16, 2), (8, 16, 5), (16, 8, 5))  # edges into a search node: 2 .. 5
 TERM_SHAPES = ((8, 16, 4), (12, 16, 2), (12, 16, 3))  # 1 + R terms: the mixture 4, drum4 3
-
-
-def milliseconds(fn, repeats: int) -> float:
-    fn()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return round((time.perf_counter() - started) / repeats * 1e3, 3)
 
 
 def leaf(t: torch.Tensor) -> torch.Tensor:
@@ -99,20 +90,15 @@ def timed(separate, merged, repeats: int) -> dict:
             "merged_over_separate": round(merged_ms / separate_ms, 2)}
 
 
+def rows(repeats: int) -> list[dict]:
+    merged_edges = [compare(f"edge {kind}", edge_convs(kind, *shape), repeats)
+                    for shape in EDGE_SHAPES for kind in ("pointwise", "depthwise")]
+    return merged_edges + [compare("terms depthwise", term_convs(*shape), repeats)
+                           for shape in TERM_SHAPES]
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=50)
-    options = parser.parse_args(argv)
-    torch.set_num_threads(options.threads)
-    rows = [compare(f"edge {kind}", edge_convs(kind, *shape), options.repeats)
-            for shape in EDGE_SHAPES for kind in ("pointwise", "depthwise")]
-    rows += [compare("terms depthwise", term_convs(*shape), options.repeats)
-             for shape in TERM_SHAPES]
-    print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                      "threads": options.threads, "batch": BATCH, "rows": rows}))
-    return 0
+    return run(__doc__, rows, argv, threads=2, repeats=50, batch=BATCH)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,7 @@ channels-last, as the default search's dil_conv_3x3. Prints ONE JSON line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -19,17 +16,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.kernel_timing import milliseconds, run  # noqa: E402
 from kernels import convgrad  # noqa: E402
 
 SHAPES = ((8, 16), (16, 8), (32, 4), (64, 8), (16, 32))  # (channels, side)
-
-
-def milliseconds(fn, repeats: int) -> float:
-    fn()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return round((time.perf_counter() - started) / repeats * 1e3, 3)
 
 
 def compare(channels: int, side: int, repeats: int) -> dict:
@@ -45,16 +35,8 @@ def compare(channels: int, side: int, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=20)
-    options = parser.parse_args(argv)
-    torch.set_num_threads(options.threads)
-    rows = [compare(channels, side, options.repeats) for channels, side in SHAPES]
-    print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                      "threads": options.threads, "rows": rows}))
-    return 0
+    return run(__doc__, lambda repeats: [compare(channels, side, repeats)
+                                         for channels, side in SHAPES], argv)
 
 
 if __name__ == "__main__":
