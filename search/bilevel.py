@@ -1,13 +1,13 @@
 """One epoch of the bilevel search (DARTS): for each batch of the weights' part of the training
 set, an architecture step (the Architect, first or second order) on a batch of the alphas'
-part (before every k-th weight step only with `arch_every` k), then an SGD step of the weights
-through `replica` (the supernet, or its DDP wrapper that averages the weight gradients over the
-ranks). While warming up the alphas stay where they are and only the weights train, with
-every conv in float32 if asked (`float_convs`: quantisation-aware training from float weights,
-1.7x faster per step than the emulated supernet). An optional linear learning-rate warm-up
-(Goyal et al., 2017) ramps the weights' learning rate from 1/n to the schedule's over the
-first n steps (measured no help against the default search's slow start,
-docs/supernet_stability.md)."""
+part (before every k-th weight step only with `arch_every` k), then a step of the weights
+(SGD or AdamW, runner/weight_optimizers.py) through `replica` (the supernet, or its DDP
+wrapper that averages the weight gradients over the ranks). While warming up the alphas stay
+where they are and only the weights train, with every conv in float32 if asked
+(`float_convs`: quantisation-aware training from float weights, 1.7x faster per step than the
+emulated supernet). An optional linear learning-rate warm-up (Goyal et al., 2017) ramps the
+weights' learning rate from 1/n to the schedule's over the first n steps (measured no help
+against the default search's slow start, docs/supernet_stability.md)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def _train_batches(parts: SearchParts, epoch: int, lr: float, step: int,
 
 
 def weight_step(parts: SearchParts, x, y, grad_clip: float, arch_stats: dict):
-    """One SGD step of the weights (DDP averages their gradients). Returns the logits, this
+    """One optimiser step of the weights (DDP averages their gradients). Returns the logits, this
     rank's loss, and the step's loss and `arch_stats` averaged over the ranks."""
     model, w_optimizer = parts.model, parts.w_optimizer
     w_optimizer.zero_grad(set_to_none=True)
