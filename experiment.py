@@ -117,7 +117,7 @@ def parse(parser: argparse.ArgumentParser, argv, defaults: dict[str, dict]) -> a
     args = parser.parse_args(argv)
     args.given_flags = given_flags(parser, argv)
     if args.config:
-        settings = read_config(args.config, parser)
+        settings = read_config(args.config, parser, args.given_flags)
         parser.set_defaults(**settings)
         args = parser.parse_args(argv)
         # a resumed run treats the file's settings as given (checked against the run's)
@@ -136,11 +136,17 @@ def check_wandb() -> None:
                          "(or run without --wandb)") from None
 
 
-def read_config(path: str, parser: argparse.ArgumentParser) -> dict:
+def read_config(path: str, parser: argparse.ArgumentParser, given=()) -> dict:
     """The settings of a JSON or YAML file, each checked as its flag is on the command line
-    (runner/config_file.py)."""
-    return config_file.checked_settings(path, config_file.read_settings(path), parser,
-                                        ignored=CONFIG_RECORD_ONLY, structured=("genotype",))
+    (runner/config_file.py); a run's own config.json from before some flags existed also gets
+    those flags' old values, unless `given` on the command line."""
+    recorded = config_file.read_settings(path)
+    settings = config_file.checked_settings(path, recorded, parser, ignored=CONFIG_RECORD_ONLY,
+                                            structured=("genotype",))
+    if not records_a_run(recorded):
+        return settings
+    known = {action.dest for action in parser._actions}
+    return {**settings_before_their_flags(recorded, known, given), **settings}
 
 
 def apply_defaults(args: argparse.Namespace, defaults: dict[str, dict]) -> argparse.Namespace:
@@ -165,6 +171,20 @@ SETTINGS_BEFORE_THEIR_FLAG = {"crop_padding": 4, "float_warmup": False, "weight_
                               "float_warmup_epochs": 0}
 
 
+def records_a_run(settings: dict) -> bool:
+    """Whether a --config file is a run's own config.json (every run records these two)."""
+    return {"save", "resume"} <= set(settings)
+
+
+def settings_before_their_flags(saved: dict, known, given=()) -> dict:
+    """For a run's config.json written before some of the flags existed: those flags' values
+    that the run computed with, unless given now, so that rerunning the file (e.g. a shapes
+    search with `learning_rate: 0.1` from before `--weight_optimizer`) repeats the run rather
+    than mixing its settings with today's defaults. `known`: this program's settings."""
+    return {key: value for key, value in SETTINGS_BEFORE_THEIR_FLAG.items()
+            if key not in saved and key in known and key not in given}
+
+
 def restore_saved_config(args: argparse.Namespace, program: str) -> dict:
     """On --resume, the run's saved settings replace the command line's, but for the flags
     given on it that may change on resume (`--epochs 80` extends a run; without it the run
@@ -181,9 +201,8 @@ def restore_saved_config(args: argparse.Namespace, program: str) -> dict:
         if hasattr(args, key) and key not in ("resume", "given_flags") and not (
                 key in resume.MAY_CHANGE_ON_RESUME and key in given):
             setattr(args, key, value)
-    for key, value in SETTINGS_BEFORE_THEIR_FLAG.items():
-        if key not in saved and hasattr(args, key):
-            setattr(args, key, value)
+    for key, value in settings_before_their_flags(saved, vars(args)).items():
+        setattr(args, key, value)
     return saved
 
 

@@ -2,6 +2,8 @@
 per-dataset defaults and learning rates, second order on SGD, the ranking proxy's own SGD
 recipe, one-line errors."""
 
+import json
+
 import pytest
 import torch
 
@@ -64,3 +66,20 @@ def test_the_ranking_proxy_keeps_its_sgd_learning_rate_under_adamw():
 def test_the_retrain_trains_by_sgd_unless_told_otherwise(argv, expected):
     args = train.parse_args(argv)
     assert (args.weight_optimizer, args.learning_rate) == expected
+
+
+def test_a_run_config_from_before_the_flag_reruns_on_sgd(tmp_path):
+    """A run's config.json written before --weight_optimizer holds `learning_rate: 0.1` but no
+    optimiser: rerun with --config it keeps SGD (not AdamW at 0.1); a flag given now, or a
+    hand-written file of a few settings, takes today's defaults."""
+    old_run = tmp_path / "config.json"
+    old_run.write_text(json.dumps({"save": "runs/old", "resume": None, "epochs": 2,
+                                   "learning_rate": 0.1, "learning_rate_min": 1e-3}))
+    args = train_search.parse_args(["--config", str(old_run)])
+    assert (args.weight_optimizer, args.learning_rate, args.float_warmup) == ("sgd", 0.1, False)
+    args = train_search.parse_args(["--config", str(old_run), "--weight_optimizer", "adamw"])
+    assert (args.weight_optimizer, args.learning_rate) == ("adamw", 0.1)
+    settings = tmp_path / "mine.yaml"
+    settings.write_text("epochs: 2\n")
+    args = train_search.parse_args(["--config", str(settings)])
+    assert (args.weight_optimizer, args.learning_rate) == ("adamw", 3e-3)
