@@ -211,9 +211,15 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset,
         f"network (C={args.energy_channels}, {args.energy_layers} cells, "
         f"{args.energy_image_size}x{args.energy_image_size}; uniform alphas "
         f"{model.reference_energy_uj():.3f}); held-out accuracy: supernet "
-        f"{final.get('test_acc')}, derived cell {final.get('derived_acc')}"
+        f"{_accuracy(final.get('test_acc'))}, derived cell {_accuracy(final.get('derived_acc'))}"
         f"{_proxy_part(final)}; written to {path}; "
         f"retrain with: python train.py --genotype {run.path}")
+
+
+def _accuracy(value) -> str:
+    """An accuracy as the log prints it: three decimals (the held-out sets hold ~1,000 images),
+    'n/a' where the run did not measure it."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _proxy_part(final: dict) -> str:
