@@ -31,7 +31,7 @@ from backbones import cli as backbone_cli
 from blackbox import cli as blackbox_cli
 from blackbox import runner as blackbox_runner
 from defaults import SEARCH_DEFAULTS
-from reporting import search_report
+from reporting import drawings, search_report
 from runner import distributed, skeleton
 from runner.errors import EXIT_OK
 from runner.weight_optimizers import default_learning_rate, weight_optimizer
@@ -307,6 +307,7 @@ class Search(skeleton.Program):
                                                                      architect, loaders)
         self.components = {"model": model, "w_optimizer": w_optimizer, "scheduler": scheduler,
                            "architect": architect}
+        self.figures = drawings.FigureCache()  # the epoch pictures, redrawn when they change
 
     def replica(self):
         return distributed.data_parallel_weights(self.model, self.device)
@@ -333,7 +334,7 @@ class Search(skeleton.Program):
                 **search_report.energy_stats(self.model)}
 
     def log_epoch(self, run, record: dict) -> None:
-        search_report.log_epoch(run, record, self.model, self.architect)
+        search_report.log_epoch(run, record, self.model, self.architect, self.figures)
 
     def finish(self, run) -> int:
         final = held_out_accuracy(self.model, self.loaders)

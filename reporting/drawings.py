@@ -4,6 +4,7 @@ rendered with matplotlib (no system graphviz) to PNG files or image arrays for T
 from __future__ import annotations
 
 import io
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -17,9 +18,52 @@ from topology import edge_labels, state_labels  # noqa: E402, F401  (drawn label
 
 
 def saved_figure(figure, path: str | Path) -> np.ndarray:
-    """Write a figure to `path` (PNG) and return it as an image array (figure_to_array)."""
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    return figure_to_array(figure)
+    """Write a figure to `path` (PNG) and return the same picture as an image array, rendered
+    once."""
+    data = rendered_png(figure)
+    Path(path).write_bytes(data)
+    return png_array(data)
+
+
+def rendered_png(figure, dpi: int = 110) -> bytes:
+    """A figure as PNG bytes, cropped to its content; the figure is closed."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def png_array(data: bytes) -> np.ndarray:
+    """PNG bytes as an HxWx3 uint8 array (for SummaryWriter.add_image, dataformats HWC)."""
+    image = plt.imread(io.BytesIO(data), format="png")
+    return (image[..., :3] * 255).astype(np.uint8)
+
+
+class FigureCache:
+    """The pictures a run redraws every epoch, rendered again only when what they show changed
+    (the alphas stand still through the warm-up; a genotype holds for many epochs): each name
+    keeps the key of what it last drew and the image array."""
+
+    def __init__(self):
+        self._last: dict[str, tuple[object, np.ndarray]] = {}
+
+    def image(self, name: str, key, draw, path: str | Path | None = None) -> np.ndarray:
+        """The image of `draw()` (a function returning a figure) for `key` (anything comparable
+        that determines the picture); also written to `path` when given and redrawn."""
+        last = self._last.get(name)
+        if last is not None and _same(last[0], key) and (path is None or Path(path).exists()):
+            return last[1]
+        figure = draw()
+        image = saved_figure(figure, path) if path is not None else figure_to_array(figure)
+        self._last[name] = (key, image)
+        return image
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape \
+            and np.array_equal(a, b)
+    return a == b
 
 
 def epochs_heatmap(series: np.ndarray, row_labels: list[str], title: str):
@@ -33,14 +77,9 @@ def epochs_heatmap(series: np.ndarray, row_labels: list[str], title: str):
     return figure
 
 
-def figure_to_array(figure) -> np.ndarray:
+def figure_to_array(figure, dpi: int = 90) -> np.ndarray:
     """Render a figure to an HxWx3 uint8 array (for SummaryWriter.add_image, dataformats HWC)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
-    buffer.seek(0)
-    image = plt.imread(buffer)
-    return (image[..., :3] * 255).astype(np.uint8)
+    return png_array(rendered_png(figure, dpi))
 
 
 def alpha_heatmap(weights: np.ndarray, candidates: list[str], title: str, row_labels=None):
@@ -97,12 +136,16 @@ def _arrow(axis, start, end, label) -> None:
                   bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
 
 
-def save_genotype_figures(genotype, directory: str | Path) -> dict[str, np.ndarray]:
-    """Draw the normal and reduce cells to `<directory>/cell_{normal,reduce}.png`."""
+def save_genotype_figures(genotype, directory: str | Path,
+                          cache: FigureCache | None = None) -> dict[str, np.ndarray]:
+    """Draw the normal and reduce cells to `<directory>/cell_{normal,reduce}.png` (through
+    `cache`: only when the cell changed)."""
+    cache = cache or FigureCache()
     arrays = {}
     for cell in ("normal", "reduce"):
-        figure = draw_cell(getattr(genotype, cell), getattr(genotype, f"{cell}_concat"),
-                           f"{cell} cell")
-        figure.savefig(Path(directory) / f"cell_{cell}.png", dpi=110, bbox_inches="tight")
-        arrays[cell] = figure_to_array(figure)
+        edges, concat = getattr(genotype, cell), getattr(genotype, f"{cell}_concat")
+        arrays[cell] = cache.image(
+            f"cell_{cell}", (tuple(map(tuple, edges)), tuple(concat)),
+            partial(draw_cell, edges, concat, f"{cell} cell"),
+            Path(directory) / f"cell_{cell}.png")
     return arrays
