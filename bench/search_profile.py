@@ -14,7 +14,9 @@ distorted by whatever else runs: the shares are more telling than the seconds.
 `run_min_estimate` projects the whole default search from these parts, per `--arch_every` K
 (an alpha step before every K-th weight step): the warm-up epochs (weight steps only, timed on
 the float-conv supernet when the default warm-up computes in float, `--float_warmup`) plus the
-search epochs (every weight step, one alpha step in K), each with its evaluation;
+search epochs (every weight step, one alpha step in K), each with its evaluation and its
+records (history, TensorBoard and its pictures, checkpoint: `epoch_log_s`, and
+`epoch_log_still_s` for the warm-up's, whose alphas stand still);
 `run_min_estimate_emulated_warmup` the same with the warm-up emulated. The ranking proxy and
 the final evaluation are not included (a run's log times them).
 
@@ -25,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,9 +45,10 @@ import train_search  # noqa: E402
 from architect import alphas_frozen  # noqa: E402
 from backbones.cli import integers  # noqa: E402
 from defaults import SEARCH_DEFAULTS  # noqa: E402
-from reporting import search_report  # noqa: E402
+from reporting import drawings, search_report  # noqa: E402
 from runner import skeleton  # noqa: E402
 from runner.errors import exit_status  # noqa: E402
+from runner.rundir import RunDir  # noqa: E402
 
 # operator families of the profile: a family's substrings, matched against the aten op name
 OP_FAMILIES = {"convolution": ("conv",), "batch_norm": ("batch_norm",),
@@ -106,16 +111,43 @@ def profile_search(multipliers: list[str], steps: int, warmup: int) -> dict:
     timed = sections.medians()
     step_s = sum(timed.values())
     started = time.perf_counter()
-    skeleton.evaluate(model, loaders["val"], "val")
-    search_report.energy_stats(model)
+    metrics = skeleton.evaluate(model, loaders["val"], "val")
+    energy = search_report.energy_stats(model)
     evaluation_s = time.perf_counter() - started
+    record = {"epoch": 1, "lr": lr, "train_loss": 0.0, "train_acc": 0.0, **metrics, **energy,
+              "epoch_s": 0.0}
+    components = {"model": model, "w_optimizer": w_optimizer, "scheduler": scheduler,
+                  "architect": architect}
+    epoch_log_s = time_epoch_records(record, model, architect, components)
     model.train()
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         search_step(model, architect, w_optimizer, batches, lr, args.grad_clip, Sections())
     return {**timed, "step_s": round(step_s, 3), "evaluation_s": round(evaluation_s, 3),
+            **epoch_log_s,
             "steps_per_epoch": len(loaders["train"]),
             "epoch_s_estimate": round(len(loaders["train"]) * step_s + evaluation_s, 1),
             "op_self_cpu_share": op_shares(profiler)}
+
+
+def time_epoch_records(record: dict, model, architect, components: dict) -> dict:
+    """Seconds of what a run does after each epoch's evaluation (history, TensorBoard, the
+    pictures, the checkpoint), in a throwaway run directory: `epoch_log_s` with every picture
+    drawn, as after an epoch of alpha steps (the genotype's cells too, which a run redraws
+    only when they changed), and `epoch_log_still_s` with the alphas as they were, as in the
+    warm-up."""
+    figures = drawings.FigureCache()
+    seconds = {}
+    with tempfile.TemporaryDirectory() as directory:
+        run = RunDir(Path(directory) / "run")
+        run.logger.setLevel(logging.WARNING)
+        for name in ("epoch_log_s", "epoch_log_still_s"):
+            started = time.perf_counter()
+            run.append_history(record)
+            search_report.log_epoch(run, record, model, architect, figures)
+            run.save_checkpoint(skeleton.training_state(len(run.history), 0, components))
+            seconds[name] = round(time.perf_counter() - started, 3)
+        run.close()
+    return seconds
 
 
 def weight_epoch_s(timed: dict, evaluation_s: float) -> float:
@@ -127,8 +159,9 @@ def run_minutes(timed: dict, warmup_epochs: int, arch_every: int,
                 warmup_timed: dict | None = None) -> float:
     """The whole search's minutes projected from a configuration's section medians, its
     warm-up's weight steps from `warmup_timed`'s (default: its own)."""
-    warmup_epoch = weight_epoch_s(warmup_timed or timed, timed["evaluation_s"])
-    search_epoch = (weight_epoch_s(timed, timed["evaluation_s"])
+    warmup_epoch = (weight_epoch_s(warmup_timed or timed, timed["evaluation_s"])
+                    + timed["epoch_log_still_s"])
+    search_epoch = (weight_epoch_s(timed, timed["evaluation_s"]) + timed["epoch_log_s"]
                     + math.ceil(timed["steps_per_epoch"] / arch_every) * timed["alpha_step_s"])
     return round((warmup_epochs * warmup_epoch
                   + (EPOCHS - warmup_epochs) * search_epoch) / 60, 1)

@@ -1,6 +1,7 @@
 """bench/search_profile.py's whole-run projection: warm-up epochs of weight steps only, search
 epochs with one alpha step per --arch_every K weight steps, a float warm-up timed on the
-float supernet, and bad K values in one line."""
+float supernet, each epoch's records (its pictures redrawn in the search epochs only), and bad
+K values in one line."""
 
 import pytest
 
@@ -9,20 +10,25 @@ from tests.bench_loader import bench_module
 search_profile = bench_module("search_profile")
 
 
+RECORDS = {"epoch_log_s": 1.5, "epoch_log_still_s": 0.5}
+
+
 def test_run_projection_counts_alpha_steps_per_k():
-    timed = {"steps_per_epoch": 13, "step_s": 3.0, "alpha_step_s": 2.0, "evaluation_s": 4.0}
-    warmup_epoch = 13 * 1.0 + 4.0
+    timed = {"steps_per_epoch": 13, "step_s": 3.0, "alpha_step_s": 2.0, "evaluation_s": 4.0,
+             **RECORDS}
+    weight_epoch = 13 * 1.0 + 4.0
     for k, alpha_steps in ((1, 13), (2, 7), (3, 5)):
-        expected = (20 * warmup_epoch + 30 * (warmup_epoch + alpha_steps * 2.0)) / 60
+        expected = (20 * (weight_epoch + 0.5) + 30 * (weight_epoch + 1.5 + alpha_steps * 2.0)) / 60
         assert search_profile.run_minutes(timed, 20, k) == pytest.approx(expected, abs=0.05)
 
 
 def test_a_float_warm_up_is_timed_on_the_float_supernet_and_evaluated_emulated():
-    timed = {"steps_per_epoch": 13, "step_s": 3.0, "alpha_step_s": 2.0, "evaluation_s": 4.0}
+    timed = {"steps_per_epoch": 13, "step_s": 3.0, "alpha_step_s": 2.0, "evaluation_s": 4.0,
+             **RECORDS}
     float_convs = {"steps_per_epoch": 13, "step_s": 1.0, "alpha_step_s": 0.5,
                    "evaluation_s": 1.0}
-    warmup_epoch = 13 * 0.5 + 4.0  # float weight steps, the emulated evaluation
-    expected = (20 * warmup_epoch + 30 * (13 * 1.0 + 4.0 + 7 * 2.0)) / 60
+    warmup_epoch = 13 * 0.5 + 4.0 + 0.5  # float weight steps, the emulated evaluation
+    expected = (20 * warmup_epoch + 30 * (13 * 1.0 + 4.0 + 1.5 + 7 * 2.0)) / 60
     assert search_profile.run_minutes(timed, 20, 2, float_convs) == pytest.approx(expected,
                                                                                  abs=0.05)
 
