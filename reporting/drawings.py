@@ -60,9 +60,9 @@ class FigureCache:
 
 
 def _same(a, b) -> bool:
+    """Keys compare by value; arrays (alphas, probabilities) element by element."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape \
-            and np.array_equal(a, b)
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
     return a == b
 
 
