@@ -122,8 +122,9 @@ def _log_alphas(writer, model, epoch: int, figures: drawings.FigureCache) -> Non
         weights = weights.detach().cpu()
         title = f"softmax(alpha) {cell}"
         rows, columns = model.alpha_axes(cell)
-        image = figures.image(f"alphas_{cell}", weights.numpy(), partial(
-            drawings.alpha_heatmap, weights.numpy(), columns, title, rows))
+        values = weights.numpy()
+        image = figures.image(f"alphas_{cell}", values,
+                              partial(drawings.alpha_heatmap, values, columns, title, rows))
         writer.add_image(f"alphas/{cell}", image, epoch, dataformats="HWC")
         writer.add_histogram(f"alphas/{cell}", weights.flatten(), epoch)
 
@@ -137,9 +138,10 @@ def _log_multipliers(run, model, epoch: int, record: dict,
     columns = model.multiplier_set()
     history = [r for r in run.history if r is not record] + [record]
     for table, (probs, rows) in model.multiplier_softmax().items():
+        values = probs.numpy()
         image = figures.image(
-            f"multipliers_{table}", probs.numpy(),
-            partial(drawings.alpha_heatmap, probs.numpy(), columns,
+            f"multipliers_{table}", values,
+            partial(drawings.alpha_heatmap, values, columns,
                     f"multiplier probabilities, {table}", rows),
             run.path / f"multipliers_{table}.png")
         run.writer.add_image(f"multipliers/{table}", image, epoch, dataformats="HWC")
