@@ -337,16 +337,21 @@ class Search(skeleton.Program):
         search_report.log_epoch(run, record, self.model, self.architect, self.figures)
 
     def finish(self, run) -> int:
-        final = held_out_accuracy(self.model, self.loaders)
+        final = held_out_accuracy(self.model, self.loaders, one_shot=not self.ranks_by_proxy())
         search_report.write_result(run, self.args, self.model, self.architect, self.candidates,
                                    final, self.dataset, score=self.rank_proxy)
         return EXIT_OK
+
+    def ranks_by_proxy(self) -> bool:
+        """Whether this search scores its genotype by the ranking proxy (`best` then ranks by
+        it, so the one-shot score is not computed)."""
+        return bool(self.args.rank_proxy_epochs) and not distributed.is_enabled()
 
     def rank_proxy(self, genotype) -> dict:
         """{'proxy_acc': ...} of `genotype` by the ranking proxy ({} without one, and under
         torchrun: only rank 0 writes, and the proxy's evaluation would wait for the others)."""
         args = self.args
-        if not args.rank_proxy_epochs or distributed.is_enabled():
+        if not self.ranks_by_proxy():
             return {}
         proxy_data = ProxyData.of_search(self.dataset, args.train_portion, args.data_seed,
                                          args.val_images)
@@ -358,11 +363,14 @@ class Search(skeleton.Program):
                 "proxy": dataclasses.asdict(recipe)}
 
 
-def held_out_accuracy(model, loaders) -> dict:
+def held_out_accuracy(model, loaders, one_shot: bool = True) -> dict:
     """Accuracy on the held-out test images (seen by neither weights nor alphas) of the
-    supernet and of the derived cell (one-shot, see search/one_shot.py)."""
+    supernet and, with `one_shot`, of the derived cell (search/one_shot.py: what `best` ranks
+    a search without a ranking proxy by; it cannot rank cells the proxy can, docs/
+    search_quality.md, and costs ~14 s of the default search)."""
     held_out = skeleton.evaluate(model, loaders["test"], "test")
-    held_out.update(model.derived_accuracy(model.genotype(), loaders, skeleton.evaluate))
+    if one_shot:
+        held_out.update(model.derived_accuracy(model.genotype(), loaders, skeleton.evaluate))
     return held_out
 
 

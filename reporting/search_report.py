@@ -222,8 +222,7 @@ def write_result(run, args, model, architect, candidates, final: dict, dataset,
         f"network (C={args.energy_channels}, {args.energy_layers} cells, "
         f"{args.energy_image_size}x{args.energy_image_size}; uniform alphas "
         f"{model.reference_energy_uj():.3f}); held-out accuracy: supernet "
-        f"{_accuracy(final.get('test_acc'))}, derived cell {_accuracy(final.get('derived_acc'))}"
-        f"{_proxy_part(final)}; written to {path}; "
+        f"{_accuracy(final.get('test_acc'))}{_scores_part(final)}; written to {path}; "
         f"retrain with: python train.py --genotype {run.path}")
 
 
@@ -233,6 +232,12 @@ def _accuracy(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _proxy_part(final: dict) -> str:
-    proxy = final.get("proxy_acc")
-    return "" if proxy is None else f", ranking proxy {proxy:.4f}"
+def _scores_part(final: dict) -> str:
+    """The genotype's scores the search measured: the ranking proxy, or the one-shot
+    derived cell's held-out accuracy (a search computes one of them)."""
+    parts = []
+    if final.get("derived_acc") is not None:
+        parts.append(f", derived cell {_accuracy(final['derived_acc'])}")
+    if final.get("proxy_acc") is not None:
+        parts.append(f", ranking proxy {final['proxy_acc']:.4f}")
+    return "".join(parts)

@@ -91,11 +91,21 @@ def test_search_records_held_out_accuracy_and_reproduces_from_its_config(tmp_pat
     assert train_search.main([*TINY, *data, "--epochs", "2", "--warmup_epochs", "1",
                               "--save", str(first)]) == 0
     record = json.loads((first / GENOTYPE_FILE).read_text())
-    assert {"test_acc", "derived_acc", "costs", "energy_objective"} <= set(record)
+    assert {"test_acc", "proxy_acc", "costs", "energy_objective"} <= set(record)
+    assert "derived_acc" not in record  # the ranking proxy scores it; no one-shot score
     assert record["costs"]["deployed"]["energy_uj"] == pytest.approx(record["energy_uj"])
     again = tmp_path / "again"
     assert train_search.main(["--config", str(first / "config.json"), "--save", str(again)]) == 0
     assert json.loads((again / GENOTYPE_FILE).read_text())["genotype"] == record["genotype"]
+
+
+def test_a_search_without_the_ranking_proxy_records_the_one_shot_score(tmp_path):
+    run = tmp_path / "run"
+    assert train_search.main([*TINY, "--data", str(tmp_path / "data"), "--epochs", "1",
+                              "--rank_proxy_epochs", "0", "--save", str(run)]) == 0
+    record = json.loads((run / GENOTYPE_FILE).read_text())
+    assert 0.0 <= record["derived_acc"] <= 1.0 and "proxy_acc" not in record
+    assert "derived cell" in (run / "log.txt").read_text()
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ def test_search_history_goes_to_wandb(tmp_path, monkeypatch):
     (run,) = runs
     assert run.settings["mode"] == "offline" and run.settings["config"]["epochs"] == 2
     assert [step for step, _ in run.logged] == [1, 2]
-    assert "val_acc" in run.logged[0][1] and "derived_acc" in run.summary and run.finished
+    assert "val_acc" in run.logged[0][1] and "proxy_acc" in run.summary and run.finished
 
 
 def test_missing_wandb_is_one_line(tmp_path, monkeypatch, capsys):
