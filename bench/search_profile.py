@@ -161,10 +161,17 @@ def run_minutes(timed: dict, warmup_epochs: int, arch_every: int,
     warm-up's weight steps from `warmup_timed`'s (default: its own)."""
     warmup_epoch = (weight_epoch_s(warmup_timed or timed, timed["evaluation_s"])
                     + timed["epoch_log_still_s"])
-    search_epoch = (weight_epoch_s(timed, timed["evaluation_s"]) + timed["epoch_log_s"]
-                    + math.ceil(timed["steps_per_epoch"] / arch_every) * timed["alpha_step_s"])
-    return round((warmup_epochs * warmup_epoch
-                  + (EPOCHS - warmup_epochs) * search_epoch) / 60, 1)
+    search_epoch = weight_epoch_s(timed, timed["evaluation_s"]) + timed["epoch_log_s"]
+    steps = timed["steps_per_epoch"]
+    alpha_steps = alpha_step_count(warmup_epochs * steps, EPOCHS * steps, arch_every)
+    return round((warmup_epochs * warmup_epoch + (EPOCHS - warmup_epochs) * search_epoch
+                  + alpha_steps * timed["alpha_step_s"]) / 60, 1)
+
+
+def alpha_step_count(first: int, end: int, arch_every: int) -> int:
+    """Alpha steps of weight steps `first` .. `end` - 1 (counted over the run, as
+    search.bilevel.EpochSettings.steps_alphas counts them): the multiples of `arch_every`."""
+    return math.ceil(end / arch_every) - math.ceil(first / arch_every)
 
 
 def arch_every_values(text: str) -> tuple[int, ...]:

@@ -17,8 +17,10 @@ def test_run_projection_counts_alpha_steps_per_k():
     timed = {"steps_per_epoch": 13, "step_s": 3.0, "alpha_step_s": 2.0, "evaluation_s": 4.0,
              **RECORDS}
     weight_epoch = 13 * 1.0 + 4.0
-    for k, alpha_steps in ((1, 13), (2, 7), (3, 5)):
-        expected = (20 * (weight_epoch + 0.5) + 30 * (weight_epoch + 1.5 + alpha_steps * 2.0)) / 60
+    # weight steps 260-649 are the search's; an alpha step before those divisible by k
+    for k, alpha_steps in ((1, 390), (2, 195), (3, 130)):
+        expected = (20 * (weight_epoch + 0.5) + 30 * (weight_epoch + 1.5)
+                    + alpha_steps * 2.0) / 60
         assert search_profile.run_minutes(timed, 20, k) == pytest.approx(expected, abs=0.05)
 
 
@@ -28,7 +30,7 @@ def test_a_float_warm_up_is_timed_on_the_float_supernet_and_evaluated_emulated()
     float_convs = {"steps_per_epoch": 13, "step_s": 1.0, "alpha_step_s": 0.5,
                    "evaluation_s": 1.0}
     warmup_epoch = 13 * 0.5 + 4.0 + 0.5  # float weight steps, the emulated evaluation
-    expected = (20 * warmup_epoch + 30 * (13 * 1.0 + 4.0 + 1.5 + 7 * 2.0)) / 60
+    expected = (20 * warmup_epoch + 30 * (13 * 1.0 + 4.0 + 1.5) + 195 * 2.0) / 60
     assert search_profile.run_minutes(timed, 20, 2, float_convs) == pytest.approx(expected,
                                                                                  abs=0.05)
 

@@ -42,11 +42,12 @@ def test_default_design_meets_the_issue_minima():
 def test_the_estimate_sums_the_measured_sub_runs():
     args = search_quality.parse_args([])
     counts = search_quality.counts(args, plan.genotypes_plan(args))
-    # 20 epochs: 8 warm-up epochs, 12 with an alpha step before every second weight step
-    # (the default), then the held-out evaluations
-    alpha_steps_s = sizing.SEARCH_EPOCH_S - sizing.SEARCH_WARMUP_EPOCH_S
+    # 20 epochs: 8 warm-up epochs, 12 with an alpha step before every K-th weight step
+    # (the default K), then the held-out evaluations
+    alpha_steps_s = (sizing.SEARCH_EPOCH_S - sizing.SEARCH_WARMUP_EPOCH_S) / SEARCH_DEFAULTS[
+        "shapes"]["arch_every"]
     assert sizing.search_s(args) == pytest.approx(
-        8 * sizing.SEARCH_WARMUP_EPOCH_S + 12 * (sizing.SEARCH_WARMUP_EPOCH_S + alpha_steps_s / 2)
+        8 * sizing.SEARCH_WARMUP_EPOCH_S + 12 * (sizing.SEARCH_WARMUP_EPOCH_S + alpha_steps_s)
         + sizing.SEARCH_END_S)
     one_thread = (8 * sizing.search_s(args)
                   + counts["genotypes"] * args.seeds * sizing.retrain_s(args)) / 60
