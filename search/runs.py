@@ -118,9 +118,10 @@ def _best_key(record: dict) -> tuple:
 def _describe(record: dict) -> str:
     budget = record.get("energy_budget_uj")
     energy = record.get("energy_uj")
-    proxy = record.get("proxy_acc")
-    parts = [f"proxy acc {proxy}" + ("" if proxy is None else f" ({_proxy_recipe(record)})"),
-             f"derived acc {record.get('derived_acc')}",
+    proxy, derived = record.get("proxy_acc"), record.get("derived_acc")
+    scores = [f"proxy acc {proxy} ({_proxy_recipe(record)})"] if proxy is not None else []
+    scores += [f"derived acc {derived}"] if derived is not None else []
+    parts = [*(scores or ["no proxy or one-shot score"]),
              f"val acc {record.get('val_acc')}",
              f"energy {energy if energy is None else round(energy, 3)} uJ",
              f"budget {budget if budget is not None else 'none'}",

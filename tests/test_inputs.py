@@ -217,6 +217,9 @@ def test_best_ranks_by_the_proxy_then_the_one_shot_score(tmp_path):
     run, _, reason = runs.choose_best(tmp_path)
     assert run == tmp_path / "proxy_high" and "proxy acc 0.3 (recipe not recorded)" in reason
     assert "note:" not in reason  # one (unrecorded) recipe throughout
+    # each search lists the scores it has
+    assert f"{tmp_path / 'oneshot'}: derived acc 0.9, val acc" in reason
+    assert f"{tmp_path / 'proxy_low'}: proxy acc 0.3 (recipe not recorded), val acc" in reason
 
 
 def test_best_says_when_proxy_scores_come_from_different_recipes(tmp_path):
