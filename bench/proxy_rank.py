@@ -6,8 +6,10 @@ uniform and black-box genotypes, each with its mean retrained test accuracy over
 and scores each with the short training proxy of search/proxy.py under every
 `--proxy_epochs` (the network of the search's settings trained from scratch on the search's
 weight split, scored on 512 images of its alphas' split: the images a search may use; the
-black-box strategies rank by it). For the DARTS searches it also takes `derived_acc` (what
-`--genotype best` ranks by today). Kendall's tau-b (tradeoff/rank.py) of each score against
+black-box strategies rank by it). For the DARTS searches it also takes `derived_acc` where
+they recorded it (the one-shot score, which `--genotype best` ranks a search without the
+ranking proxy by; a search with the proxy, the `shapes` default since 2026-12-06, skips it).
+Kendall's tau-b (tradeoff/rank.py) of each score against
 the retrained mean test accuracy says whether the score can rank. `--reference recipe_check`
 ranks against the README's 15-epoch retrains of the benchmark's recipe check instead
 (<quality>/recipe_check.json, `bench/search_quality.py --recipe_check`), for the genotypes it
@@ -113,7 +115,8 @@ def score_all(rows: list[dict], quality: Path, settings: argparse.Namespace,
 
 
 def derived_acc(quality: Path, row: dict) -> float | None:
-    """A DARTS search's `derived_acc` (its genotype.json), None for other groups."""
+    """A DARTS search's `derived_acc` (its genotype.json), None for other groups and for a
+    search that ranked by the proxy instead."""
     path = quality / row["name"] / genotypes.GENOTYPE_FILE
     if row["group"] != "searched" or not path.is_file():
         return None
