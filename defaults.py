@@ -53,7 +53,7 @@ SEARCH_DEFAULTS = {
                "warmup_epochs": "40%", "float_warmup": True, "lr_warmup_epochs": 0,
                # an alpha step before every third weight step at 1.5x the lr of every second
                # (the same alpha movement): the same supernet accuracy and energy descent over
-               # 3 seeds x 1 and 2 threads, ~1 minute less (docs/default_runs.md)
+               # 3 seeds x 1 and 2 threads, ~1.5 minutes less (docs/default_runs.md)
                "arch_learning_rate": 1.5e-2,
                "arch_every": 3,
                # ~55 s; Kendall tau against the README's 15-epoch retrain of 16 genotypes
