@@ -4,18 +4,18 @@ The search reads the retrain's network size from here: it costs energy on the ne
 `train.py` will build from the derived genotype (`--energy_channels`, `--energy_layers`,
 `--energy_image_size`), so budgets mean the same thing in both programs. CIFAR values are
 DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each default run
-ends within tens of minutes on a 2-core CPU and still learns (search 21 min, retrain 9 min on
-a 2-core Intel Xeon, docs/reference/default_runs.md):
+ends within tens of minutes on a 2-core CPU and still learns (search 10 min and retrain 4 min
+on a 2-core AMD EPYC, about twice that on a 2-core Intel Xeon, docs/reference/default_runs.md):
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
 5x5 convs (half the conv work of a step), the weights on AdamW at lr 3e-3 (SGD at PC-DARTS's
 lr 0.1, Xu et al., 2020, left the supernet near chance for a varying part of the run,
 docs/supernet_stability.md; batch 128 halves the per-image overhead of batch 64), a weight
 warm-up before the alphas move (40 %; PC-DARTS: 15 of 50 epochs), and an architecture step
-before every second weight step with an alpha learning rate sized for the run's ~200
+before every third weight step with an alpha learning rate sized for the run's 130
 architecture steps (DARTS's 3e-4 is for ~20k): the same supernet accuracy and energy descent as
-a step before every weight step at 5e-3, a fifth less search time (docs/search_profile.md); the
-warm-up's weight steps in float32 (the alphas do not read the multipliers yet: 1.7x faster per
-step, docs/supernet_stability.md).
+a step before every weight step at 5e-3 or every second at 1e-2, in less search time
+(docs/search_profile.md, docs/default_runs.md); the warm-up's weight steps in float32 (the
+alphas do not read the multipliers yet: 1.7x faster per step, docs/supernet_stability.md).
 """
 
 from genotypes import PRIMITIVES
