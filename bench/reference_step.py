@@ -73,12 +73,14 @@ def listed(flag: str, text: str, allowed=None) -> list:
 
 def check_args(args) -> list[tuple[str, int]]:
     """The settings to time, [(order, batch size)]; a ValueError for a bad flag."""
+    from preflight import check_at_least
+
     check_reference_dir(args.reference_dir)
     for flag, value in (("--steps", args.steps), ("--rounds", args.rounds),
                         ("--threads", args.threads), ("--init_channels", args.init_channels),
                         ("--layers", args.layers), ("--input_size", args.input_size)):
-        if value < 1:
-            raise ValueError(f"{flag} {value}: must be at least 1")
+        check_at_least(flag, value, 1, "too few for a measurement")
+    check_at_least("--warmup", args.warmup, 0, "a count of untimed steps")
     orders = listed("--orders", args.orders, ("first", "second"))
     try:
         sizes = [int(size) for size in listed("--batch_sizes", args.batch_sizes)]
