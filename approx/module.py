@@ -24,13 +24,15 @@ from approx.multiplier import Multiplier
 from approx.quantize import levels
 from approx.settings import DEFAULT_EMULATION, FLOAT_MODE, Emulation
 from approx.surrogate import surrogate_rank
+from kernels.lean import LeanSwitch, float_conv_forward
 
 OBSERVER_MOMENTUM = 0.1
 
 
-class EmulatedConv2d(nn.Conv2d):
+class EmulatedConv2d(LeanSwitch, nn.Conv2d):
     """The common part of emulated convs: their Emulation settings (mode, rank), the act_max
-    observer, and the float mode (a plain nn.Conv2d forward: shapes only)."""
+    observer, and the float mode (nn.Conv2d's values; a depthwise conv's gradients from
+    kernels.convgrad while `lean`, see kernels.lean.float_conv_forward)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=False, *, emulation: Emulation = DEFAULT_EMULATION):
@@ -55,7 +57,7 @@ class EmulatedConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.emulation.mode == FLOAT_MODE:
-            return super().forward(x)
+            return float_conv_forward(self, x)
         return self.emulated_forward(x)
 
     def emulated_forward(self, x: torch.Tensor) -> torch.Tensor:

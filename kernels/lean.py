@@ -89,6 +89,12 @@ class StridedPointwiseConv2d(nn.Conv2d):
                                           0, 1, self.groups)
 
 
+class LeanSwitch:
+    """Mixin of the layers `set_lean` switches: `lean` True runs their lean path."""
+
+    lean = True
+
+
 def _check_single_backward(layer: str) -> None:
     """The lean layers save less than a double backward (create_graph=True) would need."""
     if torch.is_grad_enabled():
@@ -148,12 +154,10 @@ class LayoutBatchNorm2d(nn.BatchNorm2d):
         return y.contiguous(memory_format=memory_format_of(x))
 
 
-class LeanBatchNorm2d(nn.BatchNorm2d):
+class LeanBatchNorm2d(LeanSwitch, nn.BatchNorm2d):
     """nn.BatchNorm2d(affine=False) keeping only its output for backward in training mode
     (first-order gradients only; `lean=False` restores the aten path, e.g. for a Hessian
     by double backward)."""
-
-    lean = True
 
     def forward(self, x):
         if not (self.lean and self.training and not self.affine and self.track_running_stats
@@ -208,10 +212,8 @@ def _max_of_shifts(t, dim, kernel):
     return out
 
 
-class LeanMaxPool2d(nn.MaxPool2d):
+class LeanMaxPool2d(LeanSwitch, nn.MaxPool2d):
     """nn.MaxPool2d (dilation 1, floor mode) that keeps no indices for backward."""
-
-    lean = True
 
     def forward(self, x):
         if not (self.lean and x.requires_grad):
@@ -246,11 +248,9 @@ class _LeanConv(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None, None
 
 
-class LeanConv2d(nn.Conv2d):
+class LeanConv2d(LeanSwitch, nn.Conv2d):
     """Bias-free nn.Conv2d run through `_LeanConv`; `activation` (Identity, or the ReLU that
     preceded it when `relu_input`) is applied first."""
-
-    lean = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=False, *, relu_input: bool = False, device=None, dtype=None):
@@ -278,12 +278,30 @@ def _lean_conv(conv: nn.Conv2d, relu_input: bool = False) -> LeanConv2d:
     return lean
 
 
+def convgrad_depthwise(conv: nn.Conv2d) -> bool:
+    """A bias-free, zero-padded depthwise conv whose stride is 1 or divides its dilation:
+    convgrad computes its gradients with fast forward kernels."""
+    return (conv.bias is None and conv.padding_mode == "zeros"
+            and isinstance(conv.padding, tuple)
+            and conv.groups == conv.in_channels == conv.out_channels
+            and all(d % s == 0 for d, s in zip(conv.dilation, conv.stride, strict=True)))
+
+
 def _is_float_depthwise(module: nn.Module) -> bool:
-    """A bias-free float depthwise conv whose stride is 1 or divides its dilation: convgrad
-    computes its gradients with fast forward kernels."""
-    return (type(module) is nn.Conv2d and module.bias is None
-            and module.groups == module.in_channels == module.out_channels
-            and all(d % s == 0 for d, s in zip(module.dilation, module.stride, strict=True)))
+    """A plain nn.Conv2d that convgrad_depthwise accepts."""
+    return type(module) is nn.Conv2d and convgrad_depthwise(module)
+
+
+def float_conv_forward(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """nn.Conv2d's forward of `conv` (a LeanSwitch layer), through `_LeanConv` (the same values,
+    convgrad's backward) where it is lean, convgrad_depthwise accepts it and a gradient will
+    be taken: the float mode of an emulated conv (the search's float warm-up, the retrain's
+    float epochs), whose dilated and strided depthwise convs aten's backward runs 2-40x slower."""
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)
+    if not (conv.lean and needs_grad and convgrad_depthwise(conv)):
+        return nn.Conv2d.forward(conv, x)
+    return _LeanConv.apply(x, conv.weight, list(conv.stride), list(conv.padding),
+                           list(conv.dilation), conv.groups, False)
 
 
 def _fuse_relu_conv(block: nn.Sequential) -> None:
@@ -320,8 +338,7 @@ def make_lean(module: nn.Module, fused: Iterable[nn.Sequential] = ()) -> nn.Modu
 
 def set_lean(module: nn.Module, enabled: bool) -> int:
     """Switch the lean layers under `module` on or off; returns how many."""
-    lean_types = LeanBatchNorm2d | LeanMaxPool2d | LeanConv2d
-    layers = [m for m in module.modules() if isinstance(m, lean_types)]
+    layers = [m for m in module.modules() if isinstance(m, LeanSwitch)]
     for layer in layers:
         layer.lean = enabled
     return len(layers)

@@ -5,6 +5,8 @@ import torch
 
 import kernels.lean
 import operations
+from approx.module import ApproxConv2d, emulating
+from approx.settings import FLOAT_MODE
 from genotypes import CONV_PRIMITIVES, PRIMITIVES
 from kernels.convgrad import memory_format_of
 from operations import OperationError, build_op, candidate_ops
@@ -126,3 +128,36 @@ def test_layout_batch_norm_matches_batch_norm(channels, affine):
         results.append((y, grads, layer.running_mean, layer.running_var))
         assert y.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(results[1], results[0])
+
+
+@pytest.mark.parametrize("kernel, stride, dilation", [(3, 1, 2), (3, 2, 2), (5, 1, 1), (3, 2, 1),
+                                                      (1, 1, 1)])
+def test_emulated_conv_float_mode_matches_conv(kernel, stride, dilation):
+    """An emulated conv's float mode (the float warm-ups) computes nn.Conv2d's values and
+    gradients, its depthwise gradients through convgrad while lean (kernels.lean
+    float_conv_forward), aten's after set_lean(False), which a double backward needs."""
+    torch.manual_seed(0)
+    channels, padding = 6, dilation * (kernel - 1) // 2
+    groups = channels if kernel > 1 else 1
+    plain = torch.nn.Conv2d(channels, channels, kernel, stride, padding, dilation, groups,
+                            bias=False).double()
+    emulated = ApproxConv2d(channels, channels, kernel, stride, padding, dilation, groups,
+                            multiplier="drum4").double()
+    emulated.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.randn(2, channels, 9, 8, dtype=torch.float64).contiguous(
+        memory_format=torch.channels_last)
+    results = []
+    with emulating(emulated, mode=FLOAT_MODE):
+        for layer in (plain, emulated):
+            x_in = x.clone().requires_grad_()
+            y = layer(x_in)
+            grad_y = torch.randn(y.shape, dtype=torch.float64,
+                                 generator=torch.Generator().manual_seed(1))
+            results.append((y, torch.autograd.grad(y, [x_in, layer.weight], grad_y)))
+        torch.testing.assert_close(results[1], results[0])
+        through_convgrad = type(y.grad_fn).__name__ == "_LeanConvBackward"
+        assert through_convgrad == kernels.lean.convgrad_depthwise(emulated)
+        kernels.lean.set_lean(emulated, False)
+        x_in = x.clone().requires_grad_()
+        (grad_x,) = torch.autograd.grad(emulated(x_in).square().sum(), x_in, create_graph=True)
+        assert grad_x.requires_grad  # aten's conv: twice differentiable
