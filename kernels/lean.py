@@ -3,11 +3,12 @@ as the layer they replace, with less memory saved for backward or a faster CPU k
 
 The supernet's cells are built with the plain layers and swapped to these by `make_lean`
 (through `operations.make_lean`, which names the SepConv blocks to fuse); `set_lean(module,
-False)` switches them back, e.g. for a double backward (create_graph=True), which they refuse
-with a clear error (`ConvAvgPool2d` is put in by search/candidates.py). What each replaces,
-why, and what it gained (one search step: the DARTS standard config, first order, batch 64, 2
-threads on a 2-core AMD EPYC Zen 4; figures from docs/reference/search_speed.md, from
-docs/search_step.md, or from the commit that introduced the layer):
+False)` switches them (every `LeanSwitch`, the emulated convs included) back, e.g. for a
+double backward (create_graph=True), which they refuse with a clear error (`ConvAvgPool2d` is
+put in by search/candidates.py). What each replaces, why, and what it gained (one search
+step: the DARTS standard config, first order, batch 64, 2 threads on a 2-core AMD EPYC Zen 4;
+figures from docs/reference/search_speed.md, from docs/search_step.md, or from the commit
+that introduced the layer):
 
 - `LeadingReLU` (mixin of the ops that open with a ReLU): `after_relu(relu_x)` runs the rest
   of the op, so a supernet computes one ReLU per cell state, shared by all ops reading it,
@@ -34,6 +35,9 @@ docs/search_step.md, or from the commit that introduced the layer):
   convolves relu(x) but saves x: `make_lean` so fuses the ReLU + depthwise conv that opens the
   second half of each SepConv, which then keeps the BatchNorm output it reads instead of the
   ReLU's output: peak RSS 5.52 -> 4.99 GiB (commit 46835bb, 2026-11-21; README: 5.5 -> 5.0).
+  `float_conv_forward` runs the float mode of an emulated conv (approx.module) the same way
+  where it is depthwise: the default search's float32 warm-up step 0.43-0.51 -> 0.38-0.41 s,
+  its 20 warm-up epochs 2.5-2.7 -> 2.15 minutes (2026-12-06, 2-core AMD EPYC Zen 5; README).
 - `ConvAvgPool2d` replaces the search cell's `nn.AvgPool2d(count_include_pad=False)`: on the
   CPU a depthwise box-filter convolution divided by the count of real pixels (the same values
   up to float rounding), whose oneDNN forward and input gradient run ~10x faster than aten's
