@@ -4,7 +4,9 @@ after its warm-up, when the alphas move).
 Builds the default search in process (train_search.prepare_in_process), then times `--steps`
 steps (after `--warmup` untimed ones) in sections: data (the next batch of each loader), the
 alpha step (Architect.step), the weight step's forward, backward and clip + SGD update, and
-the end-of-epoch evaluation and energy statistics. One more step runs under torch.profiler,
+the end-of-epoch evaluation and energy statistics; then the weight step alone with the
+emulated convs in their float mode (`float_mode_weight_step_s`: the float warm-up's step). One
+more step runs under torch.profiler,
 whose self CPU time is split by operator family (convolution, BatchNorm, pooling, the rest).
 The emulation's share is the step time minus that of the same search with float convs
 (`--multipliers ''`). Prints ONE JSON line with the per-step seconds, the epoch estimate
@@ -12,8 +14,8 @@ The emulation's share is the step time minus that of the same search with float 
 distorted by whatever else runs: the shares are more telling than the seconds.
 
 `run_min_estimate` projects the whole default search from these parts, per `--arch_every` K
-(an alpha step before every K-th weight step): the warm-up epochs (weight steps only, timed on
-the float-conv supernet when the default warm-up computes in float, `--float_warmup`) plus the
+(an alpha step before every K-th weight step): the warm-up epochs (weight steps only, at the
+float mode's step when the default warm-up computes in float, `--float_warmup`) plus the
 search epochs (every weight step, one alpha step in K), each with its evaluation and its
 records (history, TensorBoard and its pictures, checkpoint: `epoch_log_s`, and
 `epoch_log_still_s` for the warm-up's, whose alphas stand still);
@@ -42,6 +44,8 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import train_search  # noqa: E402
+from approx.module import emulating  # noqa: E402
+from approx.settings import FLOAT_MODE  # noqa: E402
 from architect import alphas_frozen  # noqa: E402
 from backbones.cli import integers  # noqa: E402
 from defaults import SEARCH_DEFAULTS  # noqa: E402
@@ -79,6 +83,11 @@ def search_step(model, architect, w_optimizer, batches, lr: float, grad_clip: fl
     arch_x, arch_y = sections.time("data_s", lambda: next(batches["arch"]))
     sections.time("alpha_step_s",
                   lambda: architect.step(x, y, arch_x, arch_y, lr, w_optimizer))
+    weight_step(model, w_optimizer, x, y, grad_clip, sections)
+
+
+def weight_step(model, w_optimizer, x, y, grad_clip: float, sections: Sections) -> None:
+    """One weight step on (x, y), its forward, backward and update timed into `sections`."""
     w_optimizer.zero_grad(set_to_none=True)
     with alphas_frozen(model):
         loss = sections.time("weight_forward_s", lambda: model.criterion(model(x), y))
@@ -90,13 +99,28 @@ def search_step(model, architect, w_optimizer, batches, lr: float, grad_clip: fl
     sections.time("weight_update_s", update)
 
 
+def float_mode_weight_step_s(model, w_optimizer, batches, grad_clip: float, steps: int,
+                             warmup: int) -> float:
+    """Median seconds of a weight step with the emulated convs in their float mode, as the
+    search's float warm-up takes them (`--float_warmup`, search.bilevel.train_epoch)."""
+    sections = Sections()
+    with emulating(model, mode=FLOAT_MODE):
+        for timed in [False] * warmup + [True] * steps:
+            x, y = next(batches["train"])
+            weight_step(model, w_optimizer, x, y, grad_clip, sections if timed else Sections())
+    weight_parts = sections.seconds.values()
+    return round(statistics.median(map(sum, zip(*weight_parts, strict=True))), 4)
+
+
 def endless(loader):
     while True:
         yield from loader
 
 
-def profile_search(multipliers: list[str], steps: int, warmup: int) -> dict:
-    """Section medians of the default search (with `multipliers` flags) and its op split."""
+def profile_search(multipliers: list[str], steps: int, warmup: int,
+                   float_mode: bool = False) -> dict:
+    """Section medians of the default search (with `multipliers` flags) and its op split; with
+    `float_mode`, its float mode's weight step too."""
     args, (_, model, w_optimizer, scheduler, architect, loaders) = \
         train_search.prepare_in_process(["--epochs", str(EPOCHS), "--warmup_epochs", "0",
                                          *multipliers])
@@ -110,6 +134,9 @@ def profile_search(multipliers: list[str], steps: int, warmup: int) -> dict:
         search_step(model, architect, w_optimizer, batches, lr, args.grad_clip, sections)
     timed = sections.medians()
     step_s = sum(timed.values())
+    if float_mode:
+        timed["float_mode_weight_step_s"] = float_mode_weight_step_s(
+            model, w_optimizer, batches, args.grad_clip, steps, warmup)
     started = time.perf_counter()
     metrics = skeleton.evaluate(model, loaders["val"], "val")
     energy = search_report.energy_stats(model)
@@ -150,19 +177,16 @@ def time_epoch_records(record: dict, model, architect, components: dict) -> dict
     return seconds
 
 
-def weight_epoch_s(timed: dict, evaluation_s: float) -> float:
-    """An epoch of weight steps only, then its evaluation."""
-    return timed["steps_per_epoch"] * (timed["step_s"] - timed["alpha_step_s"]) + evaluation_s
-
-
 def run_minutes(timed: dict, warmup_epochs: int, arch_every: int,
-                warmup_timed: dict | None = None) -> float:
+                warmup_weight_step_s: float | None = None) -> float:
     """The whole search's minutes projected from a configuration's section medians, its
-    warm-up's weight steps from `warmup_timed`'s (default: its own)."""
-    warmup_epoch = (weight_epoch_s(warmup_timed or timed, timed["evaluation_s"])
-                    + timed["epoch_log_still_s"])
-    search_epoch = weight_epoch_s(timed, timed["evaluation_s"]) + timed["epoch_log_s"]
+    warm-up's weight steps at `warmup_weight_step_s` (default: its own weight step), each
+    epoch with its (emulated) evaluation and its records."""
     steps = timed["steps_per_epoch"]
+    weight_step_s = timed["step_s"] - timed["alpha_step_s"]
+    warmup_step_s = weight_step_s if warmup_weight_step_s is None else warmup_weight_step_s
+    warmup_epoch = steps * warmup_step_s + timed["evaluation_s"] + timed["epoch_log_still_s"]
+    search_epoch = steps * weight_step_s + timed["evaluation_s"] + timed["epoch_log_s"]
     alpha_steps = alpha_step_count(warmup_epochs * steps, EPOCHS * steps, arch_every)
     return round((warmup_epochs * warmup_epoch + (EPOCHS - warmup_epochs) * search_epoch
                   + alpha_steps * timed["alpha_step_s"]) / 60, 1)
@@ -207,13 +231,13 @@ def main(argv=None) -> int:
         raise ValueError(f"--steps {args.steps} / --warmup {args.warmup}: give at least 1 "
                          f"timed step and no negative warm-up")
     torch.set_num_threads(args.threads)
-    default = profile_search([], args.steps, args.warmup)
+    default = profile_search([], args.steps, args.warmup, float_mode=True)
     float_convs = profile_search(["--multipliers", ""], args.steps, args.warmup)
     shapes = SEARCH_DEFAULTS["shapes"]
     warmup = train_search.warmup_epochs(shapes["warmup_epochs"], EPOCHS)
-    warmup_timed = float_convs if shapes["float_warmup"] else default
+    warmup_step_s = default["float_mode_weight_step_s"] if shapes["float_warmup"] else None
     default["run_min_estimate"] = {f"arch_every_{k}": run_minutes(default, warmup, k,
-                                                                  warmup_timed)
+                                                                  warmup_step_s)
                                    for k in arch_every}
     default["warmup"] = "float" if shapes["float_warmup"] else "emulated"
     # the same search with its warm-up emulated (`--no-float_warmup`), side by side

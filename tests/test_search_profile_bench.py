@@ -1,7 +1,7 @@
 """bench/search_profile.py's whole-run projection: warm-up epochs of weight steps only, search
-epochs with one alpha step per --arch_every K weight steps, a float warm-up timed on the
-float supernet, each epoch's records (its pictures redrawn in the search epochs only), and bad
-K values in one line."""
+epochs with one alpha step per --arch_every K weight steps, a float warm-up at the float
+mode's weight step, each epoch's records (its pictures redrawn in the search epochs only),
+and bad K values in one line."""
 
 import pytest
 
@@ -24,15 +24,12 @@ def test_run_projection_counts_alpha_steps_per_k():
         assert search_profile.run_minutes(timed, 20, k) == pytest.approx(expected, abs=0.05)
 
 
-def test_a_float_warm_up_is_timed_on_the_float_supernet_and_evaluated_emulated():
+def test_a_float_warm_up_takes_the_float_mode_step_and_is_evaluated_emulated():
     timed = {"steps_per_epoch": 13, "step_s": 3.0, "alpha_step_s": 2.0, "evaluation_s": 4.0,
              **RECORDS}
-    float_convs = {"steps_per_epoch": 13, "step_s": 1.0, "alpha_step_s": 0.5,
-                   "evaluation_s": 1.0}
-    warmup_epoch = 13 * 0.5 + 4.0 + 0.5  # float weight steps, the emulated evaluation
+    warmup_epoch = 13 * 0.5 + 4.0 + 0.5  # float-mode weight steps, the emulated evaluation
     expected = (20 * warmup_epoch + 30 * (13 * 1.0 + 4.0 + 1.5) + 195 * 2.0) / 60
-    assert search_profile.run_minutes(timed, 20, 2, float_convs) == pytest.approx(expected,
-                                                                                 abs=0.05)
+    assert search_profile.run_minutes(timed, 20, 2, 0.5) == pytest.approx(expected, abs=0.05)
 
 
 @pytest.mark.parametrize("text", ["0", "2,x", "", "-1"])
