@@ -63,17 +63,11 @@ def check_reference_dir(path: str) -> None:
                          f"git clone https://github.com/khanrc/pt.darts and pass its path")
 
 
-def listed(flag: str, text: str, allowed=None) -> list:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items or (allowed and any(item not in allowed for item in items)):
-        raise ValueError(f"{flag} {text!r}: expected a comma-separated list"
-                         + (f" of {', '.join(allowed)}" if allowed else ""))
-    return items
-
-
 def check_args(args) -> list[tuple[str, int]]:
     """The settings to time, [(order, batch size)]; a ValueError for a bad flag."""
+    from backbones.cli import integers
     from preflight import check_at_least
+    from search.cell_cli import split_names
 
     check_reference_dir(args.reference_dir)
     for flag, value in (("--steps", args.steps), ("--rounds", args.rounds),
@@ -81,14 +75,13 @@ def check_args(args) -> list[tuple[str, int]]:
                         ("--layers", args.layers), ("--input_size", args.input_size)):
         check_at_least(flag, value, 1, "too few for a measurement")
     check_at_least("--warmup", args.warmup, 0, "a count of untimed steps")
-    orders = listed("--orders", args.orders, ("first", "second"))
-    try:
-        sizes = [int(size) for size in listed("--batch_sizes", args.batch_sizes)]
-    except ValueError:
-        raise ValueError(f"--batch_sizes {args.batch_sizes!r}: expected comma-separated "
-                         f"integers, e.g. 16,64") from None
-    if min(sizes) < 1:
-        raise ValueError(f"--batch_sizes {args.batch_sizes!r}: each must be at least 1")
+    orders = split_names(args.orders)
+    if not orders or any(order not in ("first", "second") for order in orders):
+        raise ValueError(f"--orders {args.orders!r}: expected first, second or first,second")
+    sizes = integers("--batch_sizes", args.batch_sizes)
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--batch_sizes {args.batch_sizes!r}: give batch sizes of at least 1, "
+                         f"e.g. 16,64")
     return [(order, size) for order in orders for size in sizes]
 
 
