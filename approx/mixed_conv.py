@@ -150,6 +150,8 @@ def basis_weight_grads(grad, xq: Quantized, weight, tables: dict,
                        geometry: Geometry) -> torch.Tensor:
     """(1 + R', O, C/groups, kh, kw): the weight gradient of each basis term's convolution."""
     g = geometry
+    if stacks_depthwise_gradients(xq.value, weight, geometry):
+        return depthwise_basis_weight_grads(grad, xq, weight, tables, geometry)
     if stacks_terms(xq.value, weight, geometry):
         stacked = stacked_terms(xq, tables["stacked"], tables["zero_sign"])
         # the stacked weight's values do not enter its gradient: only its shape is needed
@@ -163,6 +165,35 @@ def basis_weight_grads(grad, xq: Quantized, weight, tables: dict,
                         need_x=False, need_w=True)[1]
         for x_term in [xq.value, *table_terms(xq, tables["activation"], tables["zero_sign"])]
     ])
+
+
+def stacks_depthwise_gradients(x: torch.Tensor, weight: torch.Tensor,
+                               geometry: Geometry) -> bool:
+    """A depthwise conv (one filter per channel) of a channels-last map: its 1 + R' basis-term
+    weight gradients come from one depthwise weight gradient over the stacked terms
+    (`depthwise_basis_weight_grads`): one gather and one backward call instead of R' gathers
+    and 1 + R' backward calls (the polyphase ones of a dilated kernel included)."""
+    return (weight.shape[1] == 1 and geometry.groups == x.shape[1] == weight.shape[0]
+            and memory_format_of(x) == torch.channels_last)
+
+
+def depthwise_basis_weight_grads(grad, xq: Quantized, weight, tables: dict,
+                                 geometry: Geometry) -> torch.Tensor:
+    """(1 + R', C, 1, kh, kw) of a depthwise conv: the weight gradient of the depthwise conv of
+    the stacked terms (C (1 + R') channels, channel c (1 + R') + t holding term t of channel c:
+    approx.lowrank_conv.stacked_terms) against the output gradient repeated the same way."""
+    g = geometry
+    stacked = stacked_terms(xq, tables["stacked"], tables["zero_sign"])
+    batch, channels, height, width = grad.shape
+    terms = stacked.shape[1] // channels
+    repeated = (grad.permute(0, 2, 3, 1).unsqueeze(-1)
+                .expand(batch, height, width, channels, terms)
+                .reshape(batch, height, width, channels * terms).permute(0, 3, 1, 2))
+    # as in basis_weight_grads, only the weight's shape enters its gradient
+    weight_shape = weight.new_empty(channels * terms, 1, *weight.shape[2:], dtype=torch.float32)
+    grads = conv2d_backward(repeated, stacked, weight_shape, g.stride, g.padding, g.dilation,
+                            channels * terms, need_x=False, need_w=True)[1]
+    return grads.reshape(channels, terms, *weight.shape[1:]).transpose(0, 1)
 
 
 def needs_source(plan: MixturePlan, mode: str, x: torch.Tensor) -> bool:

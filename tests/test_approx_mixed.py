@@ -12,6 +12,7 @@ from approx import (
     MultiplierMixture,
     approx_conv2d,
     mixed_approx_conv2d,
+    mixed_conv,
 )
 from approx.sharing import share, shared_codes
 
@@ -211,6 +212,36 @@ def test_mixture_weight_gradient_in_every_geometry(form):
     outputs = torch.stack([(single(x, weight, name, "lowrank", **form) * projection).sum()
                            for name in MEMBERS])
     torch.testing.assert_close(weights.grad, outputs, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("form", [{"padding": 1}, {"padding": 2, "dilation": 2},
+                                  {"padding": 1, "stride": 2},
+                                  {"padding": 2, "dilation": 2, "stride": 2},
+                                  {"padding": 2, "kernel": 5}])
+def test_a_channels_last_depthwise_conv_stacks_its_term_gradients(monkeypatch, form):
+    """approx.mixed_conv.depthwise_basis_weight_grads: one backward call over the stacked terms
+    gives every member's mixture-weight gradient, as the single emulations do."""
+    form = dict(form)
+    kernel = form.pop("kernel", 3)
+    generator = torch.Generator().manual_seed(5)
+    x = torch.relu(torch.randn(2, 4, 9, 8, generator=generator)).contiguous(
+        memory_format=torch.channels_last)
+    x[0, 1, 2, 3] = 1e-6  # a nonzero activation whose code is 0 (sign rows of the tables)
+    weight = torch.randn(4, 1, kernel, kernel, generator=generator)
+    weights = torch.softmax(torch.randn(len(MEMBERS), generator=generator), 0).double()
+    weights.requires_grad_()
+    calls = []
+    stacked = mixed_conv.depthwise_basis_weight_grads
+    monkeypatch.setattr(mixed_conv, "depthwise_basis_weight_grads",
+                        lambda *a: calls.append(1) or stacked(*a))
+    out = mixed_approx_conv2d(x, weight, MultiplierMixture(MEMBERS), weights, mode="lowrank",
+                              groups=4, **form)
+    projection = torch.randn(out.shape, generator=generator)
+    (out.double() * projection).sum().backward()
+    assert len(calls) == 1
+    expected = torch.stack([(single(x, weight, name, "lowrank", groups=4, **form).double()
+                             * projection).sum() for name in MEMBERS])
+    torch.testing.assert_close(weights.grad, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_channels_last_input_keeps_its_layout_and_values():
