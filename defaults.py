@@ -5,7 +5,8 @@ The search reads the retrain's network size from here: it costs energy on the ne
 `--energy_image_size`), so budgets mean the same thing in both programs. CIFAR values are
 DARTS's (Liu et al., 2019). The embedded `shapes` values are sized so that each default run
 ends within tens of minutes on a 2-core CPU and still learns (search 10-12 min and retrain 4-5
-min on a 2-core AMD EPYC, about twice that on a 2-core Intel Xeon, docs/reference/default_runs.md):
+min on a 2-core AMD EPYC Zen 5, about twice that on a 2-core Intel Xeon and on an AVX2-only
+EPYC Zen 3, docs/reference/default_runs.md):
 16x16 images (a 5-layer CNN reaches 0.93 on them in 10 epochs), the DARTS ops without the two
 5x5 convs (half the conv work of a step), the weights on AdamW at lr 3e-3 (SGD at PC-DARTS's
 lr 0.1, Xu et al., 2020, left the supernet near chance for a varying part of the run,
